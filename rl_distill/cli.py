@@ -1,0 +1,170 @@
+"""`rl-distill ...`: parses, calls the API, prints. Errors the user can fix print one line, exit 2."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any, Callable
+
+from rl_distill.errors import UserError
+
+
+def _print_json(obj: Any) -> None:
+    from rl_distill.runs import to_json
+
+    print(to_json(obj))
+
+
+def _fmt(x: Any, nd: int = 1) -> str:
+    if x is None:
+        return "-"
+    if isinstance(x, float):
+        return f"{x:.{nd}f}"
+    return str(x)
+
+
+def _table(rows: list[dict[str, Any]], cols: list[str]) -> str:
+    cells = [[_fmt(r.get(c)) for c in cols] for r in rows]
+    widths = [max(len(c), *(len(row[i]) for row in cells)) if cells else len(c) for i, c in enumerate(cols)]
+    line = lambda vals: "  ".join(v.ljust(w) for v, w in zip(vals, widths))
+    return "\n".join([line(cols), line(["-" * w for w in widths])] + [line(r) for r in cells])
+
+
+# --- teachers ----------------------------------------------------------------------------------
+def cmd_teachers_train(a: argparse.Namespace) -> int:
+    from rl_distill.teachers.train import TrainConfig, train_teacher
+
+    cfg = TrainConfig(
+        env_id=a.env_id, algo=a.algo, seed=a.seed, steps=a.steps, eval_every=a.eval_every, stop_at=a.stop_at,
+        out=a.out, runs_dir=a.runs_dir, resume=a.resume, device=a.device, n_envs=a.n_envs,
+        sticky_actions=a.sticky_actions, progress=not a.no_progress, final_episodes=a.final_episodes,
+    )
+    summary = train_teacher(cfg)
+    if a.json:
+        _print_json(summary)
+    else:
+        s = summary["score"]
+        print(f"{a.algo} {a.env_id}: {s['mean']:.1f} ± {s['std']:.1f} over {s['n']} episodes after {summary['steps']} steps ({summary['wall_s']:.0f} s) -> {summary['teacher']}")
+    return 0
+
+
+def _teacher_row(m: dict[str, Any]) -> dict[str, Any]:
+    s = m.get("score") or {}
+    t = m.get("training") or {}
+    return {"id": m.get("id"), "env": m.get("env_id"), "algo": m.get("algo"), "score": s.get("mean"), "std": s.get("std"),
+            "episodes": s.get("n"), "steps": t.get("steps"), "wall_s": t.get("wall_s")}
+
+
+def cmd_teachers_list(a: argparse.Namespace) -> int:
+    from rl_distill.teachers import shipped_meta
+
+    metas = shipped_meta()
+    if a.json:
+        _print_json([{k: m.get(k) for k in ("id", "env_id", "algo", "score", "training", "protocol")} for m in metas])
+    else:
+        print(_table([_teacher_row(m) for m in metas], ["id", "env", "algo", "score", "std", "episodes", "steps", "wall_s"]))
+    return 0
+
+
+def _eval_one(source: str, episodes: int, seed: int, env_id: str | None) -> dict[str, Any]:
+    from rl_distill.envs import AtariProtocol, check_env_id
+    from rl_distill.evaluation import evaluate
+    from rl_distill.teachers import load_teacher
+
+    if env_id:
+        check_env_id(env_id)
+    t = load_teacher(source, env_id=env_id)
+    env = env_id or t.env_id
+    if not env:
+        raise UserError(f"teacher {source} does not record its env; pass --env")
+    proto = AtariProtocol.from_dict(t.meta.get("protocol")) if t.meta.get("protocol") else None
+    res = evaluate(t, env, episodes=episodes, seed=seed, protocol=proto)
+    return {"teacher": source, "env_id": env, "algo": t.meta.get("algo"), "recorded_score": t.score, **res.summary, "protocol": res.protocol, "seed": seed}
+
+
+def cmd_teachers_eval(a: argparse.Namespace) -> int:
+    r = _eval_one(a.teacher, a.episodes, a.seed, a.env)
+    if a.json:
+        _print_json(r)
+    else:
+        ci = r.get("iqm_ci") or [None, None]
+        print(f"{r['teacher']} on {r['env_id']}: mean {r['mean']:.2f} ± {r['std']:.2f}, median {r['median']:.2f}, IQM {r['iqm']:.2f} [{_fmt(ci[0], 2)}, {_fmt(ci[1], 2)}] over {r['n']} episodes (seed {a.seed})")
+        if r.get("human_normalized") is not None:
+            print(f"human-normalized: {r['human_normalized']:.3f}; protocol: {r['protocol']}")
+    return 0
+
+
+def cmd_teachers_eval_all(a: argparse.Namespace) -> int:
+    from rl_distill.teachers import shipped_ids
+
+    rows = []
+    for tid in shipped_ids():
+        r = _eval_one(tid, a.episodes, a.seed, None)
+        rows.append({"id": tid, "env": r["env_id"], "recorded": r["recorded_score"], "mean": r["mean"], "std": r["std"], "iqm": r["iqm"], "n": r["n"]})
+        print(f"evaluated {tid}: {r['mean']:.1f}", file=sys.stderr)
+    if a.json:
+        _print_json(rows)
+    else:
+        print(_table(rows, ["id", "env", "recorded", "mean", "std", "iqm", "n"]))
+    return 0
+
+
+# --- parser ------------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="rl-distill", description="Policy distillation benchmark suite.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("teachers", help="train, list and evaluate teachers").add_subparsers(dest="teachers_cmd", required=True)
+    tr = t.add_parser("train", help="train a teacher with Stable-Baselines3 (rl-zoo3 hyperparameters)")
+    tr.add_argument("env_id")
+    tr.add_argument("--algo", choices=["ppo", "dqn"], default="ppo")
+    tr.add_argument("--seed", type=int, default=0)
+    tr.add_argument("--steps", type=int, default=None, help="total env steps (default: rl-zoo3 budget)")
+    tr.add_argument("--eval-every", type=int, default=None)
+    tr.add_argument("--final-episodes", type=int, default=None)
+    tr.add_argument("--stop-at", type=float, default=None, help="stop once a periodic evaluation reaches this mean")
+    tr.add_argument("--out", default=None, help="exported teacher path (no suffix)")
+    tr.add_argument("--runs-dir", default="runs")
+    tr.add_argument("--resume", action="store_true", help="continue the latest unfinished run from its checkpoint")
+    tr.add_argument("--device", default="auto")
+    tr.add_argument("--n-envs", type=int, default=None)
+    tr.add_argument("--sticky-actions", type=float, default=0.25)
+    tr.add_argument("--no-progress", action="store_true")
+    tr.add_argument("--json", action="store_true")
+    tr.set_defaults(func=cmd_teachers_train)
+
+    ls = t.add_parser("list", help="shipped teachers and their measured scores")
+    ls.add_argument("--json", action="store_true")
+    ls.set_defaults(func=cmd_teachers_list)
+
+    ev = t.add_parser("eval", help="evaluate a shipped id, a suite checkpoint or an SB3 zip")
+    ev.add_argument("teacher")
+    ev.add_argument("--episodes", type=int, default=100)
+    ev.add_argument("--seed", type=int, default=0)
+    ev.add_argument("--env", default=None, help="env id (default: the one the teacher records)")
+    ev.add_argument("--json", action="store_true")
+    ev.set_defaults(func=cmd_teachers_eval)
+
+    ea = t.add_parser("eval-all", help="evaluate every shipped teacher and print the table")
+    ea.add_argument("--episodes", type=int, default=100)
+    ea.add_argument("--seed", type=int, default=0)
+    ea.add_argument("--json", action="store_true")
+    ea.set_defaults(func=cmd_teachers_eval_all)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except UserError as e:
+        print(f"rl-distill: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("rl-distill: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

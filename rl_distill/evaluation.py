@@ -1,0 +1,110 @@
+"""The one evaluation harness: every score the suite reports comes from :func:`evaluate`.
+
+Episodes run batched on the vectorized env. Each env has a fixed quota of episodes and the env
+seeds are fixed, so the same policy and seed give identical returns. Atari is always evaluated with
+raw rewards over full games (no life-loss episodes) under the frame cap, and the protocol is
+recorded in the result.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+from rl_distill.envs import ATARI_RANDOM_HUMAN, AtariProtocol, atari_game, env_spec, is_atari, make_env
+from rl_distill.metrics import summarize
+
+Policy = Callable[[np.ndarray], Any]
+
+
+@dataclass
+class EvalResult:
+    """Per-episode returns and lengths, their summary, and the protocol they were measured under."""
+
+    env_id: str
+    seed: int
+    returns: np.ndarray
+    lengths: np.ndarray
+    summary: dict[str, Any]
+    protocol: dict[str, Any] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "env_id": self.env_id,
+            "seed": self.seed,
+            "episodes": int(len(self.returns)),
+            "summary": self.summary,
+            "protocol": self.protocol,
+            "returns": [float(r) for r in self.returns],
+            "lengths": [int(n) for n in self.lengths],
+        }
+
+
+def _to_numpy_actions(a: Any) -> np.ndarray:
+    if hasattr(a, "detach"):
+        a = a.detach().cpu().numpy()
+    return np.asarray(a).reshape(-1)
+
+
+def evaluate(
+    policy: Policy,
+    env_id: str,
+    episodes: int = 100,
+    seed: int = 0,
+    *,
+    num_envs: int | None = None,
+    protocol: AtariProtocol | None = None,
+    reference: float | None = None,
+    floor: float | None = None,
+    bootstrap_reps: int = 2000,
+    max_steps: int | None = None,
+) -> EvalResult:
+    """Run ``episodes`` episodes of ``policy`` (batched obs -> actions) on ``env_id``.
+
+    ``reference`` (the teacher's score) adds ``percent_of_reference``; Atari games with a known
+    random/human pair add ``human_normalized``. ``num_envs`` is part of the seed: keep the default
+    for comparable numbers.
+    """
+    if episodes < 1:
+        raise ValueError("episodes must be >= 1")
+    atari = is_atari(env_id)
+    n = num_envs or min(episodes, 8 if atari else 16)
+    p = (protocol or AtariProtocol()).for_evaluation() if atari else None
+    spec = env_spec(env_id, p.full_action_space if p else False)
+    check = getattr(policy, "check_fits", None)
+    if callable(check):
+        check(spec)
+    quota = np.full(n, episodes // n) + (np.arange(n) < episodes % n)
+    env = make_env(env_id, n, atari=p)
+    returns: list[list[float]] = [[] for _ in range(n)]
+    lengths: list[list[int]] = [[] for _ in range(n)]
+    try:
+        obs, _ = env.reset(seed=seed)
+        ep_ret = np.zeros(n)
+        ep_len = np.zeros(n, dtype=np.int64)
+        steps = 0
+        while any(len(returns[i]) < quota[i] for i in range(n)):
+            actions = _to_numpy_actions(policy(obs))
+            obs, rew, term, trunc, _ = env.step(actions)
+            ep_ret += rew
+            ep_len += 1
+            steps += 1
+            for i in np.flatnonzero(term | trunc):
+                if len(returns[i]) < quota[i]:
+                    returns[i].append(float(ep_ret[i]))
+                    lengths[i].append(int(ep_len[i]))
+                ep_ret[i] = 0.0
+                ep_len[i] = 0
+            if max_steps is not None and steps >= max_steps:
+                break
+    finally:
+        env.close()
+    r = np.array([x for rs in returns for x in rs], dtype=np.float64)
+    ln = np.array([x for ls in lengths for x in ls], dtype=np.int64)
+    human = ATARI_RANDOM_HUMAN.get(atari_game(env_id)) if atari else None
+    summary = summarize(r, reference=reference, floor=floor, human=human, reps=bootstrap_reps, seed=seed)
+    summary["mean_length"] = float(ln.mean()) if len(ln) else float("nan")
+    return EvalResult(env_id, seed, r, ln, summary, p.to_dict() if p else None)

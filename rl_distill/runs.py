@@ -1,0 +1,119 @@
+"""Run directories, atomic writes, tensorboard + JSONL scalars, checkpoints.
+
+A run lives in ``runs/<env>__<method>__<seed>__<unix_time>/`` with ``config.json`` (the resolved
+config), ``scalars.jsonl`` (every scalar also sent to tensorboard, same keys), ``tb/`` (tensorboard
+events) and ``summary.json`` (written last, atomically: it exists only for a finished run).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def _json_default(o: Any) -> Any:
+    if isinstance(o, (np.integer,)):
+        return int(o)
+    if isinstance(o, (np.floating,)):
+        return float(o)
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, Path):
+        return str(o)
+    if hasattr(o, "to_dict"):
+        return o.to_dict()
+    raise TypeError(f"not JSON serializable: {type(o).__name__}")
+
+
+def to_json(obj: Any) -> str:
+    return json.dumps(obj, indent=2, default=_json_default, sort_keys=False)
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    """Write via a temporary file in the same folder and rename: readers never see half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode())
+
+
+def atomic_write_json(path: str | Path, obj: Any) -> None:
+    atomic_write_text(path, to_json(obj) + "\n")
+
+
+def run_name(env_id: str, method: str, seed: int, when: float | None = None) -> str:
+    """CleanRL-style ``{env}__{method}__{seed}__{unix_time}``; '/' in ALE ids becomes '-'."""
+    return f"{env_id.replace('/', '-')}__{method}__{seed}__{int(when if when is not None else time.time())}"
+
+
+class RunLogger:
+    """Scalars to tensorboard and to ``scalars.jsonl`` under the same keys (SB3 names)."""
+
+    def __init__(self, run_dir: str | Path, tensorboard: bool = True):
+        self.dir = Path(run_dir)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self._jsonl = open(self.dir / "scalars.jsonl", "a")
+        self._tb = None
+        if tensorboard:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self._tb = SummaryWriter(str(self.dir / "tb"))
+
+    def scalars(self, step: int, values: dict[str, float]) -> None:
+        row = {"step": int(step)}
+        for k, v in values.items():
+            if v is None:
+                continue
+            row[k] = float(v)
+            if self._tb is not None:
+                self._tb.add_scalar(k, float(v), int(step))
+        self._jsonl.write(json.dumps(row) + "\n")
+        self._jsonl.flush()
+
+    def text(self, tag: str, text: str) -> None:
+        if self._tb is not None:
+            self._tb.add_text(tag, text)
+
+    def hparams(self, config: dict[str, Any]) -> None:
+        """The config once, as a markdown table (CleanRL's convention)."""
+        rows = "\n".join(f"|{k}|{v}|" for k, v in config.items())
+        self.text("hyperparameters", f"|param|value|\n|-|-|\n{rows}")
+
+    def close(self) -> None:
+        self._jsonl.close()
+        if self._tb is not None:
+            self._tb.close()
+
+
+def read_scalars(run_dir: str | Path) -> list[dict[str, float]]:
+    p = Path(run_dir) / "scalars.jsonl"
+    if not p.exists():
+        return []
+    rows = []
+    for line in p.read_text().splitlines():
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            break  # a line cut by a crash: everything before it is good
+    return rows

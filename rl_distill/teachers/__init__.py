@@ -1,0 +1,53 @@
+"""Teachers: one interface (:class:`Teacher`) over the suite's checkpoints, SB3 zips and rl-zoo folders."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from rl_distill.errors import TeacherError
+from rl_distill.teachers.base import Teacher
+
+ZOO_DIR = Path(__file__).resolve().parent.parent / "zoo"
+
+
+def shipped_ids() -> list[str]:
+    """Ids of the teachers shipped in ``rl_distill/zoo``."""
+    return sorted(p.stem for p in ZOO_DIR.glob("*.json"))
+
+
+def shipped_meta() -> list[dict[str, Any]]:
+    """The metadata of every shipped teacher (no weights loaded)."""
+    from rl_distill.teachers.checkpoint import read_meta
+
+    return [read_meta(ZOO_DIR / i) for i in shipped_ids()]
+
+
+def load_teacher(source: str | Path, device: str | torch.device = "cpu", env_id: str | None = None) -> Teacher:
+    """Load a teacher from a shipped id (``ppo-CartPole-v1``), a suite checkpoint (``x.json`` /
+    ``x.safetensors``), a Stable-Baselines3 ``.zip`` or an rl-zoo3 run folder. Never unpickles.
+    """
+    from rl_distill.teachers.checkpoint import load_checkpoint
+    from rl_distill.teachers.sb3 import load_rl_zoo_folder, load_sb3_zip
+
+    s = str(source)
+    if s in shipped_ids():
+        return load_checkpoint(ZOO_DIR / s, device)
+    p = Path(s)
+    if p.is_dir():
+        return load_rl_zoo_folder(p, device)
+    if p.suffix == ".zip":
+        if not p.exists():
+            raise TeacherError(f"no such file: {p}")
+        return load_sb3_zip(p, device, env_id=env_id)
+    if p.suffix in (".json", ".safetensors") or p.with_name(p.name + ".json").exists():
+        return load_checkpoint(p, device)
+    if "/" in s or p.suffix:
+        raise TeacherError(f"no teacher at {s!r} (expected a .json/.safetensors checkpoint, an SB3 .zip or an rl-zoo folder)")
+    raise TeacherError(f"unknown teacher {s!r}; shipped: {', '.join(shipped_ids()) or 'none'}; or give a path")
+
+
+__all__ = ["Teacher", "load_teacher", "shipped_ids", "shipped_meta", "ZOO_DIR"]

@@ -1,0 +1,131 @@
+"""The Teacher interface every method uses, whatever the teacher was loaded from."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from rl_distill.envs import EnvSpec
+from rl_distill.errors import SpaceMismatchError
+from rl_distill.networks import Arch, build_net, count_params
+
+
+def as_tensor(obs: Any, device: torch.device | str) -> torch.Tensor:
+    """Observations (numpy or torch, batched) as a tensor on ``device``, dtype kept (uint8 stays uint8)."""
+    if isinstance(obs, torch.Tensor):
+        return obs.to(device)
+    return torch.as_tensor(np.asarray(obs), device=device)
+
+
+class Teacher:
+    """A frozen, batched policy: ``logits``/``q_values``, ``act``, hidden ``features``, ``value``.
+
+    Observations come in the layout :mod:`rl_distill.envs` produces (Atari: uint8 (N, 4, 84, 84)).
+    For a DQN teacher (``kind == "q"``) the logits are its Q-values.
+    """
+
+    def __init__(self, arch: Arch, state_dict: dict[str, torch.Tensor], meta: dict[str, Any], device: str | torch.device = "cpu"):
+        self.arch = arch
+        self.meta = meta
+        self.net: nn.Module = build_net(arch)
+        missing, unexpected = self.net.load_state_dict(state_dict, strict=False)
+        if missing or unexpected:
+            from rl_distill.errors import TeacherError
+
+            raise TeacherError(
+                f"weights do not fit the {arch.kind} architecture (missing {list(missing)[:3]}, unexpected {list(unexpected)[:3]})"
+            )
+        self.net.eval().requires_grad_(False)
+        self.device = torch.device(device)
+        self.net.to(self.device)
+
+    # --- description -------------------------------------------------------------------------
+    @property
+    def kind(self) -> str:
+        return self.arch.kind
+
+    @property
+    def env_id(self) -> str | None:
+        return self.meta.get("env_id")
+
+    @property
+    def obs_shape(self) -> tuple[int, ...]:
+        return self.arch.obs_shape
+
+    @property
+    def n_actions(self) -> int:
+        return self.arch.n_actions
+
+    @property
+    def num_params(self) -> int:
+        return count_params(self.net)
+
+    @property
+    def features_dim(self) -> int:
+        return int(self.net.features_dim)
+
+    @property
+    def score(self) -> float | None:
+        s = self.meta.get("score") or {}
+        return s.get("mean")
+
+    @property
+    def name(self) -> str:
+        return self.meta.get("id") or self.meta.get("source") or "teacher"
+
+    def to(self, device: str | torch.device) -> "Teacher":
+        self.device = torch.device(device)
+        self.net.to(self.device)
+        return self
+
+    # --- batched outputs ----------------------------------------------------------------------
+    @torch.no_grad()
+    def forward(self, obs: Any) -> dict[str, torch.Tensor]:
+        """All outputs for a batch in one pass: logits, features, and value or q_values."""
+        return self.net(as_tensor(obs, self.device))
+
+    def logits(self, obs: Any) -> torch.Tensor:
+        """Action logits (B, A); Q-values for a DQN teacher."""
+        return self.forward(obs)["logits"]
+
+    def q_values(self, obs: Any) -> torch.Tensor:
+        if self.kind != "q":
+            raise TypeError("q_values: this teacher is an actor-critic policy, use logits()")
+        return self.forward(obs)["q_values"]
+
+    def features(self, obs: Any) -> torch.Tensor:
+        """Last hidden layer (B, H), the target of Actor-Mimic's feature regression."""
+        return self.forward(obs)["features"]
+
+    def value(self, obs: Any) -> torch.Tensor | None:
+        """State value (B,), or None for a teacher without a value head."""
+        out = self.forward(obs)
+        return out.get("value")
+
+    @torch.no_grad()
+    def act(self, obs: Any, deterministic: bool = True, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Greedy (or sampled, for a policy teacher) actions (B,)."""
+        logits = self.logits(obs)
+        if deterministic or self.kind == "q":
+            return logits.argmax(-1)
+        return torch.multinomial(torch.softmax(logits, -1), 1, generator=generator).squeeze(-1)
+
+    def __call__(self, obs: Any) -> np.ndarray:
+        """Numpy in, greedy numpy actions out: any teacher is an evaluation policy."""
+        return self.act(obs).cpu().numpy()
+
+    # --- checks -------------------------------------------------------------------------------
+    def check_fits(self, spec: EnvSpec) -> None:
+        """Raise a one-line :class:`SpaceMismatchError` unless this teacher can act in ``spec``'s env."""
+        if tuple(spec.obs_shape) != tuple(self.obs_shape):
+            raise SpaceMismatchError(
+                f"teacher {self.name} expects observations of shape {tuple(self.obs_shape)} "
+                f"but {spec.env_id} gives {tuple(spec.obs_shape)}"
+            )
+        if spec.n_actions != self.n_actions:
+            raise SpaceMismatchError(
+                f"teacher {self.name} has {self.n_actions} actions but {spec.env_id} has {spec.n_actions}"
+            )

@@ -1,0 +1,237 @@
+"""Train a teacher with Stable-Baselines3 (rl-zoo3 hyperparameters) and export it to the suite format.
+
+The run lives in ``runs/<env>__<algo>-teacher__<seed>__<time>/``: tensorboard scalars, ``scalars.jsonl``,
+``config.json``, periodic ``checkpoint.zip`` (+ the DQN replay buffer) so that a killed run continues
+with ``--resume``, ``best.zip`` (best periodic evaluation), and ``summary.json`` at the end. These SB3 zips
+are private training state; what ships is the exported safetensors + JSON teacher.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import sys
+import time
+import tomllib
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rl_distill.envs import AtariProtocol, check_env_id, is_atari
+from rl_distill.errors import UserError
+from rl_distill.runs import RunLogger, atomic_write_json, run_name
+
+HYPERPARAMS = Path(__file__).with_name("hyperparams.toml")
+
+
+@dataclass
+class TrainConfig:
+    """What `rl-distill teachers train` takes."""
+
+    env_id: str
+    """Gymnasium or ALE/<Game>-v5 env id."""
+    algo: str = "ppo"
+    """"ppo" or "dqn"."""
+    seed: int = 0
+    steps: int | None = None
+    """Total env steps (default: the hyperparameter file's n_timesteps)."""
+    eval_every: int | None = None
+    """Env steps between evaluations (default: 1/20 of the budget)."""
+    eval_episodes: int = 20
+    """Episodes per periodic evaluation."""
+    final_episodes: int | None = None
+    """Episodes of the final evaluation (default 100 for control, 30 for Atari)."""
+    checkpoint_every: int | None = None
+    """Env steps between resumable checkpoints (default: every evaluation)."""
+    stop_at: float | None = None
+    """Stop early once a periodic evaluation's mean reaches this score."""
+    out: str | None = None
+    """Where to write the exported teacher (path without suffix); default the run dir."""
+    runs_dir: str = "runs"
+    resume: bool = False
+    """Continue the latest unfinished run of this env/algo/seed from its checkpoint."""
+    device: str = "auto"
+    n_envs: int | None = None
+    """Override the number of parallel envs."""
+    sticky_actions: float = 0.25
+    """Atari only: sticky-action probability used in training and evaluation."""
+    progress: bool = True
+    command: str = field(default_factory=lambda: "rl-distill " + " ".join(shlex.quote(a) for a in sys.argv[1:]))
+
+
+def hyperparams(env_id: str, algo: str) -> dict[str, Any]:
+    """The rl-zoo3 hyperparameters for ``env_id`` (Atari games share one entry)."""
+    table = tomllib.loads(HYPERPARAMS.read_text())
+    if algo not in table:
+        raise UserError(f"unknown algorithm {algo!r}; choose ppo or dqn")
+    key = "atari" if is_atari(env_id) else env_id
+    if key not in table[algo]:
+        raise UserError(f"no {algo} hyperparameters for {env_id!r}; known: {', '.join(sorted(table[algo]))}")
+    return dict(table[algo][key])
+
+
+def _schedule(v: Any) -> Any:
+    if isinstance(v, str) and v.startswith("lin_"):
+        start = float(v[4:])
+        return lambda progress_remaining: progress_remaining * start
+    return v
+
+
+def _make_model(cfg: TrainConfig, hp: dict[str, Any], env, tb_dir: str):
+    from stable_baselines3 import DQN, PPO
+
+    kw = {k: _schedule(v) for k, v in hp.items() if k not in ("n_envs", "n_timesteps", "net_arch")}
+    policy_kwargs = {}
+    if "net_arch" in hp:
+        policy_kwargs["net_arch"] = list(hp["net_arch"])
+    policy = "CnnPolicy" if is_atari(cfg.env_id) else "MlpPolicy"
+    cls = PPO if cfg.algo == "ppo" else DQN
+    return cls(policy, env, seed=cfg.seed, device=cfg.device, tensorboard_log=tb_dir, policy_kwargs=policy_kwargs or None, verbose=0, **kw)
+
+
+def _find_resumable(cfg: TrainConfig) -> Path | None:
+    prefix = run_name(cfg.env_id, f"{cfg.algo}-teacher", cfg.seed, 0).rsplit("__", 1)[0] + "__"
+    root = Path(cfg.runs_dir)
+    cands = sorted((p for p in root.glob(prefix + "*") if (p / "checkpoint.zip").exists() and not (p / "summary.json").exists()), key=lambda p: p.stat().st_mtime)
+    return cands[-1] if cands else None
+
+
+def _atomic_save(model, path: Path) -> None:
+    tmp = path.with_name(path.stem + ".tmp.zip")
+    model.save(str(tmp))
+    os.replace(tmp, path)
+
+
+def train_teacher(cfg: TrainConfig) -> dict[str, Any]:
+    """Train, checkpoint, evaluate and export one teacher; returns the summary."""
+    import torch
+    from stable_baselines3 import DQN, PPO
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    from rl_distill.evaluation import evaluate
+    from rl_distill.sb3_vec_env import SB3VecEnv
+    from rl_distill.teachers.checkpoint import save_teacher
+    check_env_id(cfg.env_id)
+    if cfg.algo not in ("ppo", "dqn"):
+        raise UserError(f"unknown algorithm {cfg.algo!r}; choose ppo or dqn")
+    hp = hyperparams(cfg.env_id, cfg.algo)
+    total = int(cfg.steps or hp["n_timesteps"])
+    n_envs = int(cfg.n_envs or hp["n_envs"])
+    eval_every = int(cfg.eval_every or max(total // 20, 1000))
+    ckpt_every = int(cfg.checkpoint_every or eval_every)
+    atari = is_atari(cfg.env_id)
+    protocol = AtariProtocol(sticky_actions=cfg.sticky_actions) if atari else None
+    train_protocol = AtariProtocol(sticky_actions=cfg.sticky_actions, reward_clipping=True, episodic_life=True) if atari else None
+    final_episodes = cfg.final_episodes or (30 if atari else 100)
+    torch.set_num_threads(max(1, min(torch.get_num_threads(), os.cpu_count() or 1)))
+
+    run_dir = _find_resumable(cfg) if cfg.resume else None
+    resumed = run_dir is not None
+    if run_dir is None:
+        run_dir = Path(cfg.runs_dir) / run_name(cfg.env_id, f"{cfg.algo}-teacher", cfg.seed)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(run_dir / "config.json", {"config": asdict(cfg), "hyperparams": hp, "total_steps": total, "n_envs": n_envs, "protocol": protocol.to_dict() if protocol else None})
+    state_path = run_dir / "state.json"
+    import json
+
+    state = json.loads(state_path.read_text()) if resumed and state_path.exists() else {"evals": [], "best": None, "wall_s": 0.0}
+
+    env = SB3VecEnv(cfg.env_id, n_envs, seed=cfg.seed + (1000 * len(state["evals"]) if resumed else 0), protocol=train_protocol)
+    if resumed:
+        cls = PPO if cfg.algo == "ppo" else DQN
+        model = cls.load(str(run_dir / "checkpoint.zip"), env=env, device=cfg.device, tensorboard_log=str(run_dir / "tb"))
+        if cfg.algo == "dqn" and (run_dir / "replay.pkl").exists():
+            model.load_replay_buffer(str(run_dir / "replay.pkl"))
+        print(f"resuming {run_dir} at {model.num_timesteps} steps", file=sys.stderr)
+    else:
+        model = _make_model(cfg, hp, env, str(run_dir / "tb"))
+    logger = RunLogger(run_dir, tensorboard=False)  # SB3 writes the tensorboard events itself
+
+    def greedy(obs):
+        return model.predict(obs, deterministic=True)[0]
+
+    t_start = time.time()
+    wall_before = float(state["wall_s"])
+
+    class Periodic(BaseCallback):
+        """Evaluate, keep the best model, checkpoint; stop at the target score."""
+
+        def __init__(self):
+            super().__init__()
+            self.next_eval = (model.num_timesteps // eval_every + 1) * eval_every
+            self.next_ckpt = (model.num_timesteps // ckpt_every + 1) * ckpt_every
+
+        def _on_step(self) -> bool:
+            n = self.model.num_timesteps
+            keep_going = True
+            if n >= self.next_eval:
+                self.next_eval += eval_every
+                res = evaluate(greedy, cfg.env_id, episodes=cfg.eval_episodes, seed=10_000 + len(state["evals"]), protocol=protocol)
+                mean = res.summary["mean"]
+                wall = wall_before + time.time() - t_start
+                state["evals"].append({"step": n, "mean": mean, "std": res.summary["std"], "wall_s": wall})
+                self.logger.record("eval/mean_reward", mean)
+                self.logger.record("eval/std_reward", res.summary["std"])
+                ep = [e["r"] for e in self.model.ep_info_buffer]
+                logger.scalars(n, {"eval/mean_reward": mean, "rollout/ep_rew_mean": float(np.mean(ep)) if ep else None, "time/wall_s": wall})
+                if state["best"] is None or mean > state["best"]["mean"]:
+                    state["best"] = {"step": n, "mean": mean}
+                    _atomic_save(self.model, run_dir / "best.zip")
+                if cfg.stop_at is not None and mean >= cfg.stop_at:
+                    keep_going = False
+            if n >= self.next_ckpt or not keep_going:
+                self.next_ckpt += ckpt_every
+                self._checkpoint()
+            return keep_going
+
+        def _checkpoint(self) -> None:
+            _atomic_save(self.model, run_dir / "checkpoint.zip")
+            if cfg.algo == "dqn":
+                tmp = run_dir / "replay.tmp.pkl"
+                self.model.save_replay_buffer(str(tmp))
+                os.replace(tmp, run_dir / "replay.pkl")
+            state["wall_s"] = wall_before + time.time() - t_start
+            atomic_write_json(state_path, state)
+
+    remaining = total - model.num_timesteps
+    if remaining > 0:
+        model.learn(remaining, callback=Periodic(), reset_num_timesteps=not resumed, progress_bar=cfg.progress, tb_log_name="sb3")
+    train_wall = wall_before + time.time() - t_start
+    steps_done = int(model.num_timesteps)
+    _atomic_save(model, run_dir / "final.zip")
+    env.close()
+
+    # Export the best periodic model (the final one if it never evaluated) and measure it properly.
+    chosen = run_dir / ("best.zip" if (run_dir / "best.zip").exists() else "final.zip")
+    from rl_distill.teachers.sb3 import load_sb3_zip
+
+    teacher = load_sb3_zip(chosen, env_id=cfg.env_id)
+    res = evaluate(teacher, cfg.env_id, episodes=final_episodes, seed=1_000_000, protocol=protocol)
+    meta = {
+        "id": Path(cfg.out).name if cfg.out else f"{cfg.algo}-{cfg.env_id.replace('/', '-')}",
+        "env_id": cfg.env_id,
+        "algo": cfg.algo,
+        "library": "stable-baselines3",
+        "protocol": protocol.to_dict() if protocol else None,
+        "training": {
+            "steps": steps_done,
+            "best_step": (state["best"] or {}).get("step"),
+            "wall_s": round(train_wall, 1),
+            "steps_per_s": round(steps_done / max(train_wall, 1e-9), 1),
+            "seed": cfg.seed,
+            "n_envs": n_envs,
+            "hyperparams": hp,
+            "train_protocol": train_protocol.to_dict() if train_protocol else None,
+            "command": cfg.command,
+            "curve": state["evals"],
+        },
+        "score": {k: res.summary[k] for k in ("mean", "std", "median", "iqm", "iqm_ci", "n")} | {"eval_seed": 1_000_000, "human_normalized": res.summary.get("human_normalized")},
+    }
+    out = Path(cfg.out) if cfg.out else run_dir / "teacher"
+    save_teacher(out, teacher.arch, teacher.net.state_dict(), meta)
+    summary = {"run_dir": str(run_dir), "teacher": str(out), "steps": steps_done, "wall_s": round(train_wall, 1), "score": meta["score"]}
+    logger.close()
+    atomic_write_json(run_dir / "summary.json", summary)
+    return summary
