@@ -10,6 +10,7 @@ holds the last observation of the finished one.
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -127,7 +128,7 @@ def make_env(
         env = AtariVectorEnv(
             _ale_game_name(env_id),
             num_envs,
-            num_threads=num_threads or min(num_envs, 2),
+            num_threads=num_threads or min(num_envs, os.cpu_count() or 1),
             max_num_frames_per_episode=p.frame_cap,
             repeat_action_probability=p.sticky_actions,
             full_action_space=p.full_action_space,

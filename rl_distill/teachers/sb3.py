@@ -113,6 +113,9 @@ def _read_zip(path: Path) -> tuple[dict[str, Any], dict[str, torch.Tensor], str 
             version = None
             if "_stable_baselines3_version" in names:
                 version = zf.read("_stable_baselines3_version").decode("utf-8", "replace").strip() or None
+            elif "system_info.txt" in names:  # older zips: "- Stable-Baselines3: 1.6.0 ..."
+                m = re.search(r"Stable-Baselines3:\s*(\S+)", zf.read("system_info.txt").decode("utf-8", "replace"))
+                version = m.group(1) if m else None
     except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, NotImplementedError) as e:
         # CRC errors, cut-off members, unsupported compression: the file is damaged.
         raise _Refused(f"corrupt or truncated zip ({_first_line(e)})") from None
@@ -126,10 +129,27 @@ def _read_zip(path: Path) -> tuple[dict[str, Any], dict[str, torch.Tensor], str 
         # weights_only=True: torch's restricted unpickler, which only builds tensors and containers.
         state = torch.load(io.BytesIO(raw_policy), map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises many types here (UnpicklingError, RuntimeError, EOFError...)
-        raise _Refused(f"cannot read policy.pth as plain tensors ({_first_line(e)})") from None
+        raise _Refused(_torch_load_reason(e)) from None
     if not isinstance(state, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()):
         raise _Refused("policy.pth is not a state dict of tensors")
     return data, dict(state), version
+
+
+def _torch_load_reason(e: BaseException) -> str:
+    """A one-line reason for a failed ``torch.load(weights_only=True)`` of policy.pth.
+
+    Torch's own message suggests retrying with ``weights_only=False``, which is exactly what must
+    not be done with an untrusted file, so it is reworded here.
+    """
+    text = str(e)
+    m = re.search(r"Unsupported global: GLOBAL ([\w.]+)", text)
+    if m:
+        return f"policy.pth refers to {m.group(1)}, not just tensors; refused (loading it could run code)"
+    if type(e).__name__ == "UnpicklingError" or "WeightsUnpickler" in text:
+        m = re.search(r"WeightsUnpickler error:\s*(.+?)\s*(?:\n|$)", text)
+        detail = m.group(1) if m and m.group(1).strip() else "not a plain tensor file"
+        return f"policy.pth is corrupt or holds more than tensors ({detail})"
+    return f"policy.pth is corrupt or truncated ({_first_line(e).split('. ')[0]})"
 
 
 def _readable(item: Any) -> Any:
