@@ -110,6 +110,41 @@ def cmd_teachers_eval_all(a: argparse.Namespace) -> int:
     return 0
 
 
+# --- distill -----------------------------------------------------------------------------------
+# Method-specific flags: (flag, Config field, type). Only those given are passed to the method,
+# which refuses the ones it does not have with a one-line error.
+METHOD_FLAGS = [
+    ("--loss", "loss", str), ("--tau", "tau", float), ("--epsilon", "epsilon", float),
+    ("--beta", "beta", float), ("--alpha", "alpha", float), ("--lambda", "lam", float),
+    ("--beta-schedule", "beta_schedule", str), ("--lambda-schedule", "lambda_schedule", str),
+    ("--divergence", "divergence", str), ("--reward-form", "reward_form", str),
+    ("--rounds", "rounds", int), ("--num-envs", "num_envs", int), ("--lr", "lr", float),
+    ("--batch-size", "batch_size", int), ("--feature-beta", "feature_beta", float),
+]
+
+
+def cmd_distill(a: argparse.Namespace) -> int:
+    from rl_distill.distill import RunSpec, run
+    from rl_distill.methods import get_method
+
+    method = get_method(a.method)
+    options = {field: getattr(a, field) for _, field, _ in METHOD_FLAGS if getattr(a, field) is not None}
+    spec = RunSpec(method=a.method, teachers=a.teacher or [], envs=a.env or [], student=a.student, steps=a.steps, seed=a.seed,
+                   device=a.device, eval_episodes=a.eval_episodes, runs_dir=a.runs_dir, resume=a.resume,
+                   progress=not a.no_progress, options=options)
+    summary = run(method, spec)
+    if a.json:
+        _print_json(summary)
+    else:
+        for t in summary["tasks"]:
+            ss = t["student_score"]
+            print(f"{summary['method']} {t['env']}: student {ss['mean']:.1f} ± {ss['std']:.1f} (IQM {ss['iqm']:.1f}) vs teacher "
+                  f"{t['teacher_score']['mean']:.1f} = {t['percent_of_teacher']:.1f}% of teacher")
+        print(f"env_steps {summary['env_steps']}, teacher_queries {summary['teacher_queries']}, gradient_steps {summary['gradient_steps']}, "
+              f"wall {summary['wall_s']:.1f} s, student {summary['student']} ({summary['student_params']} params), run {summary['run_dir']}")
+    return 0
+
+
 # --- parser ------------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="rl-distill", description="Policy distillation benchmark suite.")
@@ -151,6 +186,22 @@ def build_parser() -> argparse.ArgumentParser:
     ea.add_argument("--seed", type=int, default=0)
     ea.add_argument("--json", action="store_true")
     ea.set_defaults(func=cmd_teachers_eval_all)
+    d = sub.add_parser("distill", help="train a student with one method and evaluate it against its teacher")
+    d.add_argument("method")
+    d.add_argument("--teacher", action="append", help="shipped id or path; repeat for multi-task methods")
+    d.add_argument("--env", action="append", help="env id per teacher (default: the teacher's)")
+    d.add_argument("--student", default=None, help="mlp-64-64, cnn-32-64-64-512, nature, rusu-4x, rusu-15x, rusu-27x")
+    d.add_argument("--steps", type=int, default=None, help="env-step budget")
+    d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--device", default="auto", help="auto|cpu|cuda")
+    d.add_argument("--eval-episodes", type=int, default=None)
+    d.add_argument("--runs-dir", default="runs")
+    d.add_argument("--resume", action="store_true")
+    d.add_argument("--no-progress", action="store_true")
+    d.add_argument("--json", action="store_true")
+    for flag, field, typ in METHOD_FLAGS:
+        d.add_argument(flag, dest=field, type=typ, default=None)
+    d.set_defaults(func=cmd_distill)
     return p
 
 

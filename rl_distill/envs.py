@@ -36,6 +36,19 @@ ATARI_RANDOM_HUMAN = {
 }
 
 
+# The score that 0% of a reference means, where the plain ratio score/reference misleads:
+# returns that are negative (minimum possible return) and Atari games (the random policy's score).
+_SCORE_FLOORS = {"Acrobot-v1": -500.0, "MountainCar-v0": -200.0}
+
+
+def score_floor(env_id: str) -> float | None:
+    """The floor for percent-of-teacher: 100% = teacher, 0% = this score (None: plain ratio)."""
+    if is_atari(env_id):
+        pair = ATARI_RANDOM_HUMAN.get(atari_game(env_id))
+        return pair[0] if pair else None
+    return _SCORE_FLOORS.get(env_id)
+
+
 @dataclass(frozen=True)
 class AtariProtocol:
     """How an Atari env is played. Evaluation always uses raw rewards and full games."""

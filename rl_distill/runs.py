@@ -117,3 +117,10 @@ def read_scalars(run_dir: str | Path) -> list[dict[str, float]]:
         except json.JSONDecodeError:
             break  # a line cut by a crash: everything before it is good
     return rows
+
+
+def find_resumable(runs_dir: str | Path, prefix: str, marker: str) -> Path | None:
+    """The newest run dir named ``prefix__<time>`` that has ``marker`` but no summary.json."""
+    root = Path(runs_dir)
+    cands = [p for p in root.glob(prefix + "__*") if (p / marker).exists() and not (p / "summary.json").exists()]
+    return max(cands, key=lambda p: p.stat().st_mtime) if cands else None

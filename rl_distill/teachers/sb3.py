@@ -362,7 +362,7 @@ def _split_state(
     return kept, notes
 
 
-def _rebuild(path: Path, data: dict[str, Any], state: dict[str, torch.Tensor]) -> tuple[Arch, dict[str, torch.Tensor], dict[str, Any]]:
+def _rebuild(data: dict[str, Any], state: dict[str, torch.Tensor]) -> tuple[Arch, dict[str, torch.Tensor], dict[str, Any]]:
     """(Arch, our state dict, meta fields) from what the zip says and its weights' shapes."""
     module, policy_name = _policy_identity(data)
     algo, kind, named_encoder = _algorithm(data, module, policy_name)
@@ -456,7 +456,7 @@ def load_sb3_zip(path: str | Path, device: str | torch.device = "cpu", env_id: s
     p = Path(path)
     try:
         data, state, version = _read_zip(p)
-        arch, kept, extra = _rebuild(p, data, state)
+        arch, kept, extra = _rebuild(data, state)
         kept = {k: v.float() if v.is_floating_point() else v for k, v in kept.items()}
         _check_fit(arch, kept)
     except _Refused as e:

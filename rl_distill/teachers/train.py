@@ -21,7 +21,7 @@ import numpy as np
 
 from rl_distill.envs import AtariProtocol, check_env_id, is_atari
 from rl_distill.errors import UserError
-from rl_distill.runs import RunLogger, atomic_write_json, run_name
+from rl_distill.runs import RunLogger, atomic_write_json, find_resumable, run_name
 
 HYPERPARAMS = Path(__file__).with_name("hyperparams.toml")
 
@@ -92,10 +92,8 @@ def _make_model(cfg: TrainConfig, hp: dict[str, Any], env, tb_dir: str):
 
 
 def _find_resumable(cfg: TrainConfig) -> Path | None:
-    prefix = run_name(cfg.env_id, f"{cfg.algo}-teacher", cfg.seed, 0).rsplit("__", 1)[0] + "__"
-    root = Path(cfg.runs_dir)
-    cands = sorted((p for p in root.glob(prefix + "*") if (p / "checkpoint.zip").exists() and not (p / "summary.json").exists()), key=lambda p: p.stat().st_mtime)
-    return cands[-1] if cands else None
+    prefix = run_name(cfg.env_id, f"{cfg.algo}-teacher", cfg.seed, 0).rsplit("__", 1)[0]
+    return find_resumable(cfg.runs_dir, prefix, "checkpoint.zip")
 
 
 def _atomic_save(model, path: Path) -> None:

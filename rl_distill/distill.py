@@ -1,0 +1,305 @@
+"""The harness every distillation method runs in.
+
+``run(method_module, spec)`` loads the teachers, checks that they fit the envs, builds the student,
+opens the run directory, hands a :class:`Context` to the method's ``train(ctx, cfg)``, then evaluates
+student and teacher with the same harness (same episodes, same seeds), saves the student (safetensors)
+and writes ``summary.json`` atomically. A method module provides ``NAME``, ``MULTI_TASK``, a
+``Config`` dataclass, ``DEFAULT_STEPS`` and ``train``; it never builds envs, writes files or evaluates.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shlex
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors.torch import save_file
+
+from rl_distill.envs import EnvSpec, check_env_id, env_spec, is_atari, score_floor
+from rl_distill.errors import SpaceMismatchError, UserError
+from rl_distill.evaluation import evaluate
+from rl_distill.rollout import Rollout
+from rl_distill.runs import RunLogger, atomic_write_bytes, atomic_write_json, find_resumable, run_name
+from rl_distill.students import Student, make_student, student_policy
+from rl_distill.teachers import Teacher, load_teacher
+
+
+@dataclass
+class RunSpec:
+    """What every method takes (the common `rl-distill distill` flags)."""
+
+    method: str
+    teachers: list[str]
+    envs: list[str] = field(default_factory=list)
+    """One env per teacher (default: the env each teacher records)."""
+    student: str | None = None
+    """Student spec (students.py); default mlp-64-64 for control, nature for Atari."""
+    steps: int | None = None
+    """Env-step budget (default: the method's DEFAULT_STEPS for the env)."""
+    seed: int = 0
+    device: str = "auto"
+    eval_episodes: int | None = None
+    """Episodes of the final evaluation (default 100 control, 10 Atari)."""
+    eval_seed: int = 2_000_000
+    runs_dir: str = "runs"
+    resume: bool = False
+    progress: bool = True
+    tensorboard: bool = True
+    options: dict[str, Any] = field(default_factory=dict)
+    """Method-specific options (fields of the method's Config)."""
+    command: str = field(default_factory=lambda: "rl-distill " + " ".join(shlex.quote(a) for a in sys.argv[1:]))
+
+
+def resolve_device(device: str) -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise UserError("--device cuda asked for, but torch sees no CUDA device")
+    return torch.device(device)
+
+
+class Context:
+    """What a method gets: teachers, envs, the student, rollouts, logging, counters, checkpoints."""
+
+    def __init__(self, spec: RunSpec, teachers: list[Teacher], env_ids: list[str], specs: list[EnvSpec], student: Student,
+                 device: torch.device, run_dir: Path, logger: RunLogger, budget: int):
+        self.spec = spec
+        self.teachers = teachers
+        self.env_ids = env_ids
+        self.env_specs = specs
+        self.student = student
+        self.device = device
+        self.run_dir = run_dir
+        self.logger = logger
+        self.budget = budget
+        self.seed = spec.seed
+        self.generator = torch.Generator(device=device).manual_seed(spec.seed)
+        self.rollouts: list[Rollout] = []
+        self._steps_base = 0
+        self._queries_base = 0
+        self.teacher_queries_extra = 0
+        self.gradient_steps = 0
+        self._pbar = None
+        self._last_ckpt = time.time()
+        self.checkpoint_every_s = 120.0
+        if spec.progress:
+            from tqdm import tqdm
+
+            self._pbar = tqdm(total=budget, unit="step", desc=f"{spec.method} {','.join(env_ids)}", dynamic_ncols=True, file=sys.stderr)
+
+    @property
+    def num_tasks(self) -> int:
+        return len(self.env_ids)
+
+    @property
+    def atari(self) -> bool:
+        return is_atari(self.env_ids[0])
+
+    def rollout(self, task: int = 0, num_envs: int = 8) -> Rollout:
+        """A batched rollout on task ``task``'s env, labelled by its teacher (counted in the totals)."""
+        r = Rollout(self.env_ids[task], num_envs, self.teachers[task], seed=self.seed * 1000 + len(self.rollouts) * 97 + self._steps_base % 9973,
+                    device=self.device, task=task)
+        self.rollouts.append(r)
+        return r
+
+    @property
+    def env_steps(self) -> int:
+        return self._steps_base + sum(r.env_steps for r in self.rollouts)
+
+    @property
+    def teacher_queries(self) -> int:
+        return self._queries_base + self.teacher_queries_extra + sum(r.teacher_queries for r in self.rollouts)
+
+    def done(self) -> bool:
+        return self.env_steps >= self.budget
+
+    def log(self, values: dict[str, float | None]) -> None:
+        """Scalars at the current env step (tensorboard + scalars.jsonl), progress bar update."""
+        vals = dict(values)
+        rets = [r.mean_return() for r in self.rollouts if r.mean_return() is not None]
+        if rets and "rollout/ep_rew_mean" not in vals:
+            vals["rollout/ep_rew_mean"] = float(np.mean(rets))
+        vals["time/teacher_queries"] = self.teacher_queries
+        vals["time/gradient_steps"] = self.gradient_steps
+        self.logger.scalars(self.env_steps, vals)
+        if self._pbar is not None:
+            self._pbar.n = min(self.env_steps, self.budget)
+            loss = vals.get("distill/loss", vals.get("train/loss"))
+            self._pbar.set_postfix_str(f"ret {vals.get('rollout/ep_rew_mean', float('nan')):.1f}" + (f" loss {loss:.3g}" if loss is not None else ""), refresh=False)
+            self._pbar.refresh()
+
+    def supervised_step(self, optimizer: torch.optim.Optimizer, obs: torch.Tensor, teacher_logits: torch.Tensor, loss_fn,
+                        task: int = 0, extra=None) -> dict[str, float]:
+        """One gradient step of ``mean(loss_fn(teacher_logits, student_logits))`` (+ ``extra(out)``).
+
+        Returns the distill/... scalars: loss, teacher_agreement (student argmax == teacher argmax),
+        kl = KL(T || S) of the batch.
+        """
+        from rl_distill.losses import forward_kl
+
+        out = self.student(obs, task)
+        loss = loss_fn(teacher_logits, out["logits"]).mean()
+        stats = {}
+        if extra is not None:
+            term, stats = extra(out)
+            loss = loss + term
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        self.gradient_steps += 1
+        with torch.no_grad():
+            stats.update({
+                "distill/loss": loss.item(),
+                "distill/teacher_agreement": (out["logits"].argmax(-1) == teacher_logits.argmax(-1)).float().mean().item(),
+                "distill/kl": forward_kl(teacher_logits, out["logits"]).mean().item(),
+            })
+        return stats
+
+    # --- checkpoints: student + optimizer + counters + method state, loaded weights-only -----
+    def maybe_checkpoint(self, optimizer: torch.optim.Optimizer, state: dict[str, Any] | None = None, force: bool = False) -> None:
+        if not force and time.time() - self._last_ckpt < self.checkpoint_every_s:
+            return
+        self._last_ckpt = time.time()
+        import io
+
+        buf = io.BytesIO()
+        torch.save({"student": self.student.state_dict(), "optimizer": optimizer.state_dict(), "env_steps": self.env_steps,
+                    "teacher_queries": self.teacher_queries, "gradient_steps": self.gradient_steps, "method": state or {}}, buf)
+        atomic_write_bytes(self.run_dir / "checkpoint.pt", buf.getvalue())
+
+    def restore(self, optimizer: torch.optim.Optimizer) -> dict[str, Any] | None:
+        """Load ``checkpoint.pt`` if this run is resumed; returns the method's saved state."""
+        p = self.run_dir / "checkpoint.pt"
+        if not (self.spec.resume and p.exists()):
+            return None
+        try:
+            ck = torch.load(p, map_location=self.device, weights_only=True)
+        except Exception as e:  # a truncated file from a crash mid-write cannot happen (atomic), but a foreign one can
+            raise UserError(f"cannot resume from {p}: {str(e).splitlines()[0]}") from None
+        self.student.load_state_dict(ck["student"])
+        optimizer.load_state_dict(ck["optimizer"])
+        self._steps_base = int(ck["env_steps"])
+        self._queries_base = int(ck["teacher_queries"])
+        self.gradient_steps = int(ck["gradient_steps"])
+        print(f"resuming {self.run_dir} at {self._steps_base} env steps", file=sys.stderr)
+        return ck["method"]
+
+    def close(self) -> None:
+        for r in self.rollouts:
+            r.close()
+        if self._pbar is not None:
+            self._pbar.close()
+
+
+def _config(method: ModuleType, options: dict[str, Any]):
+    names = {f.name for f in dataclasses.fields(method.Config)}
+    bad = sorted(set(options) - names)
+    if bad:
+        flags = ", ".join("--" + b.replace("_", "-") for b in bad)
+        raise UserError(f"{flags} does not apply to {method.NAME} (its options: {', '.join(sorted(names)) or 'none'})")
+    return method.Config(**options)
+
+
+def _check_setup(method: ModuleType, teachers: list[Teacher], env_ids: list[str], specs: list[EnvSpec], student_spec: str | None) -> None:
+    if len(teachers) > 1 and not method.MULTI_TASK:
+        raise UserError(f"{method.NAME} trains a single-task student: give one --teacher (multi-task methods: policy-distillation, actor-mimic, kickstarting)")
+    for t, s in zip(teachers, specs):
+        t.check_fits(s)
+    kinds = {len(s.obs_shape) for s in specs}
+    if len(kinds) > 1:
+        raise SpaceMismatchError("teachers mix image and vector observations: one student cannot take both")
+    if len(specs) > 1 and len(specs[0].obs_shape) == 3 and len({s.obs_shape for s in specs}) > 1:
+        raise SpaceMismatchError(f"teachers' image observations differ in shape ({[s.obs_shape for s in specs]}): a multi-task CNN student needs one shape")
+
+
+def run(method: ModuleType, spec: RunSpec) -> dict[str, Any]:
+    """Train ``method`` as ``spec`` says, evaluate, write the run directory; returns the summary."""
+    t0 = time.time()
+    device = resolve_device(spec.device)
+    cfg = _config(method, spec.options)
+    if not spec.teachers:
+        raise UserError(f"{method.NAME} needs at least one --teacher")
+    for e in spec.envs:
+        check_env_id(e)
+    teachers = [load_teacher(t, device=device) for t in spec.teachers]
+    env_ids = list(spec.envs) or [t.env_id for t in teachers]
+    if len(env_ids) != len(teachers):
+        raise UserError(f"give one --env per --teacher ({len(teachers)} teachers, {len(env_ids)} envs)")
+    if any(e is None for e in env_ids):
+        raise UserError("a teacher does not record its env: pass --env")
+    specs = [env_spec(e) for e in env_ids]
+    _check_setup(method, teachers, env_ids, specs, spec.student)
+    torch.manual_seed(spec.seed)
+    np.random.seed(spec.seed)
+    student = make_student(spec.student, [s.obs_shape for s in specs], [s.n_actions for s in specs], spec.seed).to(device)
+    budget = int(spec.steps or method.default_steps(env_ids[0]))
+
+    tag = "+".join(env_ids)
+    run_dir = find_resumable(spec.runs_dir, run_name(tag, method.NAME, spec.seed, 0).rsplit("__", 1)[0], "checkpoint.pt") if spec.resume else None
+    run_dir = run_dir or Path(spec.runs_dir) / run_name(tag, method.NAME, spec.seed)
+    logger = RunLogger(run_dir, tensorboard=spec.tensorboard)
+    config = {"run": {k: v for k, v in dataclasses.asdict(spec).items()}, "method_config": dataclasses.asdict(cfg), "budget": budget, "device": str(device)}
+    atomic_write_json(run_dir / "config.json", config)
+    logger.hparams({**{k: v for k, v in dataclasses.asdict(spec).items() if k != "options"}, **dataclasses.asdict(cfg)})
+    ctx = Context(spec, teachers, env_ids, specs, student, device, run_dir, logger, budget)
+    try:
+        method.train(ctx, cfg)
+    finally:
+        ctx.close()
+    train_wall = time.time() - t0
+
+    student.eval()
+    tasks = []
+    for i, (env_id, teacher) in enumerate(zip(env_ids, teachers)):
+        episodes = spec.eval_episodes or (10 if is_atari(env_id) else 100)
+        t_res = evaluate(teacher, env_id, episodes=episodes, seed=spec.eval_seed)
+        s_res = evaluate(student_policy(student, i, device), env_id, episodes=episodes, seed=spec.eval_seed,
+                         reference=t_res.summary["mean"], floor=score_floor(env_id))
+        logger.scalars(ctx.env_steps, {f"eval/mean_reward{'' if len(env_ids) == 1 else '/' + env_id}": s_res.summary["mean"]})
+        tasks.append({
+            "env": env_id, "teacher": teacher.name,
+            "teacher_score": {k: t_res.summary[k] for k in ("mean", "std", "iqm")},
+            "student_score": {k: s_res.summary[k] for k in ("mean", "std", "iqm", "iqm_ci")},
+            "percent_of_teacher": s_res.summary["percent_of_reference"],
+            "episodes": episodes, "protocol": s_res.protocol,
+        })
+    tensors = {k: v.detach().cpu().contiguous() for k, v in student.state_dict().items()}
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as d:
+        save_file(tensors, f"{d}/s.safetensors")
+        atomic_write_bytes(run_dir / "student.safetensors", Path(f"{d}/s.safetensors").read_bytes())
+    atomic_write_json(run_dir / "student.json", {"spec": str(student.spec), "obs_shapes": student.obs_shapes, "n_actions": student.n_actions, "envs": env_ids})
+    summary = {
+        "method": method.NAME, "envs": env_ids, "seed": spec.seed,
+        "teacher_score": tasks[0]["teacher_score"]["mean"] if len(tasks) == 1 else [t["teacher_score"]["mean"] for t in tasks],
+        "student_score": tasks[0]["student_score"] if len(tasks) == 1 else [t["student_score"] for t in tasks],
+        "percent_of_teacher": tasks[0]["percent_of_teacher"] if len(tasks) == 1 else [t["percent_of_teacher"] for t in tasks],
+        "env_steps": ctx.env_steps, "teacher_queries": ctx.teacher_queries, "gradient_steps": ctx.gradient_steps,
+        "wall_s": round(time.time() - t0, 2), "train_wall_s": round(train_wall, 2),
+        "student": str(student.spec), "student_params": student.policy_params(),
+        "teacher_params": [t.num_params for t in teachers] if len(teachers) > 1 else teachers[0].num_params,
+        "protocol": tasks[0]["protocol"], "tasks": tasks, "method_config": dataclasses.asdict(cfg),
+        "device": str(device), "run_dir": str(run_dir),
+    }
+    logger.close()
+    atomic_write_json(run_dir / "summary.json", summary)
+    return summary
+
+
+def load_student(run_dir: str | Path, device: str = "cpu") -> Student:
+    """The trained student of a finished run."""
+    from safetensors.torch import load_file
+
+    meta = json.loads((Path(run_dir) / "student.json").read_text())
+    s = Student(meta["spec"], [tuple(x) for x in meta["obs_shapes"]], meta["n_actions"])
+    s.load_state_dict(load_file(str(Path(run_dir) / "student.safetensors")))
+    return s.to(device)

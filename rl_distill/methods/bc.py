@@ -1,0 +1,58 @@
+"""Behaviour cloning: the off-policy baseline.
+
+The teacher plays greedily; every visited state is labelled with the teacher's output; the student
+is trained on that fixed dataset with the NLL of the teacher's action. Unlike DAgger, the student
+never sees the states its own mistakes lead to (Ross et al.'s compounding error).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from rl_distill import losses
+from rl_distill.rollout import ReplayMemory
+
+NAME = "bc"
+MULTI_TASK = False
+
+
+@dataclass
+class Config:
+    num_envs: int = 8
+    """Parallel envs the teacher plays in."""
+    batch_size: int = 256
+    lr: float = 1e-3
+    epochs: int = 20
+    """Passes over the dataset once it is collected."""
+    loss: str = "nll"
+    """nll | kl (forward KL to the teacher's softmax) | mse."""
+
+
+def default_steps(env_id: str) -> int:
+    return 20_000 if not env_id.startswith("ALE/") else 50_000
+
+
+def train(ctx, cfg: Config) -> None:
+    loss_fn = {"nll": losses.nll, "kl": losses.forward_kl, "mse": losses.mse}[cfg.loss]
+    student = ctx.student
+    opt = torch.optim.Adam(student.parameters(), lr=cfg.lr)
+    state = ctx.restore(opt)
+    spec = ctx.env_specs[0]
+    data = ReplayMemory(None, spec.obs_shape, torch.uint8 if len(spec.obs_shape) == 3 else torch.float32, spec.n_actions, device=ctx.device)
+    if state and "data" in state:
+        data.load_state_dict(state["data"])
+    rollout = ctx.rollout(0, cfg.num_envs)
+    while not ctx.done():
+        n = min(128, max(1, (ctx.budget - ctx.env_steps) // cfg.num_envs))
+        b = rollout.collect(n, actor="teacher")
+        data.add(b.flat("obs"), b.flat("teacher_logits"))
+        ctx.log({"distill/dataset_size": len(data)})
+    ctx.maybe_checkpoint(opt, {"data": data.state_dict()}, force=True)
+    updates = cfg.epochs * max(1, len(data) // cfg.batch_size)
+    for u in range(updates):
+        mb = data.sample(cfg.batch_size, ctx.generator)
+        stats = ctx.supervised_step(opt, mb["obs"], mb["logits"], loss_fn)
+        if u % 50 == 0 or u == updates - 1:
+            ctx.log(stats)

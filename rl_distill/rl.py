@@ -1,0 +1,134 @@
+"""The RL machinery that several methods share: GAE and the clipped PPO update.
+
+PPO from scratch, Kickstarting (PPO + lambda * H(T || S)) and the dense-reward form of on-policy
+distillation all update a :class:`~rl_distill.students.Student` with :func:`ppo_update`; they differ
+only in the advantages they pass and the extra loss term they add.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+from torch import nn
+
+from rl_distill.rollout import Batch
+
+
+@dataclass
+class PPOConfig:
+    """PPO knobs (CleanRL's defaults for classic control)."""
+
+    num_envs: int = 4
+    """Parallel envs of the rollout."""
+    n_steps: int = 128
+    """Steps per env per rollout."""
+    gamma: float = 0.99
+    gae_lambda: float = 0.95
+    n_epochs: int = 4
+    minibatches: int = 4
+    clip: float = 0.2
+    vf_coef: float = 0.5
+    ent_coef: float = 0.0
+    lr: float = 2.5e-4
+    anneal_lr: bool = True
+    max_grad_norm: float = 0.5
+    clip_rewards: bool = False
+    """Clip rewards to their sign (the Atari convention)."""
+
+
+@torch.no_grad()
+def gae(rewards: torch.Tensor, values: torch.Tensor, dones: torch.Tensor, last_value: torch.Tensor, gamma: float, lam: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Generalized advantage estimates and returns for (T, N) tensors.
+
+    ``dones[t]`` marks that the episode ended at step t (so step t+1 does not bootstrap into it).
+    """
+    T = rewards.shape[0]
+    adv = torch.zeros_like(rewards)
+    last = torch.zeros_like(last_value)
+    for t in reversed(range(T)):
+        next_value = last_value if t == T - 1 else values[t + 1]
+        nonterminal = 1.0 - dones[t]
+        delta = rewards[t] + gamma * next_value * nonterminal - values[t]
+        last = delta + gamma * lam * nonterminal * last
+        adv[t] = last
+    return adv, adv + values
+
+
+ExtraLoss = Callable[[dict[str, torch.Tensor], torch.Tensor], tuple[torch.Tensor, dict[str, float]]]
+
+
+def ppo_update(
+    student: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    batch: Batch,
+    advantages: torch.Tensor,
+    returns: torch.Tensor | None,
+    cfg: PPOConfig,
+    generator: torch.Generator,
+    task: int = 0,
+    extra_loss: ExtraLoss | None = None,
+) -> dict[str, float]:
+    """Clipped-surrogate epochs over a rollout; returns mean stats (SB3's train/... names).
+
+    ``returns=None`` skips the value loss (the dense-reward form has no critic).
+    ``extra_loss(student_out, minibatch_indices)`` adds a method's term (Kickstarting's distillation).
+    """
+    obs = batch.flat("obs")
+    actions = batch.flat("actions")
+    old_logp = batch.flat("logprobs")
+    adv_all = advantages.reshape(-1)
+    ret_all = returns.reshape(-1) if returns is not None else None
+    n = obs.shape[0]
+    mb = max(1, n // cfg.minibatches)
+    stats: dict[str, list[float]] = {}
+    for _ in range(cfg.n_epochs):
+        perm = torch.randperm(n, generator=generator, device=generator.device).to(obs.device)
+        for start in range(0, n, mb):
+            idx = perm[start : start + mb]
+            out = student(obs[idx], task)
+            logp_all = torch.log_softmax(out["logits"].float(), -1)
+            logp = logp_all.gather(-1, actions[idx].unsqueeze(-1)).squeeze(-1)
+            ratio = (logp - old_logp[idx]).exp()
+            adv = adv_all[idx]
+            if adv.numel() > 1:
+                adv = (adv - adv.mean()) / (adv.std() + 1e-8)
+            pg = torch.max(-adv * ratio, -adv * ratio.clamp(1 - cfg.clip, 1 + cfg.clip)).mean()
+            entropy = -(logp_all.exp() * logp_all).sum(-1).mean()
+            loss = pg - cfg.ent_coef * entropy
+            s = {"train/policy_gradient_loss": pg.item(), "train/entropy_loss": -entropy.item(),
+                 "train/clip_fraction": ((ratio - 1).abs() > cfg.clip).float().mean().item(),
+                 "train/approx_kl": ((ratio - 1) - (logp - old_logp[idx])).mean().item()}
+            if ret_all is not None:
+                v_loss = 0.5 * ((out["value"] - ret_all[idx]) ** 2).mean()
+                loss = loss + cfg.vf_coef * v_loss
+                s["train/value_loss"] = v_loss.item()
+            if extra_loss is not None:
+                term, extra_stats = extra_loss(out, idx)
+                loss = loss + term
+                s.update(extra_stats)
+            optimizer.zero_grad()
+            loss.backward()
+            nn.utils.clip_grad_norm_(student.parameters(), cfg.max_grad_norm)
+            optimizer.step()
+            s["train/loss"] = loss.item()
+            for k, v in s.items():
+                stats.setdefault(k, []).append(v)
+    return {k: sum(v) / len(v) for k, v in stats.items()}
+
+
+def ppo_iteration(rollout, student, optimizer, cfg: PPOConfig, generator: torch.Generator, task: int = 0,
+                  label: bool = False, extra_loss_factory=None) -> tuple[Batch, dict[str, float]]:
+    """One PPO iteration: collect ``n_steps`` with the student, compute GAE, update.
+
+    ``extra_loss_factory(batch)`` builds the extra loss for this batch (Kickstarting).
+    """
+    batch = rollout.collect(cfg.n_steps, actor="student", student=student, label=label)
+    rewards = batch.rewards.sign() if cfg.clip_rewards else batch.rewards
+    with torch.no_grad():
+        last_value = student(batch.last_obs, task)["value"]
+    adv, ret = gae(rewards, batch.values, batch.dones, last_value, cfg.gamma, cfg.gae_lambda)
+    extra = extra_loss_factory(batch) if extra_loss_factory else None
+    stats = ppo_update(student, optimizer, batch, adv, ret, cfg, generator, task, extra)
+    return batch, stats
