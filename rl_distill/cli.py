@@ -119,7 +119,7 @@ METHOD_FLAGS = [
     ("--beta-schedule", "beta_schedule", str), ("--lambda-schedule", "lambda_schedule", str),
     ("--divergence", "divergence", str), ("--reward-form", "reward_form", str),
     ("--rounds", "rounds", int), ("--num-envs", "num_envs", int), ("--lr", "lr", float),
-    ("--batch-size", "batch_size", int), ("--feature-beta", "feature_beta", float),
+    ("--batch-size", "batch_size", int), ("--feature-beta", "feature_beta", float), ("--epochs", "epochs", int),
 ]
 
 

@@ -1,0 +1,69 @@
+"""The shared harness, through the bc method (the simplest): run dir, summary, errors, determinism."""
+
+import json
+
+import pytest
+
+from rl_distill.distill import RunSpec, load_student, run
+from rl_distill.methods import get_method
+from rl_distill.runs import read_scalars
+
+
+def _bc(tmp_path, teacher="ppo-CartPole-v1", steps=6000, **kw):
+    return run(get_method("bc"), RunSpec(method="bc", teachers=[teacher], steps=steps, seed=0, progress=False,
+                                         eval_episodes=20, runs_dir=str(tmp_path), **kw))
+
+
+def test_bc_cartpole_reaches_teacher_and_writes_run(tmp_path):
+    s = _bc(tmp_path)
+    assert s["percent_of_teacher"] >= 95
+    for key in ("method", "envs", "teacher_score", "student_score", "percent_of_teacher", "env_steps", "teacher_queries",
+                "gradient_steps", "wall_s", "student_params", "teacher_params", "protocol"):
+        assert key in s
+    assert s["env_steps"] == s["teacher_queries"] == 6000 and s["gradient_steps"] > 0
+    run_dir = tmp_path / s["run_dir"].split("/")[-1]
+    assert json.loads((run_dir / "summary.json").read_text())["student_score"] == s["student_score"]
+    assert (run_dir / "config.json").exists() and list((run_dir / "tb").glob("events.out.tfevents*"))
+    rows = read_scalars(run_dir)
+    assert any("distill/loss" in r and "distill/teacher_agreement" in r for r in rows)
+    student = load_student(run_dir)
+    assert student.policy_params() == s["student_params"]
+
+
+def test_bc_acrobot_within_ten_percent(tmp_path):
+    s = _bc(tmp_path, "ppo-Acrobot-v1", steps=10000)
+    t, m = s["teacher_score"], s["student_score"]["mean"]
+    assert m >= t - 0.1 * abs(t)
+
+
+def test_same_seed_same_summary(tmp_path):
+    a = _bc(tmp_path / "a", steps=1024, options={"epochs": 2})
+    b = _bc(tmp_path / "b", steps=1024, options={"epochs": 2})
+    for k in ("student_score", "teacher_score", "env_steps", "teacher_queries", "gradient_steps"):
+        assert a[k] == b[k]
+
+
+def _one_line(code, out, err):
+    assert code == 2 and "Traceback" not in err
+    lines = [l for l in err.splitlines() if l.strip()]
+    assert len(lines) == 1 and lines[0].startswith("rl-distill: error:"), err
+    return lines[0]
+
+
+def test_cli_mismatched_setups(cli):
+    msg = _one_line(*cli("distill", "bc", "--teacher", "ppo-CartPole-v1", "--env", "Acrobot-v1", "--no-progress"))
+    assert "shape" in msg
+    msg = _one_line(*cli("distill", "dagger", "--teacher", "ppo-CartPole-v1", "--teacher", "ppo-Acrobot-v1", "--no-progress"))
+    assert "single-task" in msg
+    _one_line(*cli("distill", "no-such-method", "--teacher", "ppo-CartPole-v1"))
+    _one_line(*cli("distill", "bc", "--teacher", "ppo-CartPole-v1", "--tau", "0.1"))
+    _one_line(*cli("distill", "bc", "--teacher", "ppo-CartPole-v1", "--student", "cnn-1-2"))
+    _one_line(*cli("distill", "bc", "--teacher", "ppo-CartPole-v1", "--env", "CartPole-v7"))
+    _one_line(*cli("distill", "bc"))
+
+
+def test_cli_json_summary(cli, tmp_path):
+    code, out, _ = cli("distill", "bc", "--teacher", "ppo-CartPole-v1", "--steps", "512", "--epochs", "1",
+                       "--eval-episodes", "2", "--runs-dir", str(tmp_path), "--no-progress", "--json")
+    s = json.loads(out)
+    assert code == 0 and s["method"] == "bc" and s["env_steps"] == 512
