@@ -39,6 +39,7 @@ def cmd_teachers_train(a: argparse.Namespace) -> int:
         env_id=a.env_id, algo=a.algo, seed=a.seed, steps=a.steps, eval_every=a.eval_every, stop_at=a.stop_at,
         out=a.out, runs_dir=a.runs_dir, resume=a.resume, device=a.device, n_envs=a.n_envs,
         sticky_actions=a.sticky_actions, progress=not a.no_progress, final_episodes=a.final_episodes,
+        eval_episodes=a.eval_episodes,
     )
     summary = train_teacher(cfg)
     if a.json:
@@ -145,6 +146,13 @@ def cmd_distill(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_teachers_report(a: argparse.Namespace) -> int:
+    from rl_distill.report import teacher_report
+
+    print(teacher_report(a.out))
+    return 0
+
+
 # --- parser ------------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="rl-distill", description="Policy distillation benchmark suite.")
@@ -157,6 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--seed", type=int, default=0)
     tr.add_argument("--steps", type=int, default=None, help="total env steps (default: rl-zoo3 budget)")
     tr.add_argument("--eval-every", type=int, default=None)
+    tr.add_argument("--eval-episodes", type=int, default=20, help="episodes per periodic evaluation")
     tr.add_argument("--final-episodes", type=int, default=None)
     tr.add_argument("--stop-at", type=float, default=None, help="stop once a periodic evaluation reaches this mean")
     tr.add_argument("--out", default=None, help="exported teacher path (no suffix)")
@@ -186,6 +195,10 @@ def build_parser() -> argparse.ArgumentParser:
     ea.add_argument("--seed", type=int, default=0)
     ea.add_argument("--json", action="store_true")
     ea.set_defaults(func=cmd_teachers_eval_all)
+
+    rp = t.add_parser("report", help="write results/teachers/README.md and learning-curve plots")
+    rp.add_argument("--out", default="results/teachers")
+    rp.set_defaults(func=cmd_teachers_report)
     d = sub.add_parser("distill", help="train a student with one method and evaluate it against its teacher")
     d.add_argument("method")
     d.add_argument("--teacher", action="append", help="shipped id or path; repeat for multi-task methods")

@@ -1,0 +1,67 @@
+"""Kickstarting (Schmitt et al. 2018): PPO on the student's own rollouts plus a decaying distillation term.
+
+    l = l_PPO + lambda_k * H(pi_T(.|s) || pi_S(.|s))
+
+The teacher labels every state the student visits (its logits are stored in the batch); the
+cross-entropy of the student against the teacher is added to each PPO minibatch with weight
+lambda_k, which decays over the budget so that the reinforcement-learning term takes over and the
+student can end above its teacher. With several teachers, the PPO iterations go round-robin over
+the tasks and each teacher's term applies on its own task (one policy and value head per task).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from rl_distill import losses
+from rl_distill.methods.ppo import ppo_loop
+from rl_distill.rl import PPOConfig
+from rl_distill.rollout import Batch
+from rl_distill.schedules import lambda_schedule
+
+NAME = "kickstarting"
+MULTI_TASK = True
+
+
+@dataclass
+class Config(PPOConfig):
+    """PPO's knobs (CleanRL's classic-control defaults) plus the distillation weight and its schedule."""
+
+    ent_coef: float = 0.01
+    """Entropy bonus (CleanRL: 0.01)."""
+    lr: float = 1e-3
+    """Adam learning rate, annealed to 0 (4x CleanRL's PPO: the distillation term is a supervised target)."""
+    lam: float = 5.0
+    """Initial weight lambda_0 of the cross-entropy H(pi_T || pi_S)."""
+    lambda_schedule: str = "linear"
+    """constant | linear (lambda_0 down to 0 at the end of the budget) | exponential (to lambda_0 * lam_final_ratio)."""
+    lam_final_ratio: float = 0.01
+    """The exponential schedule's lambda at the end of the budget, as a fraction of lambda_0."""
+
+
+def default_steps(env_id: str) -> int:
+    return 1_000_000 if env_id.startswith("ALE/") else 40_000
+
+
+def train(ctx, cfg: Config) -> None:
+    schedule = lambda_schedule(cfg.lambda_schedule, cfg.lam, cfg.lam_final_ratio)
+
+    def extra(task: int, progress: float):
+        lam = schedule(progress)
+
+        def factory(batch: Batch):
+            teacher_logits = batch.flat("teacher_logits")
+
+            def distill_term(out: dict[str, torch.Tensor], idx: torch.Tensor):
+                ce = losses.cross_entropy(teacher_logits[idx], out["logits"]).mean()
+                with torch.no_grad():
+                    kl = losses.forward_kl(teacher_logits[idx], out["logits"]).mean()
+                return lam * ce, {"distill/loss": ce.item(), "distill/kl": kl.item()}
+
+            return distill_term
+
+        return factory, {"distill/lambda": lam}
+
+    ppo_loop(ctx, cfg, label=True, extra=extra)

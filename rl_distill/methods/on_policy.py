@@ -1,0 +1,160 @@
+"""On-policy distillation (GKD: Agarwal et al., ICLR 2024; the dense reverse-KL reward form).
+
+Each iteration collects ``n_steps`` steps of ``num_envs`` envs. With probability ``lam`` the student
+plays (sampling its own actions: the on-policy data of GKD), else the teacher plays greedily (GKD's
+fixed / teacher-generated data); the teacher labels every visited state either way. Student and
+teacher play in separate rollouts, so their episodes never interleave.
+
+``reward_form="none"`` (default): a few epochs of minibatch steps on the per-state divergence
+D(T || S) over all actions (forward KL, reverse KL, generalized JSD(beta) or skew KL(alpha)).
+
+``reward_form="dense"``: each step's reward is r = -(log pi_S(a|s) - log pi_T(a|s)) for the action
+the student sampled, with discount 0, used directly as the advantage of PPO's clipped surrogate (no
+critic). E_S[r] = -KL(S || T), so this is a sampled policy gradient of the reverse KL. It is
+on-policy by construction: it needs ``lam = 1``.
+
+Budgets (defaults; 2 shared CPU cores, eval 20 episodes):
+  CartPole-v1 (ppo-CartPole-v1): 10,240 env steps, ~10 s of training, >= 95% of the teacher with
+  every divergence and the dense form.
+  Acrobot-v1 (ppo-Acrobot-v1): 10,240 env steps, student within 10% of the teacher.
+  Atari: 100,000 env steps (not measured to any score; the Pong test only checks that it runs).
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+import torch
+
+from rl_distill import losses
+from rl_distill.errors import UserError
+from rl_distill.rl import PPOConfig, ppo_update
+
+NAME = "on-policy"
+MULTI_TASK = False
+REWARD_FORMS = ("none", "dense")
+
+
+@dataclass
+class Config:
+    divergence: str = "reverse-kl"
+    """Per-state D(T || S) of the default form: forward-kl | reverse-kl | jsd | skew-kl."""
+    beta: float = 0.5
+    """JSD's beta in [0, 1] (0 = forward KL, 1 = reverse KL, TRL's convention)."""
+    alpha: float = 0.1
+    """Skew KL's alpha in [0, 1) (DistiLLM's 0.1)."""
+    lam: float = 1.0
+    """Probability that an iteration's batch comes from the student (GKD's lambda; 1 = fully on-policy,
+    which GKD's ablations find best and which needs no teacher-played episodes)."""
+    reward_form: str = "none"
+    """none: supervised divergence over all actions | dense: -(log pi_S - log pi_T) of the sampled action as a PPO advantage."""
+    num_envs: int = 8
+    """Parallel envs of each rollout."""
+    n_steps: int = 32
+    """Steps per env per iteration (a batch is num_envs * n_steps states)."""
+    batch_size: int = 64
+    """Minibatch size of the gradient steps."""
+    epochs: int = 4
+    """Passes over each batch."""
+    lr: float = 1e-3
+    """Adam learning rate."""
+    clip: float = 0.2
+    """PPO's ratio clip (dense form only)."""
+
+    def __post_init__(self) -> None:
+        if self.divergence not in losses.DIVERGENCES:
+            raise UserError(f"unknown --divergence {self.divergence!r}; choose one of {', '.join(losses.DIVERGENCES)}")
+        if self.reward_form not in REWARD_FORMS:
+            raise UserError(f"unknown --reward-form {self.reward_form!r}; choose one of {', '.join(REWARD_FORMS)}")
+        if not 0.0 <= self.lam <= 1.0:
+            raise UserError(f"--lambda must be in [0, 1], got {self.lam}")
+        if self.reward_form == "dense" and self.lam != 1.0:
+            raise UserError("--reward-form dense is a policy gradient on the student's own actions: it needs --lambda 1")
+        if not 0.0 <= self.beta <= 1.0:
+            raise UserError(f"--beta must be in [0, 1], got {self.beta}")
+        if not 0.0 <= self.alpha < 1.0:
+            raise UserError(f"--alpha must be in [0, 1), got {self.alpha}")
+        for name in ("num_envs", "n_steps", "batch_size", "epochs"):
+            if getattr(self, name) < 1:
+                raise UserError(f"{name} must be >= 1, got {getattr(self, name)}")
+
+
+def default_steps(env_id: str) -> int:
+    return 100_000 if env_id.startswith("ALE/") else 10_240
+
+
+def divergence_fn(cfg: Config):
+    """D(teacher_logits, student_logits) -> (B,), with its parameter bound."""
+    d = losses.DIVERGENCES[cfg.divergence]
+    if cfg.divergence == "jsd":
+        return functools.partial(d, beta=cfg.beta)
+    if cfg.divergence == "skew-kl":
+        return functools.partial(d, alpha=cfg.alpha)
+    return d
+
+
+def dense_reward(batch) -> torch.Tensor:
+    """r = log pi_T(a|s) - log pi_S(a|s) of the sampled actions, (T, N); its mean estimates -KL(S || T)."""
+    logp_t = torch.log_softmax(batch.teacher_logits.float(), -1).gather(-1, batch.actions.unsqueeze(-1)).squeeze(-1)
+    return logp_t - batch.logprobs
+
+
+def _supervised_epochs(ctx, opt, batch, loss_fn, cfg: Config) -> dict[str, float]:
+    obs, t_logits = batch.flat("obs"), batch.flat("teacher_logits")
+    n = obs.shape[0]
+    mb = min(cfg.batch_size, n)
+    sums: dict[str, float] = {}
+    count = 0
+    for _ in range(cfg.epochs):
+        perm = torch.randperm(n, generator=ctx.generator, device=ctx.generator.device).to(obs.device)
+        for start in range(0, n - mb + 1, mb):  # full minibatches only; the tail is in the next epoch's shuffle
+            idx = perm[start : start + mb]
+            for k, v in ctx.supervised_step(opt, obs[idx], t_logits[idx], loss_fn).items():
+                sums[k] = sums.get(k, 0.0) + v
+            count += 1
+    return {k: v / count for k, v in sums.items()}
+
+
+def _dense_update(ctx, opt, batch, cfg: Config) -> dict[str, float]:
+    # ppo_update standardizes the advantages per minibatch. Kept on purpose: subtracting the mean is a
+    # constant baseline (unbiased; r is mostly negative, so it cuts variance a lot), and dividing by
+    # the std tames the reward's heavy tail (log pi_T of an action a confident teacher never takes is
+    # -10 or lower) so one step's size does not depend on how confident the teacher is.
+    reward = dense_reward(batch)
+    n = reward.numel()
+    ppo = PPOConfig(num_envs=cfg.num_envs, n_steps=batch.obs.shape[0], n_epochs=cfg.epochs,
+                    minibatches=max(1, n // min(cfg.batch_size, n)), clip=cfg.clip, ent_coef=0.0, lr=cfg.lr)
+    with torch.no_grad():
+        t, s = batch.flat("teacher_logits"), batch.flat("student_logits")
+        before = {"distill/reward_mean": reward.mean().item(),
+                  "distill/kl": losses.forward_kl(t, s).mean().item(),
+                  "distill/teacher_agreement": (s.argmax(-1) == t.argmax(-1)).float().mean().item()}
+    stats = ppo_update(ctx.student, opt, batch, reward, None, ppo, ctx.generator)
+    ctx.gradient_steps += ppo.n_epochs * -(-n // max(1, n // ppo.minibatches))
+    return {**stats, **before, "distill/loss": stats["train/loss"]}
+
+
+def train(ctx, cfg: Config) -> None:
+    student = ctx.student
+    opt = torch.optim.Adam(student.parameters(), lr=cfg.lr)
+    state = ctx.restore(opt) or {}
+    steps = {"student": int(state.get("student_steps", 0)), "teacher": int(state.get("teacher_steps", 0))}
+    loss_fn = divergence_fn(cfg)
+    rollouts: dict[str, object] = {}  # one per data source, built when first needed
+    while not ctx.done():
+        on_policy = cfg.lam >= 1.0 or (cfg.lam > 0.0 and torch.rand(1, generator=ctx.generator, device=ctx.generator.device).item() < cfg.lam)
+        actor = "student" if on_policy else "teacher"
+        if actor not in rollouts:
+            rollouts[actor] = ctx.rollout(0, cfg.num_envs)
+        n = max(1, min(cfg.n_steps, (ctx.budget - ctx.env_steps) // cfg.num_envs))
+        batch = rollouts[actor].collect(n, actor=actor, student=student, label=True)
+        steps[actor] += n * cfg.num_envs
+        if cfg.reward_form == "dense":
+            stats = _dense_update(ctx, opt, batch, cfg)
+        else:
+            stats = _supervised_epochs(ctx, opt, batch, loss_fn, cfg)
+        stats["distill/lambda"] = cfg.lam
+        stats["distill/on_policy_fraction"] = steps["student"] / max(1, steps["student"] + steps["teacher"])
+        ctx.log(stats)
+        ctx.maybe_checkpoint(opt, {"student_steps": steps["student"], "teacher_steps": steps["teacher"]})
