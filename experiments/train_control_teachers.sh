@@ -13,6 +13,6 @@ train() {  # env algo seed stop_at steps
 train Acrobot-v1 ppo 0 -80 300000
 train CartPole-v1 dqn 1 500 100000
 train Acrobot-v1 dqn 0 -80 200000
-train MountainCar-v0 dqn 0 -105 300000
+train MountainCar-v0 dqn 1 -105 300000
 train LunarLander-v3 ppo 0 240 2000000
 train LunarLander-v3 dqn 0 240 600000

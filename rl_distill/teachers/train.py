@@ -96,6 +96,13 @@ def _find_resumable(cfg: TrainConfig) -> Path | None:
     return find_resumable(cfg.runs_dir, prefix, "checkpoint.zip")
 
 
+def _machine(device: str) -> str:
+    import torch
+
+    gpu = f" + {torch.cuda.get_device_name()}" if device.startswith("cuda") else ""
+    return f"{os.cpu_count()} CPU cores, {torch.get_num_threads()} torch threads{gpu}"
+
+
 def _atomic_save(model, path: Path) -> None:
     tmp = path.with_name(path.stem + ".tmp.zip")
     model.save(str(tmp))
@@ -223,6 +230,7 @@ def train_teacher(cfg: TrainConfig) -> dict[str, Any]:
             "hyperparams": hp,
             "train_protocol": train_protocol.to_dict() if train_protocol else None,
             "command": cfg.command,
+            "machine": _machine(str(model.device)),
             "curve": state["evals"],
         },
         "score": {k: res.summary[k] for k in ("mean", "std", "median", "iqm", "iqm_ci", "n")} | {"eval_seed": 1_000_000, "human_normalized": res.summary.get("human_normalized")},

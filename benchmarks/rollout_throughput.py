@@ -1,0 +1,111 @@
+"""Rollout engine and training-step overhead, measured side by side in one run (issue: methods).
+
+1. Acting: agent steps/s on Pong of (a) the raw vector env with random actions, (b) the rollout engine
+   with the teacher acting and labelling every state (one batched Nature-CNN forward per step), (c) the
+   rollout engine with a student acting and the teacher labelling. Ratio = engine / raw env.
+2. Training: samples/s of the suite's distillation step (replay-memory sample -> student forward ->
+   losses.kl_tau -> Adam, via Context.supervised_step's code path) against a bare torch loop on the
+   same network and batch size with tensors already in memory. Ratio = suite / bare.
+
+    .venv/bin/python benchmarks/rollout_throughput.py [--device cpu|cuda] [--seconds 10] [--num-envs 8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+
+def rate(fn, items_per_call: int, seconds: float, sync) -> float:
+    fn()  # warm-up
+    sync()
+    t0 = time.perf_counter()
+    n = 0
+    while time.perf_counter() - t0 < seconds:
+        fn()
+        n += items_per_call
+    sync()
+    return n / (time.perf_counter() - t0)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--seconds", type=float, default=10.0)
+    ap.add_argument("--num-envs", type=int, default=8)
+    ap.add_argument("--batch-size", type=int, default=256)
+    ap.add_argument("--student", default="rusu-4x")
+    a = ap.parse_args()
+
+    from rl_distill import losses
+    from rl_distill.envs import make_env
+    from rl_distill.networks import Arch, build_net
+    from rl_distill.rollout import ReplayMemory, Rollout
+    from rl_distill.students import make_student
+    from rl_distill.teachers.base import Teacher
+
+    dev = torch.device(a.device)
+    sync = (lambda: torch.cuda.synchronize()) if dev.type == "cuda" else (lambda: None)
+    torch.manual_seed(0)
+    arch = Arch(kind="q", obs_shape=(4, 84, 84), n_actions=6, encoder="cnn", pi_layers=())
+    teacher = Teacher(arch, build_net(arch).state_dict(), {"id": "bench", "env_id": "ALE/Pong-v5"}, dev)
+    student = make_student(a.student, [(4, 84, 84)], [6], 0).to(dev)
+    N = a.num_envs
+    out: dict[str, object] = {"device": str(dev), "num_envs": N, "torch_threads": torch.get_num_threads(), "student": a.student}
+
+    env = make_env("ALE/Pong-v5", N)
+    env.reset(seed=0)
+    rng = np.random.default_rng(0)
+    raw = rate(lambda: env.step(rng.integers(0, 6, N)), N, a.seconds, sync)
+    env.close()
+    ro = Rollout("ALE/Pong-v5", N, teacher, seed=0, device=dev)
+    t_act = rate(lambda: ro.collect(16, actor="teacher"), 16 * N, a.seconds, sync)
+    s_act = rate(lambda: ro.collect(16, actor="student", student=student), 16 * N, a.seconds, sync)
+    ro.close()
+    out["acting_steps_per_s"] = {"raw_env_random": round(raw), "engine_teacher_acts_and_labels": round(t_act),
+                                 "engine_student_acts_teacher_labels": round(s_act)}
+    out["acting_ratio_teacher_vs_raw"] = round(t_act / raw, 3)
+    out["acting_ratio_student_vs_raw"] = round(s_act / raw, 3)
+
+    B = a.batch_size
+    mem = ReplayMemory(10_000, (4, 84, 84), torch.uint8, 6, device=dev)
+    mem.add(torch.randint(0, 256, (10_000, 4, 84, 84), dtype=torch.uint8), torch.randn(10_000, 6))
+    opt = torch.optim.Adam(student.parameters(), lr=1e-4)
+    gen = torch.Generator(device=dev).manual_seed(0)
+
+    def suite_step():
+        mb = mem.sample(B, gen)
+        o = student(mb["obs"], 0)
+        loss = losses.kl_tau(mb["logits"], o["logits"], 0.01).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        with torch.no_grad():  # the same logging work supervised_step does
+            (o["logits"].argmax(-1) == mb["logits"].argmax(-1)).float().mean().item()
+
+    bare_net = make_student(a.student, [(4, 84, 84)], [6], 0).to(dev)
+    bare_opt = torch.optim.Adam(bare_net.parameters(), lr=1e-4)
+    x = torch.rand(B, 4, 84, 84, device=dev) * 255
+    y = torch.softmax(torch.randn(B, 6, device=dev) / 0.01, -1)
+
+    def bare_step():
+        logits = bare_net.heads[0](bare_net.encoder(x / 255.0))
+        loss = F.kl_div(F.log_softmax(logits, -1), y, reduction="batchmean")
+        bare_opt.zero_grad()
+        loss.backward()
+        bare_opt.step()
+
+    suite = rate(suite_step, B, a.seconds, sync)
+    bare = rate(bare_step, B, a.seconds, sync)
+    out["train_samples_per_s"] = {"suite_distill_step": round(suite), "bare_torch_loop": round(bare)}
+    out["train_ratio_suite_vs_bare"] = round(suite / bare, 3)
+    print(json.dumps(out, indent=1))
+
+
+if __name__ == "__main__":
+    main()
