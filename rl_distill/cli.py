@@ -121,6 +121,8 @@ METHOD_FLAGS = [
     ("--divergence", "divergence", str), ("--reward-form", "reward_form", str),
     ("--rounds", "rounds", int), ("--num-envs", "num_envs", int), ("--lr", "lr", float),
     ("--batch-size", "batch_size", int), ("--feature-beta", "feature_beta", float), ("--epochs", "epochs", int),
+    ("--collect-steps", "collect_steps", int), ("--replay-ratio", "replay_ratio", float), ("--capacity", "capacity", int),
+    ("--n-steps", "n_steps", int),
 ]
 
 

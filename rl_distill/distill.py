@@ -4,20 +4,21 @@
 opens the run directory, hands a :class:`Context` to the method's ``train(ctx, cfg)``, then evaluates
 student and teacher with the same harness (same episodes, same seeds), saves the student (safetensors)
 and writes ``summary.json`` atomically. A method module provides ``NAME``, ``MULTI_TASK``, a
-``Config`` dataclass, ``DEFAULT_STEPS`` and ``train``; it never builds envs, writes files or evaluates.
+``Config`` dataclass, ``default_steps(env_id)`` and ``train``; it never builds envs, writes files or evaluates.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import shlex
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -118,6 +119,25 @@ class Context:
     def teacher_queries(self) -> int:
         return self._queries_base + self.teacher_queries_extra + sum(r.teacher_queries for r in self.rollouts)
 
+    def replay_memories(self, capacity: int | None, with_features: bool = False) -> list["ReplayMemory"]:
+        """One replay memory per task (None: 100,000 transitions for vector observations, 20,000 for
+        Atari frames, ~0.6 GB), never larger than the task's share of the budget."""
+        from rl_distill.rollout import ReplayMemory
+
+        share = math.ceil(self.budget / self.num_tasks)
+        out = []
+        for i, spec in enumerate(self.env_specs):
+            image = len(spec.obs_shape) == 3
+            cap = min(capacity or (20_000 if image else 100_000), share + 1)
+            out.append(ReplayMemory(cap, spec.obs_shape, torch.uint8 if image else torch.float32, spec.n_actions,
+                                    feature_dim=self.teachers[i].features_dim if with_features else None, device=self.device))
+        return out
+
+    def chunk_steps(self, num_envs: int, collect_steps: int) -> int:
+        """Steps of each env in the next chunk of play on every task: ``collect_steps``, fewer at the end."""
+        left = self.budget - self.env_steps
+        return max(1, min(collect_steps, math.ceil(left / (num_envs * self.num_tasks))))
+
     def done(self) -> bool:
         return self.env_steps >= self.budget
 
@@ -164,10 +184,18 @@ class Context:
         return stats
 
     # --- checkpoints: student + optimizer + counters + method state, loaded weights-only -----
-    def maybe_checkpoint(self, optimizer: torch.optim.Optimizer, state: dict[str, Any] | None = None, force: bool = False) -> None:
+    def maybe_checkpoint(self, optimizer: torch.optim.Optimizer, state: dict[str, Any] | Callable[[], dict[str, Any]] | None = None,
+                         force: bool = False) -> None:
+        """Write ``checkpoint.pt`` every ``checkpoint_every_s`` seconds (or now, with ``force``).
+
+        ``state`` is the method's own state (tensors, numbers, lists, dicts); pass a function to build it
+        only when a checkpoint is due (a replay memory is costly to copy).
+        """
         if not force and time.time() - self._last_ckpt < self.checkpoint_every_s:
             return
         self._last_ckpt = time.time()
+        if callable(state):
+            state = state()
         import io
 
         buf = io.BytesIO()
@@ -197,6 +225,11 @@ class Context:
             r.close()
         if self._pbar is not None:
             self._pbar.close()
+
+
+def mean_stats(rows: list[dict[str, float]]) -> dict[str, float]:
+    """Per-key mean of the scalars of a round of gradient steps (what gets logged)."""
+    return {k: sum(r[k] for r in rows) / len(rows) for k in rows[0]} if rows else {}
 
 
 def _config(method: ModuleType, options: dict[str, Any]):
@@ -240,7 +273,8 @@ def run(method: ModuleType, spec: RunSpec) -> dict[str, Any]:
     torch.manual_seed(spec.seed)
     np.random.seed(spec.seed)
     student = make_student(spec.student, [s.obs_shape for s in specs], [s.n_actions for s in specs], spec.seed).to(device)
-    budget = int(spec.steps or method.default_steps(env_ids[0]))
+    # Multi-task: each task gets its own default budget, the total is their sum.
+    budget = int(spec.steps or sum(method.default_steps(e) for e in env_ids))
 
     tag = "+".join(env_ids)
     run_dir = find_resumable(spec.runs_dir, run_name(tag, method.NAME, spec.seed, 0).rsplit("__", 1)[0], "checkpoint.pt") if spec.resume else None
@@ -261,14 +295,17 @@ def run(method: ModuleType, spec: RunSpec) -> dict[str, Any]:
     for i, (env_id, teacher) in enumerate(zip(env_ids, teachers)):
         episodes = spec.eval_episodes or (10 if is_atari(env_id) else 100)
         t_res = evaluate(teacher, env_id, episodes=episodes, seed=spec.eval_seed)
+        floor = score_floor(env_id)
+        # A teacher no better than the floor (e.g. an untrained one) has no meaningful "% of teacher": None.
+        ref = t_res.summary["mean"] if t_res.summary["mean"] > (floor if floor is not None else 0.0) else None
         s_res = evaluate(student_policy(student, i, device), env_id, episodes=episodes, seed=spec.eval_seed,
-                         reference=t_res.summary["mean"], floor=score_floor(env_id))
+                         reference=ref, floor=floor)
         logger.scalars(ctx.env_steps, {f"eval/mean_reward{'' if len(env_ids) == 1 else '/' + env_id}": s_res.summary["mean"]})
         tasks.append({
             "env": env_id, "teacher": teacher.name,
             "teacher_score": {k: t_res.summary[k] for k in ("mean", "std", "iqm")},
             "student_score": {k: s_res.summary[k] for k in ("mean", "std", "iqm", "iqm_ci")},
-            "percent_of_teacher": s_res.summary["percent_of_reference"],
+            "percent_of_teacher": s_res.summary.get("percent_of_reference"),
             "episodes": episodes, "protocol": s_res.protocol,
         })
     tensors = {k: v.detach().cpu().contiguous() for k, v in student.state_dict().items()}

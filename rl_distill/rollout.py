@@ -233,11 +233,8 @@ class ReplayMemory:
         return d
 
     def load_state_dict(self, d: dict[str, Any]) -> None:
-        n = d["obs"].shape[0]
-        if n > self.obs.shape[0]:
-            self._grow(n)
-        self.obs[:n] = d["obs"].to(self.device)
-        self.logits[: d["logits"].shape[0]] = d["logits"][: self.logits.shape[0]].to(self.device)
-        if self.features is not None and "features" in d:
-            self.features[: d["features"].shape[0]] = d["features"][: self.features.shape[0]].to(self.device)
-        self.size, self.pos = int(d["size"]), int(d["pos"])
+        """Refill from :meth:`state_dict`'s output, oldest first; this memory's capacity may differ from
+        the saved one's (a run resumed with another budget): then only the newest entries are kept."""
+        size, pos, cap = int(d["size"]), int(d["pos"]), d["obs"].shape[0]
+        order = ((torch.arange(size) + (pos if size == cap else 0)) % cap)[-(self.capacity or size):]
+        self.add(d["obs"][order], d["logits"][order], d["features"][order] if "features" in d else None)

@@ -13,11 +13,17 @@ the student sampled, with discount 0, used directly as the advantage of PPO's cl
 critic). E_S[r] = -KL(S || T), so this is a sampled policy gradient of the reverse KL. It is
 on-policy by construction: it needs ``lam = 1``.
 
-Budgets (defaults; 2 shared CPU cores, eval 20 episodes):
-  CartPole-v1 (ppo-CartPole-v1): 10,240 env steps, ~10 s of training, >= 95% of the teacher with
-  every divergence and the dense form.
-  Acrobot-v1 (ppo-Acrobot-v1): 10,240 env steps, student within 10% of the teacher.
-  Atari: 100,000 env steps (not measured to any score; the Pong test only checks that it runs).
+Budgets (default_steps; 2 CPU cores shared with other jobs, torch 1 thread, eval 20 episodes, seed 0):
+  CartPole-v1 (ppo-CartPole-v1): 6,144 env steps, 1-3 s of training: 97.7-100% of the teacher with
+  every divergence and the dense form (seeds 0-2, 0-5 for dense: all >= 97%; 4,096 steps dipped to
+  94% on one seed).
+  Acrobot-v1 (ppo-Acrobot-v1): 2,048 env steps, ~1 s of training: -82 (reverse KL), -85 (dense) vs
+  the teacher's -84 (seeds 0-2 all >= -86; the target is >= -92.6).
+  Other control envs: 20,000, Atari: 100,000 env steps -- unmeasured guesses (the Pong test only
+  checks that the CNN path runs).
+
+lam defaults to 1 (only student data): GKD finds high lambda (mostly on-policy data) works best,
+and lam = 1 spends no env steps on teacher episodes whose states the student may never visit.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ import torch
 from rl_distill import losses
 from rl_distill.errors import UserError
 from rl_distill.rl import PPOConfig, ppo_update
+from rl_distill.rollout import Rollout
 
 NAME = "on-policy"
 MULTI_TASK = False
@@ -45,14 +52,14 @@ class Config:
     alpha: float = 0.1
     """Skew KL's alpha in [0, 1) (DistiLLM's 0.1)."""
     lam: float = 1.0
-    """Probability that an iteration's batch comes from the student (GKD's lambda; 1 = fully on-policy,
-    which GKD's ablations find best and which needs no teacher-played episodes)."""
+    """Probability that an iteration's batch is played by the student, else by the teacher (GKD's lambda)."""
     reward_form: str = "none"
     """none: supervised divergence over all actions | dense: -(log pi_S - log pi_T) of the sampled action as a PPO advantage."""
     num_envs: int = 8
     """Parallel envs of each rollout."""
-    n_steps: int = 32
-    """Steps per env per iteration (a batch is num_envs * n_steps states)."""
+    n_steps: int = 8
+    """Steps per env per iteration (a batch is num_envs * n_steps states). Small because PPO's clip
+    bounds how far one dense-form iteration moves the policy: on CartPole 8 beat 16 and 32 per env step."""
     batch_size: int = 64
     """Minibatch size of the gradient steps."""
     epochs: int = 4
@@ -80,8 +87,12 @@ class Config:
                 raise UserError(f"{name} must be >= 1, got {getattr(self, name)}")
 
 
+MEASURED_STEPS = {"CartPole-v1": 6_144, "Acrobot-v1": 2_048}
+"""Budgets measured to reach the module docstring's targets (other envs: unmeasured guesses)."""
+
+
 def default_steps(env_id: str) -> int:
-    return 100_000 if env_id.startswith("ALE/") else 10_240
+    return MEASURED_STEPS.get(env_id, 100_000 if env_id.startswith("ALE/") else 20_000)
 
 
 def divergence_fn(cfg: Config):
@@ -118,20 +129,20 @@ def _supervised_epochs(ctx, opt, batch, loss_fn, cfg: Config) -> dict[str, float
 
 def _dense_update(ctx, opt, batch, cfg: Config) -> dict[str, float]:
     # ppo_update standardizes the advantages per minibatch. Kept on purpose: subtracting the mean is a
-    # constant baseline (unbiased; r is mostly negative, so it cuts variance a lot), and dividing by
-    # the std tames the reward's heavy tail (log pi_T of an action a confident teacher never takes is
-    # -10 or lower) so one step's size does not depend on how confident the teacher is.
+    # constant baseline (unbiased), and dividing by the std tames the reward's heavy tail (small and
+    # positive where the student picks the teacher's action, -10 or lower where it picks one a
+    # confident teacher never takes), so a step's size does not hang on how confident the teacher is.
+    # Measured on CartPole (6 seeds): standardized 98.6%, mean-only 97.5%, raw 98.4% of the teacher.
     reward = dense_reward(batch)
     n = reward.numel()
-    ppo = PPOConfig(num_envs=cfg.num_envs, n_steps=batch.obs.shape[0], n_epochs=cfg.epochs,
-                    minibatches=max(1, n // min(cfg.batch_size, n)), clip=cfg.clip, ent_coef=0.0, lr=cfg.lr)
+    ppo = PPOConfig(n_epochs=cfg.epochs, minibatches=max(1, n // min(cfg.batch_size, n)), clip=cfg.clip, ent_coef=0.0)
     with torch.no_grad():
         t, s = batch.flat("teacher_logits"), batch.flat("student_logits")
         before = {"distill/reward_mean": reward.mean().item(),
                   "distill/kl": losses.forward_kl(t, s).mean().item(),
                   "distill/teacher_agreement": (s.argmax(-1) == t.argmax(-1)).float().mean().item()}
     stats = ppo_update(ctx.student, opt, batch, reward, None, ppo, ctx.generator)
-    ctx.gradient_steps += ppo.n_epochs * -(-n // max(1, n // ppo.minibatches))
+    ctx.gradient_steps += ppo.n_epochs * -(-n // max(1, n // ppo.minibatches))  # ppo_update's minibatch loop
     return {**stats, **before, "distill/loss": stats["train/loss"]}
 
 
@@ -141,7 +152,7 @@ def train(ctx, cfg: Config) -> None:
     state = ctx.restore(opt) or {}
     steps = {"student": int(state.get("student_steps", 0)), "teacher": int(state.get("teacher_steps", 0))}
     loss_fn = divergence_fn(cfg)
-    rollouts: dict[str, object] = {}  # one per data source, built when first needed
+    rollouts: dict[str, Rollout] = {}  # one per data source, built when first needed
     while not ctx.done():
         on_policy = cfg.lam >= 1.0 or (cfg.lam > 0.0 and torch.rand(1, generator=ctx.generator, device=ctx.generator.device).item() < cfg.lam)
         actor = "student" if on_policy else "teacher"

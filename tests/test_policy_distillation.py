@@ -1,0 +1,92 @@
+"""Policy Distillation through the real harness: it learns, multi-task, determinism, resume, Atari smoke.
+
+Measured on 2 loaded CPU cores with one torch thread (seed 0, 20 evaluation episodes): CartPole-v1 at
+the default 2,000 env steps reaches 100% of the teacher with nll, mse and kl (seeds 0-4); Acrobot-v1 at
+3,000 steps -84.45 vs the teacher's -84.15 (99.9%); both tasks together at 5,000 steps 100% / 99.9%.
+"""
+
+import json
+
+import pytest
+import torch
+
+from rl_distill.distill import RunSpec, run
+from rl_distill.errors import UserError
+from rl_distill.methods import get_method
+from rl_distill.runs import read_scalars
+
+METHOD = "policy-distillation"
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    # Tiny networks beside other jobs on 2 cores: a second torch thread makes the run ~10x slower.
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def distill(tmp_path, teachers, steps, eval_episodes=20, **options):
+    spec = RunSpec(method=METHOD, teachers=teachers, steps=steps, seed=options.pop("seed", 0), progress=False, tensorboard=False,
+                   eval_episodes=eval_episodes, runs_dir=str(tmp_path), student=options.pop("student", None),
+                   resume=options.pop("resume", False), options=options)
+    return run(get_method(METHOD), spec)
+
+
+@pytest.mark.parametrize("loss", ["nll", "mse", "kl"])
+def test_learns_cartpole(tmp_path, loss):
+    s = distill(tmp_path, ["ppo-CartPole-v1"], 2_000, loss=loss)
+    assert s["percent_of_teacher"] >= 95, s["student_score"]
+    assert s["env_steps"] == 2_000 and s["method_config"]["loss"] == loss
+    rows = read_scalars(s["run_dir"])
+    assert all(k in rows[-2] for k in ("distill/loss", "distill/teacher_agreement", "distill/kl"))
+
+
+def test_learns_acrobot(tmp_path):
+    s = distill(tmp_path, ["ppo-Acrobot-v1"], 3_000, loss="kl")
+    teacher, student = s["teacher_score"], s["student_score"]["mean"]
+    assert s["percent_of_teacher"] >= 90, (student, teacher)
+    assert student >= teacher - 0.1 * abs(teacher), (student, teacher)
+
+
+def test_multitask(tmp_path):
+    s = distill(tmp_path, ["ppo-CartPole-v1", "ppo-Acrobot-v1"], 5_000)
+    assert isinstance(s["percent_of_teacher"], list) and len(s["percent_of_teacher"]) == 2
+    assert all(p >= 90 for p in s["percent_of_teacher"]), s["percent_of_teacher"]
+    assert 5_000 <= s["env_steps"] < 5_000 + 2 * 8  # the budget is spent in steps of all envs of both tasks
+
+
+def test_deterministic(tmp_path):
+    a = distill(tmp_path / "a", ["ppo-CartPole-v1"], 400, eval_episodes=3)
+    b = distill(tmp_path / "b", ["ppo-CartPole-v1"], 400, eval_episodes=3)
+    assert a["student_score"] == b["student_score"] and a["env_steps"] == b["env_steps"] == 400
+    assert read_scalars(a["run_dir"])[-2]["distill/loss"] == read_scalars(b["run_dir"])[-2]["distill/loss"]
+
+
+def test_resume_keeps_memory_and_counters(tmp_path):
+    first = distill(tmp_path, ["ppo-CartPole-v1"], 640, eval_episodes=2)
+    (tmp_path / first["run_dir"].split("/")[-1] / "summary.json").unlink()  # as if evaluation never ran
+    s = distill(tmp_path, ["ppo-CartPole-v1"], 1_280, eval_episodes=2, resume=True)
+    assert s["run_dir"] == first["run_dir"]
+    assert s["env_steps"] == 1_280 and s["gradient_steps"] == 320  # replay_ratio 0.25 over both halves
+    sizes = [r["distill/memory_size"] for r in read_scalars(s["run_dir"]) if "distill/memory_size" in r]
+    assert max(sizes) == 1_280  # the first half's memory came back with the checkpoint
+
+
+def test_unknown_loss(tmp_path):
+    with pytest.raises(UserError, match="nll, mse or kl"):
+        distill(tmp_path, ["ppo-CartPole-v1"], 64, loss="l1")
+
+
+def test_pong_smoke(tmp_path):
+    from rl_distill.networks import Arch, build_net
+    from rl_distill.teachers.checkpoint import save_teacher
+
+    torch.manual_seed(0)
+    arch = Arch(kind="q", obs_shape=(4, 84, 84), n_actions=6, encoder="cnn", cnn_channels=(16, 16, 16), cnn_features=64, pi_layers=())
+    save_teacher(tmp_path / "pong", arch, build_net(arch).state_dict(), {"id": "pong-test", "env_id": "ALE/Pong-v5", "algo": "dqn"})
+    s = distill(tmp_path / "runs", [str(tmp_path / "pong.json")], 2_000, eval_episodes=1, student="rusu-27x",
+                num_envs=4, batch_size=32, replay_ratio=0.05)
+    summary = json.loads((tmp_path / "runs" / s["run_dir"].split("/")[-1] / "summary.json").read_text())
+    assert summary["env_steps"] == 2_000 and summary["student"] == "cnn-16-16-16-64" and summary["gradient_steps"] == 100
