@@ -37,6 +37,8 @@ class Config:
     """p of the exponential schedule."""
     num_envs: int = 8
     """Parallel envs the mixture policy acts in."""
+    greedy: bool = True
+    """The student acts with its argmax (the deterministic policy that is evaluated) instead of sampling."""
     epochs: int = 4
     """Passes over the aggregated dataset after each round."""
     batch_size: int = 256
@@ -69,7 +71,7 @@ def train(ctx, cfg: Config) -> None:
         target = ctx.budget * i // cfg.rounds
         while ctx.env_steps < target:
             n = min(128, math.ceil((target - ctx.env_steps) / cfg.num_envs))
-            b = rollout.collect(n, actor="mixture", student=student, beta=beta)
+            b = rollout.collect(n, actor="mixture", student=student, beta=beta, greedy=cfg.greedy)
             data.add(b.flat("obs"), b.flat("teacher_logits"))
         ctx.log({"distill/beta": beta, "distill/dataset_size": len(data), "distill/round": i})
         updates = cfg.epochs * max(1, math.ceil(len(data) / cfg.batch_size))

@@ -17,8 +17,9 @@ Budgets (default_steps; 2 CPU cores shared with other jobs, torch 1 thread, eval
   CartPole-v1 (ppo-CartPole-v1): 6,144 env steps, 1-3 s of training: 97.7-100% of the teacher with
   every divergence and the dense form (seeds 0-2, 0-5 for dense: all >= 97%; 4,096 steps dipped to
   94% on one seed).
-  Acrobot-v1 (ppo-Acrobot-v1): 2,048 env steps, ~1 s of training: -82 (reverse KL), -85 (dense) vs
-  the teacher's -84 (seeds 0-2 all >= -86; the target is >= -92.6).
+  Acrobot-v1 (ppo-Acrobot-v1): 4,096 env steps, ~2 s of training: reverse KL, 50 evaluation episodes,
+  seeds 0-3: -88.2, -82.8, -81.3, -82.6 vs the teacher's -82.1 (target >= -90.3). At 2,048 steps seed 2
+  fell to -90.9, and on an H100 seed 0 to -96.1: too close to the edge.
   Other control envs: 20,000, Atari: 100,000 env steps -- unmeasured guesses (the Pong test only
   checks that the CNN path runs).
 
@@ -87,7 +88,7 @@ class Config:
                 raise UserError(f"{name} must be >= 1, got {getattr(self, name)}")
 
 
-MEASURED_STEPS = {"CartPole-v1": 6_144, "Acrobot-v1": 2_048}
+MEASURED_STEPS = {"CartPole-v1": 6_144, "Acrobot-v1": 4_096}
 """Budgets measured to reach the module docstring's targets (other envs: unmeasured guesses)."""
 
 
