@@ -141,8 +141,9 @@ def cmd_distill(a: argparse.Namespace) -> int:
     else:
         for t in summary["tasks"]:
             ss = t["student_score"]
+            pct = "n/a (teacher not above the score floor)" if t["percent_of_teacher"] is None else f"{t['percent_of_teacher']:.1f}%"
             print(f"{summary['method']} {t['env']}: student {ss['mean']:.1f} ± {ss['std']:.1f} (IQM {ss['iqm']:.1f}) vs teacher "
-                  f"{t['teacher_score']['mean']:.1f} = {t['percent_of_teacher']:.1f}% of teacher")
+                  f"{t['teacher_score']['mean']:.1f}: {pct} of teacher")
         print(f"env_steps {summary['env_steps']}, teacher_queries {summary['teacher_queries']}, gradient_steps {summary['gradient_steps']}, "
               f"wall {summary['wall_s']:.1f} s, student {summary['student']} ({summary['student_params']} params), run {summary['run_dir']}")
     return 0

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 import torch
 
 from rl_distill.networks import Arch, build_net
@@ -30,11 +29,3 @@ def run_pong_smoke(method: str, tmp_path: Path, steps: int = 1024, **options):
                                         tensorboard=False, eval_episodes=1, runs_dir=str(tmp_path / "runs"), options=options))
     return s, Path(s["run_dir"])
 
-
-@pytest.fixture
-def one_torch_thread():
-    """Torch on one thread: with two, OpenMP's spin-waiting makes small CNN ops crawl on a loaded 2-core box."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)

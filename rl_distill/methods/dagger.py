@@ -80,4 +80,4 @@ def train(ctx, cfg: Config) -> None:
             stats = ctx.supervised_step(opt, mb["obs"], mb["logits"], loss_fn)
             if u % 50 == 0 or u == updates - 1:
                 ctx.log(stats)
-        ctx.maybe_checkpoint(opt, {"data": data.state_dict(), "round": i})
+        ctx.maybe_checkpoint(opt, lambda: {"data": data.state_dict(), "round": i})  # the copy only when one is due
