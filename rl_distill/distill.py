@@ -27,8 +27,14 @@ from safetensors.torch import save_file
 from rl_distill.envs import EnvSpec, check_env_id, env_spec, is_atari, score_floor
 from rl_distill.errors import SpaceMismatchError, UserError
 from rl_distill.evaluation import evaluate
-from rl_distill.rollout import Rollout
-from rl_distill.runs import RunLogger, atomic_write_bytes, atomic_write_json, find_resumable, run_name
+from rl_distill.rollout import ReplayConfig, ReplayMemory, Rollout
+from rl_distill.runs import (
+    RunLogger,
+    atomic_write_bytes,
+    atomic_write_json,
+    find_resumable,
+    run_name,
+)
 from rl_distill.students import Student, make_student, student_policy
 from rl_distill.teachers import Teacher, load_teacher
 
@@ -119,11 +125,9 @@ class Context:
     def teacher_queries(self) -> int:
         return self._queries_base + self.teacher_queries_extra + sum(r.teacher_queries for r in self.rollouts)
 
-    def replay_memories(self, capacity: int | None, with_features: bool = False) -> list["ReplayMemory"]:
+    def replay_memories(self, capacity: int | None, with_features: bool = False) -> list[ReplayMemory]:
         """One replay memory per task (None: 100,000 transitions for vector observations, 20,000 for
         Atari frames, ~0.6 GB), never larger than the task's share of the budget."""
-        from rl_distill.rollout import ReplayMemory
-
         share = math.ceil(self.budget / self.num_tasks)
         out = []
         for i, spec in enumerate(self.env_specs):
@@ -137,6 +141,42 @@ class Context:
         """Steps of each env in the next chunk of play on every task: ``collect_steps``, fewer at the end."""
         left = self.budget - self.env_steps
         return max(1, min(collect_steps, math.ceil(left / (num_envs * self.num_tasks))))
+
+    def train_from_replay(self, optimizer: torch.optim.Optimizer, cfg: ReplayConfig, play, update, with_features: bool = False,
+                          extra_state=dict, load_extra=lambda state: None) -> None:
+        """The loop of the replay-memory methods, until the budget is spent.
+
+        Each chunk, ``play(task, rollout, n)`` acts ``n`` steps of every env of each task and returns the
+        Batch (teacher-labelled) whose states go into that task's memory; then ``replay_ratio`` gradient
+        steps per env step, ``update(task, minibatch) -> scalars``, the tasks in turn. Memories, the
+        carried fraction of a gradient step and ``extra_state()`` are checkpointed; on resume the saved
+        state goes to ``load_extra(state)``.
+        """
+        memories = self.replay_memories(cfg.capacity, with_features)
+        state = self.restore(optimizer) or {}
+        for m, saved in zip(memories, state.get("memories", [])):
+            m.load_state_dict(saved)
+        load_extra(state)
+        owed = float(state.get("owed", 0.0))  # fractional gradient steps carried between chunks
+        rollouts = [self.rollout(i, cfg.num_envs) for i in range(self.num_tasks)]
+
+        def save() -> dict[str, Any]:
+            return {"memories": [m.state_dict() for m in memories], "owed": owed, **extra_state()}
+
+        while not self.done():
+            n = self.chunk_steps(cfg.num_envs, cfg.collect_steps)
+            for task, (mem, r) in enumerate(zip(memories, rollouts)):
+                b = play(task, r, n)
+                mem.add(b.flat("obs"), b.flat("teacher_logits"), b.flat("teacher_features") if with_features else None)
+            owed += cfg.replay_ratio * n * cfg.num_envs * self.num_tasks
+            rows = []
+            while owed >= 1.0:
+                task = self.gradient_steps % self.num_tasks
+                rows.append(update(task, memories[task].sample(cfg.batch_size, self.generator)))
+                owed -= 1.0
+            self.log({**mean_stats(rows), "distill/memory_size": sum(len(m) for m in memories)})
+            self.maybe_checkpoint(optimizer, save)
+        self.maybe_checkpoint(optimizer, save, force=True)
 
     def done(self) -> bool:
         return self.env_steps >= self.budget

@@ -13,7 +13,14 @@ from typing import Any, Callable
 
 import numpy as np
 
-from rl_distill.envs import ATARI_RANDOM_HUMAN, AtariProtocol, atari_game, env_spec, is_atari, make_env
+from rl_distill.envs import (
+    ATARI_RANDOM_HUMAN,
+    AtariProtocol,
+    atari_game,
+    env_spec,
+    is_atari,
+    make_env,
+)
 from rl_distill.metrics import summarize
 
 Policy = Callable[[np.ndarray], Any]

@@ -8,7 +8,7 @@ key for key, and a suite checkpoint is just this module's state dict plus an :cl
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import torch

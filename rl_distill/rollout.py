@@ -171,6 +171,26 @@ class Rollout:
         self.env.close()
 
 
+@dataclass
+class ReplayConfig:
+    """Knobs of the replay-memory methods (Policy Distillation, Actor-Mimic): play in chunks, then
+    take ``replay_ratio`` gradient steps per env step on minibatches from one task's memory."""
+
+    num_envs: int = 8
+    """Parallel envs per task."""
+    collect_steps: int = 16
+    """Steps of each env per chunk of play, before the next round of gradient steps."""
+    replay_ratio: float = 0.25
+    """Gradient steps per env step collected (each on ``batch_size`` samples from one task's memory)."""
+    batch_size: int = 64
+    """Minibatch size of each gradient step."""
+    lr: float = 1e-3
+    """Adam learning rate."""
+    capacity: int | None = None
+    """Replay memory size per task, in transitions (None: 100,000 for vector observations, 20,000 for
+    Atari frames, ~0.6 GB); never more than the task's share of the budget."""
+
+
 class ReplayMemory:
     """A ring buffer of (observation, teacher logits[, teacher features]) on the device.
 

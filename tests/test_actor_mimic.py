@@ -6,35 +6,24 @@ the default 2,000 env steps reaches 100% of the teacher (seeds 0-4); CartPole-v1
 steps 100% / 99.9%.
 """
 
+import functools
 import json
 
 import numpy as np
-import pytest
 import torch
 
-from rl_distill.distill import RunSpec, load_student, run
+import helpers
+from rl_distill.distill import load_student
 from rl_distill.envs import make_env
-from rl_distill.methods import get_method
 from rl_distill.runs import read_scalars
 from rl_distill.teachers import load_teacher
 
 METHOD = "actor-mimic"
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    # Tiny networks beside other jobs on 2 cores: a second torch thread makes the run ~10x slower.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
-def distill(tmp_path, teachers, steps, eval_episodes=20, **options):
-    spec = RunSpec(method=METHOD, teachers=teachers, steps=steps, seed=options.pop("seed", 0), progress=False, tensorboard=False,
-                   eval_episodes=eval_episodes, runs_dir=str(tmp_path), student=options.pop("student", None),
-                   resume=options.pop("resume", False), options=options)
-    return run(get_method(METHOD), spec)
+distill = functools.partial(helpers.distill, METHOD)
 
 
 def test_learns_cartpole(tmp_path):

@@ -5,16 +5,15 @@ from pathlib import Path
 
 import pytest
 
-from helpers_pong import run_pong_smoke
-from rl_distill.distill import Context, RunSpec, run
+from helpers import distill, run_pong_smoke
+from rl_distill.distill import Context
 from rl_distill.methods import get_method
 from rl_distill.rollout import Rollout
 from rl_distill.runs import read_scalars
 
 
-def _dagger(tmp_path, teacher="ppo-CartPole-v1", steps=None, resume=False, **options):
-    return run(get_method("dagger"), RunSpec(method="dagger", teachers=[teacher], steps=steps, seed=0, progress=False, tensorboard=False,
-                                             eval_episodes=20, runs_dir=str(tmp_path), resume=resume, options=options))
+def _dagger(tmp_path, teacher="ppo-CartPole-v1", steps=None, **kw):
+    return distill("dagger", tmp_path, teacher, steps, **kw)
 
 
 def test_dagger_cartpole_reaches_teacher(tmp_path):

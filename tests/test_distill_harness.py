@@ -2,20 +2,17 @@
 
 import json
 
-import pytest
-
-from rl_distill.distill import RunSpec, load_student, run
-from rl_distill.methods import get_method
+from helpers import distill
+from rl_distill.distill import load_student
 from rl_distill.runs import read_scalars
 
 
 def _bc(tmp_path, teacher="ppo-CartPole-v1", steps=6000, **kw):
-    return run(get_method("bc"), RunSpec(method="bc", teachers=[teacher], steps=steps, seed=0, progress=False,
-                                         eval_episodes=20, runs_dir=str(tmp_path), **kw))
+    return distill("bc", tmp_path, teacher, steps, **kw)
 
 
 def test_bc_cartpole_reaches_teacher_and_writes_run(tmp_path):
-    s = _bc(tmp_path)
+    s = _bc(tmp_path, tensorboard=True)
     assert s["percent_of_teacher"] >= 95
     for key in ("method", "envs", "teacher_score", "student_score", "percent_of_teacher", "env_steps", "teacher_queries",
                 "gradient_steps", "wall_s", "student_params", "teacher_params", "protocol"):
@@ -37,8 +34,8 @@ def test_bc_acrobot_within_ten_percent(tmp_path):
 
 
 def test_same_seed_same_summary(tmp_path):
-    a = _bc(tmp_path / "a", steps=1024, options={"epochs": 2})
-    b = _bc(tmp_path / "b", steps=1024, options={"epochs": 2})
+    a = _bc(tmp_path / "a", steps=1024, epochs=2)
+    b = _bc(tmp_path / "b", steps=1024, epochs=2)
     for k in ("student_score", "teacher_score", "env_steps", "teacher_queries", "gradient_steps"):
         assert a[k] == b[k]
 

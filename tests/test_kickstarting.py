@@ -4,15 +4,13 @@ import math
 
 import pytest
 
-from helpers_pong import run_pong_smoke
-from rl_distill.distill import RunSpec, run
+from helpers import distill, run_pong_smoke
 from rl_distill.methods import get_method
 from rl_distill.runs import read_scalars
 
 
-def _kick(tmp_path, teachers=("ppo-CartPole-v1",), steps=None, **options):
-    return run(get_method("kickstarting"), RunSpec(method="kickstarting", teachers=list(teachers), steps=steps, seed=0, progress=False,
-                                                   tensorboard=False, eval_episodes=20, runs_dir=str(tmp_path), options=options))
+def _kick(tmp_path, teachers=("ppo-CartPole-v1",), steps=None, **kw):
+    return distill("kickstarting", tmp_path, teachers, steps, **kw)
 
 
 def test_kickstarting_cartpole_reaches_teacher(tmp_path):

@@ -6,28 +6,14 @@ import json
 from pathlib import Path
 
 import pytest
-import torch
 
-from rl_distill.distill import RunSpec, run
+from helpers import distill
 from rl_distill.errors import UserError
-from rl_distill.methods import get_method
 from rl_distill.runs import read_scalars
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    # conftest allows 2 threads; on 2 cores shared with other jobs, 2-thread conv2d spins and a
-    # batch-1 CNN forward gets ~20x slower (Pong smoke: 213 s vs ~10 s). One thread avoids that.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
-def _run(tmp_path, teacher: str, steps: int | None, options: dict, seed: int = 0, eval_episodes: int = 20, student: str | None = None):
-    return run(get_method("on-policy"), RunSpec(method="on-policy", teachers=[teacher], student=student, steps=steps, seed=seed,
-                                                progress=False, tensorboard=False, eval_episodes=eval_episodes,
-                                                runs_dir=str(tmp_path), options=options))
+def _run(tmp_path, teacher: str, steps: int | None, options: dict, **kw):
+    return distill("on-policy", tmp_path, teacher, steps, **kw, **options)
 
 
 @pytest.mark.parametrize("options", [

@@ -5,33 +5,22 @@ the default 2,000 env steps reaches 100% of the teacher with nll, mse and kl (se
 3,000 steps -84.45 vs the teacher's -84.15 (99.9%); both tasks together at 5,000 steps 100% / 99.9%.
 """
 
+import functools
 import json
 
 import pytest
 import torch
 
-from rl_distill.distill import RunSpec, run
+import helpers
 from rl_distill.errors import UserError
-from rl_distill.methods import get_method
 from rl_distill.runs import read_scalars
 
 METHOD = "policy-distillation"
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    # Tiny networks beside other jobs on 2 cores: a second torch thread makes the run ~10x slower.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
-def distill(tmp_path, teachers, steps, eval_episodes=20, **options):
-    spec = RunSpec(method=METHOD, teachers=teachers, steps=steps, seed=options.pop("seed", 0), progress=False, tensorboard=False,
-                   eval_episodes=eval_episodes, runs_dir=str(tmp_path), student=options.pop("student", None),
-                   resume=options.pop("resume", False), options=options)
-    return run(get_method(METHOD), spec)
+distill = functools.partial(helpers.distill, METHOD)
 
 
 @pytest.mark.parametrize("loss", ["nll", "mse", "kl"])

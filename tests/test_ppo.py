@@ -2,15 +2,13 @@
 
 import pytest
 
-from helpers_pong import run_pong_smoke
-from rl_distill.distill import RunSpec, run
+from helpers import distill, run_pong_smoke
 from rl_distill.methods import get_method
 from rl_distill.runs import read_scalars
 
 
-def _ppo(tmp_path, steps=None, **options):
-    return run(get_method("ppo"), RunSpec(method="ppo", teachers=["ppo-CartPole-v1"], steps=steps, seed=0, progress=False,
-                                          tensorboard=False, eval_episodes=20, runs_dir=str(tmp_path), options=options))
+def _ppo(tmp_path, steps=None, **kw):
+    return distill("ppo", tmp_path, "ppo-CartPole-v1", steps, **kw)
 
 
 def test_ppo_learns_cartpole_without_teacher_queries(tmp_path):

@@ -3,8 +3,16 @@
 import pytest
 
 from rl_distill.errors import UserError
-from rl_distill.schedules import (ConstantLambda, ExponentialBeta, ExponentialLambda, IndicatorBeta, LinearBeta, LinearLambda,
-                                  beta_schedule, lambda_schedule)
+from rl_distill.schedules import (
+    ConstantLambda,
+    ExponentialBeta,
+    ExponentialLambda,
+    IndicatorBeta,
+    LinearBeta,
+    LinearLambda,
+    beta_schedule,
+    lambda_schedule,
+)
 
 
 def test_exponential_beta_is_p_to_the_round_minus_one():

@@ -24,14 +24,14 @@ import torch
 from torch import nn
 
 from rl_distill import losses
-from rl_distill.distill import mean_stats
+from rl_distill.rollout import ReplayConfig
 
 NAME = "actor-mimic"
 MULTI_TASK = True
 
 
 @dataclass
-class Config:
+class Config(ReplayConfig):
     tau: float = 1.0
     """Temperature of the expert policy softmax(q_E / tau). 1.0 suits policy-gradient teachers, whose
     logits already are log-probabilities; DQN teachers' Q-values want a smaller one (e.g. 0.1)."""
@@ -39,19 +39,6 @@ class Config:
     """Weight of the feature-regression term (Parisotto: 0.01)."""
     epsilon: float = 0.1
     """Probability of a random action instead of the student's greedy one."""
-    num_envs: int = 8
-    """Parallel envs the student plays in, per task."""
-    collect_steps: int = 16
-    """Steps of each env per chunk of play, before the next round of gradient steps."""
-    replay_ratio: float = 0.25
-    """Gradient steps per env step collected (each on ``batch_size`` samples from one task's memory)."""
-    batch_size: int = 64
-    """Minibatch size of each gradient step."""
-    lr: float = 1e-3
-    """Adam learning rate (student and feature maps)."""
-    capacity: int | None = None
-    """Replay memory size per task, in transitions (None: 100,000 for vector observations, 20,000 for
-    Atari frames); never more than the task's share of the budget."""
 
 
 def default_steps(env_id: str) -> int:
@@ -72,33 +59,21 @@ def feature_regression(f: nn.Linear, expert_features: torch.Tensor, beta: float)
 
 def train(ctx, cfg: Config) -> None:
     student = ctx.student
-    # f_i: student features -> expert i's features, trained with the student.
+    # f_i: student features -> expert i's features, trained with the student (same Adam, lr).
     maps = nn.ModuleList(nn.Linear(student.features_dim, t.features_dim) for t in ctx.teachers).to(ctx.device)
     opt = torch.optim.Adam([*student.parameters(), *maps.parameters()], lr=cfg.lr)
-    memories = ctx.replay_memories(cfg.capacity, with_features=True)
-    state = ctx.restore(opt) or {}
-    if "feature_maps" in state:
-        maps.load_state_dict(state["feature_maps"])
-    for m, saved in zip(memories, state.get("memories", [])):
-        m.load_state_dict(saved)
-    owed = float(state.get("owed", 0.0))  # fractional gradient steps carried between chunks
-    rollouts = [ctx.rollout(i, cfg.num_envs) for i in range(ctx.num_tasks)]
-    save = lambda: {"memories": [m.state_dict() for m in memories], "feature_maps": maps.state_dict(), "owed": owed}
     policy_loss = lambda t_logits, s_logits: losses.cross_entropy(t_logits / cfg.tau, s_logits)
 
-    while not ctx.done():
-        n = ctx.chunk_steps(cfg.num_envs, cfg.collect_steps)
-        for mem, r in zip(memories, rollouts):
-            b = r.collect(n, actor="student", student=student, greedy=True, epsilon=cfg.epsilon, features=True)
-            mem.add(b.flat("obs"), b.flat("teacher_logits"), b.flat("teacher_features"))
-        owed += cfg.replay_ratio * n * cfg.num_envs * ctx.num_tasks
-        rows = []
-        while owed >= 1.0:
-            task = ctx.gradient_steps % ctx.num_tasks
-            mb = memories[task].sample(cfg.batch_size, ctx.generator)
-            extra = feature_regression(maps[task], mb["features"], cfg.feature_beta)
-            rows.append(ctx.supervised_step(opt, mb["obs"], mb["logits"], policy_loss, task, extra=extra))
-            owed -= 1.0
-        ctx.log({**mean_stats(rows), "distill/memory_size": sum(len(m) for m in memories)})
-        ctx.maybe_checkpoint(opt, save)
-    ctx.maybe_checkpoint(opt, save, force=True)
+    def update(task: int, mb: dict[str, torch.Tensor]) -> dict[str, float]:
+        extra = feature_regression(maps[task], mb["features"], cfg.feature_beta)
+        return ctx.supervised_step(opt, mb["obs"], mb["logits"], policy_loss, task, extra=extra)
+
+    def play(task: int, rollout, n: int):
+        return rollout.collect(n, actor="student", student=student, greedy=True, epsilon=cfg.epsilon, features=True)
+
+    def load_extra(state: dict) -> None:
+        if "feature_maps" in state:
+            maps.load_state_dict(state["feature_maps"])
+
+    ctx.train_from_replay(opt, cfg, play, update, with_features=True, extra_state=lambda: {"feature_maps": maps.state_dict()},
+                          load_extra=load_extra)

@@ -26,33 +26,20 @@ import torch
 
 from rl_distill import losses
 from rl_distill.errors import UserError
-from rl_distill.distill import mean_stats
+from rl_distill.rollout import ReplayConfig
 
 NAME = "policy-distillation"
 MULTI_TASK = True
 
 
 @dataclass
-class Config:
+class Config(ReplayConfig):
     loss: str = "kl"
     """nll (teacher's greedy action) | mse (regress the teacher's outputs) | kl (KL to softmax(q_T / tau))."""
     tau: float = 0.01
     """Temperature of the teacher's softmax in the kl loss (Rusu: 0.01, i.e. nearly its greedy action)."""
     epsilon: float = 0.05
     """Probability of a random action instead of the teacher's (Rusu's epsilon-greedy teacher play)."""
-    num_envs: int = 8
-    """Parallel envs the teacher plays in, per task."""
-    collect_steps: int = 16
-    """Steps of each env per chunk of play, before the next round of gradient steps."""
-    replay_ratio: float = 0.25
-    """Gradient steps per env step collected (each on ``batch_size`` samples from one task's memory)."""
-    batch_size: int = 64
-    """Minibatch size of each gradient step."""
-    lr: float = 1e-3
-    """Adam learning rate."""
-    capacity: int | None = None
-    """Replay memory size per task, in transitions (None: 100,000 for vector observations, 20,000 for
-    Atari frames, ~0.6 GB); never more than the task's share of the budget."""
 
 
 def default_steps(env_id: str) -> int:
@@ -66,26 +53,8 @@ def train(ctx, cfg: Config) -> None:
     if loss_fn is None:
         raise UserError(f"--loss {cfg.loss} does not apply to {NAME}: use nll, mse or kl")
     opt = torch.optim.Adam(ctx.student.parameters(), lr=cfg.lr)
-    memories = ctx.replay_memories(cfg.capacity)
-    state = ctx.restore(opt) or {}
-    for m, saved in zip(memories, state.get("memories", [])):
-        m.load_state_dict(saved)
-    owed = float(state.get("owed", 0.0))  # fractional gradient steps carried between chunks
-    rollouts = [ctx.rollout(i, cfg.num_envs) for i in range(ctx.num_tasks)]
-    save = lambda: {"memories": [m.state_dict() for m in memories], "owed": owed}
-
-    while not ctx.done():
-        n = ctx.chunk_steps(cfg.num_envs, cfg.collect_steps)
-        for mem, r in zip(memories, rollouts):
-            b = r.collect(n, actor="teacher", epsilon=cfg.epsilon)
-            mem.add(b.flat("obs"), b.flat("teacher_logits"))
-        owed += cfg.replay_ratio * n * cfg.num_envs * ctx.num_tasks
-        rows = []
-        while owed >= 1.0:
-            task = ctx.gradient_steps % ctx.num_tasks
-            mb = memories[task].sample(cfg.batch_size, ctx.generator)
-            rows.append(ctx.supervised_step(opt, mb["obs"], mb["logits"], loss_fn, task))
-            owed -= 1.0
-        ctx.log({**mean_stats(rows), "distill/memory_size": sum(len(m) for m in memories)})
-        ctx.maybe_checkpoint(opt, save)
-    ctx.maybe_checkpoint(opt, save, force=True)
+    ctx.train_from_replay(
+        opt, cfg,
+        play=lambda task, rollout, n: rollout.collect(n, actor="teacher", epsilon=cfg.epsilon),
+        update=lambda task, mb: ctx.supervised_step(opt, mb["obs"], mb["logits"], loss_fn, task),
+    )

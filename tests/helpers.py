@@ -1,0 +1,37 @@
+"""Shared test helpers: one call that runs a method through the real harness, and a throwaway Pong teacher."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from rl_distill.networks import Arch, build_net
+from rl_distill.teachers.checkpoint import save_teacher
+
+
+def pong_teacher(tmp_path: Path, seed: int = 0) -> str:
+    """Path of a random CNN teacher for ALE/Pong-v5 (deterministic weights for ``seed``)."""
+    arch = Arch(kind="actor_critic", obs_shape=(4, 84, 84), n_actions=6, encoder="cnn", cnn_channels=(16, 16, 16),
+                cnn_features=64, pi_layers=(), vf_layers=())
+    torch.manual_seed(seed)
+    net = build_net(arch)
+    return str(save_teacher(Path(tmp_path) / "pong", arch, net.state_dict(), {"id": "pong-test", "env_id": "ALE/Pong-v5", "algo": "ppo"}))
+
+
+def run_pong_smoke(method: str, tmp_path: Path, steps: int = 1024, **options):
+    """Run ``method`` on Pong with the throwaway teacher and a rusu-27x student; returns (summary, run dir)."""
+    s = distill(method, tmp_path / "runs", pong_teacher(tmp_path), steps, student="rusu-27x", eval_episodes=1, **options)
+    return s, Path(s["run_dir"])
+
+
+def distill(method: str, tmp_path: Path, teachers, steps: int | None = None, *, seed: int = 0, eval_episodes: int = 20,
+            student: str | None = None, resume: bool = False, tensorboard: bool = False, **options):
+    """``method`` through the real harness (no progress bar, no tensorboard); returns the summary."""
+    from rl_distill.distill import RunSpec, run
+    from rl_distill.methods import get_method
+
+    teachers = [teachers] if isinstance(teachers, str) else list(teachers)
+    return run(get_method(method), RunSpec(method=method, teachers=teachers, student=student, steps=steps, seed=seed, progress=False,
+                                           tensorboard=tensorboard, eval_episodes=eval_episodes, runs_dir=str(tmp_path), resume=resume,
+                                           options=options))
