@@ -1,4 +1,4 @@
-"""The RL machinery that several methods share: GAE and the clipped PPO update.
+"""The RL machinery that several methods share: GAE, the clipped PPO update and the PPO loop.
 
 PPO from scratch, Kickstarting (PPO + lambda * H(T || S)) and the dense-reward form of on-policy
 distillation all update a :class:`~rl_distill.students.Student` with :func:`ppo_update`; they differ
@@ -7,6 +7,8 @@ only in the advantages they pass and the extra loss term they add.
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Callable
 
@@ -132,3 +134,43 @@ def ppo_iteration(rollout, student, optimizer, cfg: PPOConfig, generator: torch.
     extra = extra_loss_factory(batch) if extra_loss_factory else None
     stats = ppo_update(student, optimizer, batch, adv, ret, cfg, generator, task, extra)
     return batch, stats
+
+
+# extra(task, progress) -> (extra-loss factory for this iteration's batch or None, scalars to log)
+Extra = Callable[[int, float], tuple[Callable[[Batch], ExtraLoss] | None, dict[str, float]]]
+
+
+def ppo_loop(ctx, cfg: PPOConfig, label: bool = False, extra: Extra | None = None) -> None:
+    """PPO iterations until the budget is spent, round-robin over the tasks (one rollout per task).
+
+    ``label``: let the teacher label every state (Kickstarting's term needs its logits in the batch).
+    ``extra(task, progress)`` is asked before each iteration for the extra loss (see ``ppo_iteration``)
+    and the scalars to log with it; ``progress`` is the fraction of the budget spent.
+    """
+    student = ctx.student
+    opt = torch.optim.Adam(student.parameters(), lr=cfg.lr, eps=1e-5)
+    state = ctx.restore(opt) or {}
+    it = int(state.get("iteration", 0))
+    rollouts = [ctx.rollout(k, cfg.num_envs) for k in range(ctx.num_tasks)]
+    multi = ctx.num_tasks > 1
+    while not ctx.done():
+        task = it % ctx.num_tasks
+        progress = min(1.0, ctx.env_steps / ctx.budget)
+        lr = cfg.lr * (1.0 - progress) if cfg.anneal_lr else cfg.lr
+        for g in opt.param_groups:
+            g["lr"] = lr
+        # The last iteration is cut so that the run spends exactly its budget (rounded up to num_envs).
+        n_steps = min(cfg.n_steps, math.ceil((ctx.budget - ctx.env_steps) / cfg.num_envs))
+        it_cfg = cfg if n_steps == cfg.n_steps else dataclasses.replace(cfg, n_steps=n_steps)
+        factory, scalars = extra(task, progress) if extra is not None else (None, {})
+        _, stats = ppo_iteration(rollouts[task], student, opt, it_cfg, ctx.generator, task=task, label=label,
+                                 extra_loss_factory=factory)
+        n = n_steps * cfg.num_envs
+        ctx.gradient_steps += cfg.n_epochs * math.ceil(n / max(1, n // cfg.minibatches))
+        it += 1
+        vals = {**stats, **scalars, "train/learning_rate": lr}
+        if multi:
+            for r, env_id in zip(rollouts, ctx.env_ids):
+                vals[f"rollout/ep_rew_mean/{env_id}"] = r.mean_return()
+        ctx.log(vals)
+        ctx.maybe_checkpoint(opt, {"iteration": it})

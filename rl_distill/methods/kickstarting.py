@@ -16,8 +16,7 @@ from dataclasses import dataclass
 import torch
 
 from rl_distill import losses
-from rl_distill.methods.ppo import ppo_loop
-from rl_distill.rl import PPOConfig
+from rl_distill.rl import PPOConfig, ppo_loop
 from rl_distill.rollout import Batch
 from rl_distill.schedules import lambda_schedule
 
