@@ -60,6 +60,8 @@ class RunSpec:
     resume: bool = False
     progress: bool = True
     tensorboard: bool = True
+    checkpoint_every_s: float = 120.0
+    """Seconds between resumable checkpoints (0: at every chance)."""
     options: dict[str, Any] = field(default_factory=dict)
     """Method-specific options (fields of the method's Config)."""
     command: str = field(default_factory=lambda: "rl-distill " + " ".join(shlex.quote(a) for a in sys.argv[1:]))
@@ -96,7 +98,7 @@ class Context:
         self.gradient_steps = 0
         self._pbar = None
         self._last_ckpt = time.time()
-        self.checkpoint_every_s = 120.0
+        self.checkpoint_every_s = spec.checkpoint_every_s
         if spec.progress:
             from tqdm import tqdm
 

@@ -2,8 +2,10 @@
 
 import json
 
+import pytest
+
 from helpers import distill
-from rl_distill.distill import load_student
+from rl_distill.distill import Context, load_student
 from rl_distill.runs import read_scalars
 
 
@@ -64,3 +66,33 @@ def test_cli_json_summary(cli, tmp_path):
                        "--eval-episodes", "2", "--runs-dir", str(tmp_path), "--no-progress", "--json")
     s = json.loads(out)
     assert code == 0 and s["method"] == "bc" and s["env_steps"] == 512
+
+
+SMALL = {"policy-distillation": {}, "actor-mimic": {}, "dagger": {"rounds": 2}, "kickstarting": {"n_steps": 32},
+         "on-policy": {}, "bc": {"epochs": 1}, "ppo": {"n_steps": 32}}
+
+
+class Killed(Exception):
+    pass
+
+
+@pytest.mark.parametrize("method", list(SMALL))
+def test_every_method_resumes_after_a_kill(tmp_path, method, monkeypatch, capsys):
+    """A run killed right after a checkpoint half-way (no summary.json) continues from it with --resume."""
+    write = Context.maybe_checkpoint
+
+    def write_then_die(self, *args, **kw):
+        write(self, *args, **kw)
+        if self.env_steps >= 512 and (self.run_dir / "checkpoint.pt").exists():
+            raise Killed
+
+    monkeypatch.setattr(Context, "maybe_checkpoint", write_then_die)
+    with pytest.raises(Killed):
+        distill(method, tmp_path, "ppo-CartPole-v1", 1024, eval_episodes=2, checkpoint_every_s=0, **SMALL[method])
+    monkeypatch.undo()
+    (run_dir,) = tmp_path.iterdir()
+    assert not (run_dir / "summary.json").exists()
+    s = distill(method, tmp_path, "ppo-CartPole-v1", 1024, eval_episodes=2, resume=True, **SMALL[method])
+    assert s["run_dir"].endswith(run_dir.name) and s["env_steps"] >= 1024
+    resumed_at = int(capsys.readouterr().err.split("resuming")[1].split(" at ")[1].split()[0])
+    assert 512 <= resumed_at <= 1024  # bc checkpoints once, when its dataset is complete
