@@ -1,8 +1,9 @@
 """Rollout engine and training-step overhead, measured side by side in one run (issue: methods).
 
-1. Acting: agent steps/s on Pong of (a) the raw vector env with random actions, (b) the rollout engine
-   with the teacher acting and labelling every state (one batched Nature-CNN forward per step), (c) the
-   rollout engine with a student acting and the teacher labelling. Ratio = engine / raw env.
+1. Acting: agent steps/s on Pong of (a) the raw vector env with random actions, (b) a bare loop in which
+   the teacher (Nature CNN, one batched forward per step) acts, (c) the rollout engine with the teacher
+   acting and labelling every state (stored on the device), (d) the rollout engine with a student acting
+   and the teacher labelling. Ratios: engine / raw env, and engine / bare teacher loop (the overhead).
 2. Training: samples/s of the suite's distillation step (replay-memory sample -> student forward ->
    losses.kl_tau -> Adam, via Context.supervised_step's code path) against a bare torch loop on the
    same network and batch size with tensors already in memory. Ratio = suite / bare.
@@ -62,14 +63,24 @@ def main() -> None:
     env.reset(seed=0)
     rng = np.random.default_rng(0)
     raw = rate(lambda: env.step(rng.integers(0, 6, N)), N, a.seconds, sync)
+    state = {"obs": env.reset(seed=0)[0]}
+
+    @torch.no_grad()
+    def bare_label_step():  # a hand-written loop: teacher forward on the batch, env step, nothing else
+        q = teacher.net(torch.as_tensor(state["obs"], device=dev))["q_values"]
+        state["obs"] = env.step(q.argmax(-1).cpu().numpy())[0]
+
+    bare_label = rate(bare_label_step, N, a.seconds, sync)
     env.close()
     ro = Rollout("ALE/Pong-v5", N, teacher, seed=0, device=dev)
     t_act = rate(lambda: ro.collect(16, actor="teacher"), 16 * N, a.seconds, sync)
     s_act = rate(lambda: ro.collect(16, actor="student", student=student), 16 * N, a.seconds, sync)
     ro.close()
-    out["acting_steps_per_s"] = {"raw_env_random": round(raw), "engine_teacher_acts_and_labels": round(t_act),
+    out["acting_steps_per_s"] = {"raw_env_random": round(raw), "bare_loop_teacher_acts": round(bare_label),
+                                 "engine_teacher_acts_and_labels": round(t_act),
                                  "engine_student_acts_teacher_labels": round(s_act)}
     out["acting_ratio_teacher_vs_raw"] = round(t_act / raw, 3)
+    out["acting_ratio_engine_vs_bare_teacher_loop"] = round(t_act / bare_label, 3)
     out["acting_ratio_student_vs_raw"] = round(s_act / raw, 3)
 
     B = a.batch_size
