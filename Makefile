@@ -22,7 +22,7 @@ test-slow: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/rl-distill teachers list
-	$(BIN)/rl-distill teachers eval-all --episodes 100
+	$(BIN)/rl-distill teachers eval-all
 
 clean:
 	rm -rf $(VENV) runs

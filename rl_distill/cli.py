@@ -96,11 +96,13 @@ def cmd_teachers_eval(a: argparse.Namespace) -> int:
 
 
 def cmd_teachers_eval_all(a: argparse.Namespace) -> int:
-    from rl_distill.teachers import shipped_ids
+    from rl_distill.teachers import ZOO_DIR, shipped_ids
+    from rl_distill.teachers.checkpoint import read_meta
 
     rows = []
     for tid in shipped_ids():
-        r = _eval_one(tid, a.episodes, a.seed, None)
+        episodes = a.episodes or int(read_meta(ZOO_DIR / tid)["score"]["n"])
+        r = _eval_one(tid, episodes, a.seed, None)
         rows.append({"id": tid, "env": r["env_id"], "recorded": r["recorded_score"], "mean": r["mean"], "std": r["std"], "iqm": r["iqm"], "n": r["n"]})
         print(f"evaluated {tid}: {r['mean']:.1f}", file=sys.stderr)
     if a.json:
@@ -193,7 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.set_defaults(func=cmd_teachers_eval)
 
     ea = t.add_parser("eval-all", help="evaluate every shipped teacher and print the table")
-    ea.add_argument("--episodes", type=int, default=100)
+    ea.add_argument("--episodes", type=int, default=None, help="default: as many as each recorded score used")
     ea.add_argument("--seed", type=int, default=0)
     ea.add_argument("--json", action="store_true")
     ea.set_defaults(func=cmd_teachers_eval_all)
