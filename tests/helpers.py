@@ -10,18 +10,21 @@ from rl_distill.networks import Arch, build_net
 from rl_distill.teachers.checkpoint import save_teacher
 
 
-def pong_teacher(tmp_path: Path, seed: int = 0) -> str:
-    """Path of a random CNN teacher for ALE/Pong-v5 (deterministic weights for ``seed``)."""
-    arch = Arch(kind="actor_critic", obs_shape=(4, 84, 84), n_actions=6, encoder="cnn", cnn_channels=(16, 16, 16),
+def pong_teacher(tmp_path: Path, seed: int = 0, kind: str = "actor_critic") -> str:
+    """Path of a random CNN teacher for ALE/Pong-v5 (deterministic weights for ``seed``): a PPO-like
+    actor-critic, or with ``kind="q"`` a DQN-like Q-network."""
+    arch = Arch(kind=kind, obs_shape=(4, 84, 84), n_actions=6, encoder="cnn", cnn_channels=(16, 16, 16),
                 cnn_features=64, pi_layers=(), vf_layers=())
     torch.manual_seed(seed)
     net = build_net(arch)
-    return str(save_teacher(Path(tmp_path) / "pong", arch, net.state_dict(), {"id": "pong-test", "env_id": "ALE/Pong-v5", "algo": "ppo"}))
+    meta = {"id": "pong-test", "env_id": "ALE/Pong-v5", "algo": "ppo" if kind == "actor_critic" else "dqn"}
+    return str(save_teacher(Path(tmp_path) / "pong", arch, net.state_dict(), meta))
 
 
-def run_pong_smoke(method: str, tmp_path: Path, steps: int = 1024, **options):
+def run_pong_smoke(method: str, tmp_path: Path, steps: int = 1024, teacher_kind: str = "actor_critic", **options):
     """Run ``method`` on Pong with the throwaway teacher and a rusu-27x student; returns (summary, run dir)."""
-    s = distill(method, tmp_path / "runs", pong_teacher(tmp_path), steps, student="rusu-27x", eval_episodes=1, **options)
+    teacher = pong_teacher(tmp_path, kind=teacher_kind)
+    s = distill(method, tmp_path / "runs", teacher, steps, student="rusu-27x", eval_episodes=1, **options)
     return s, Path(s["run_dir"])
 
 

@@ -9,9 +9,9 @@ import functools
 import json
 
 import pytest
-import torch
 
 import helpers
+from helpers import run_pong_smoke
 from rl_distill.errors import UserError
 from rl_distill.runs import read_scalars
 
@@ -69,13 +69,6 @@ def test_unknown_loss(tmp_path):
 
 
 def test_pong_smoke(tmp_path):
-    from rl_distill.networks import Arch, build_net
-    from rl_distill.teachers.checkpoint import save_teacher
-
-    torch.manual_seed(0)
-    arch = Arch(kind="q", obs_shape=(4, 84, 84), n_actions=6, encoder="cnn", cnn_channels=(16, 16, 16), cnn_features=64, pi_layers=())
-    save_teacher(tmp_path / "pong", arch, build_net(arch).state_dict(), {"id": "pong-test", "env_id": "ALE/Pong-v5", "algo": "dqn"})
-    s = distill(tmp_path / "runs", [str(tmp_path / "pong.json")], 2_000, eval_episodes=1, student="rusu-27x",
-                num_envs=4, batch_size=32, replay_ratio=0.05)
-    summary = json.loads((tmp_path / "runs" / s["run_dir"].split("/")[-1] / "summary.json").read_text())
+    s, run_dir = run_pong_smoke(METHOD, tmp_path, 2_000, teacher_kind="q", num_envs=4, batch_size=32, replay_ratio=0.05)
+    summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["env_steps"] == 2_000 and summary["student"] == "cnn-16-16-16-64" and summary["gradient_steps"] == 100
