@@ -117,7 +117,9 @@ def ppo_update(
             s["train/loss"] = loss.item()
             for k, v in s.items():
                 stats.setdefault(k, []).append(v)
-    return {k: sum(v) / len(v) for k, v in stats.items()}
+    out = {k: sum(v) / len(v) for k, v in stats.items()}
+    out["train/minibatch_steps"] = len(stats["train/loss"])  # gradient steps taken in this call
+    return out
 
 
 def ppo_iteration(rollout, student, optimizer, cfg: PPOConfig, generator: torch.Generator, task: int = 0,
@@ -165,8 +167,7 @@ def ppo_loop(ctx, cfg: PPOConfig, label: bool = False, extra: Extra | None = Non
         factory, scalars = extra(task, progress) if extra is not None else (None, {})
         _, stats = ppo_iteration(rollouts[task], student, opt, it_cfg, ctx.generator, task=task, label=label,
                                  extra_loss_factory=factory)
-        n = n_steps * cfg.num_envs
-        ctx.gradient_steps += cfg.n_epochs * math.ceil(n / max(1, n // cfg.minibatches))
+        ctx.gradient_steps += int(stats.pop("train/minibatch_steps"))
         it += 1
         vals = {**stats, **scalars, "train/learning_rate": lr}
         if multi:

@@ -143,7 +143,7 @@ def _dense_update(ctx, opt, batch, cfg: Config) -> dict[str, float]:
                   "distill/kl": losses.forward_kl(t, s).mean().item(),
                   "distill/teacher_agreement": (s.argmax(-1) == t.argmax(-1)).float().mean().item()}
     stats = ppo_update(ctx.student, opt, batch, reward, None, ppo, ctx.generator)
-    ctx.gradient_steps += ppo.n_epochs * -(-n // max(1, n // ppo.minibatches))  # ppo_update's minibatch loop
+    ctx.gradient_steps += int(stats.pop("train/minibatch_steps"))
     return {**stats, **before, "distill/loss": stats["train/loss"]}
 
 
