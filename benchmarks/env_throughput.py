@@ -8,19 +8,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 
 import gymnasium as gym
 import numpy as np
 
-
-def steps_per_s(step, n_envs: int, seconds: float) -> float:
-    t0 = time.perf_counter()
-    steps = 0
-    while time.perf_counter() - t0 < seconds:
-        step()
-        steps += n_envs
-    return steps / (time.perf_counter() - t0)
+from _timing import rate
 
 
 def main() -> None:
@@ -53,8 +45,8 @@ def main() -> None:
     def step_vec():
         vec.step(rng.integers(0, n_act, a.num_envs))
 
-    r_single = steps_per_s(step_single, 1, a.seconds)
-    r_vec = steps_per_s(step_vec, a.num_envs, a.seconds)
+    r_single = rate(step_single, 1, a.seconds)
+    r_vec = rate(step_vec, a.num_envs, a.seconds)
     print(json.dumps({"game": a.game, "single_gymnasium": round(r_single), f"rl_distill_make_env_x{a.num_envs}_threads{a.threads}": round(r_vec), "ratio": round(r_vec / r_single, 2)}))
 
 

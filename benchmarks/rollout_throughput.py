@@ -15,23 +15,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-
-def rate(fn, items_per_call: int, seconds: float, sync) -> float:
-    fn()  # warm-up
-    sync()
-    t0 = time.perf_counter()
-    n = 0
-    while time.perf_counter() - t0 < seconds:
-        fn()
-        n += items_per_call
-    sync()
-    return n / (time.perf_counter() - t0)
+from _timing import rate
 
 
 def main() -> None:

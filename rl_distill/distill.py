@@ -94,7 +94,6 @@ class Context:
         self.rollouts: list[Rollout] = []
         self._steps_base = 0
         self._queries_base = 0
-        self.teacher_queries_extra = 0
         self.gradient_steps = 0
         self._pbar = None
         self._last_ckpt = time.time()
@@ -125,7 +124,7 @@ class Context:
 
     @property
     def teacher_queries(self) -> int:
-        return self._queries_base + self.teacher_queries_extra + sum(r.teacher_queries for r in self.rollouts)
+        return self._queries_base + sum(r.teacher_queries for r in self.rollouts)
 
     def replay_memories(self, capacity: int | None, with_features: bool = False) -> list[ReplayMemory]:
         """One replay memory per task (None: 100,000 transitions for vector observations, 20,000 for

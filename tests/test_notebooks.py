@@ -6,7 +6,6 @@ Notebooks are committed with their outputs; regenerate them by executing them in
 from __future__ import annotations
 
 import copy
-import os
 from pathlib import Path
 
 import pytest
