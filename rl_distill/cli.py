@@ -157,6 +157,26 @@ def cmd_teachers_report(a: argparse.Namespace) -> int:
     return 0
 
 
+# --- bench / report --------------------------------------------------------------------------------
+def cmd_bench(a: argparse.Namespace) -> int:
+    from rl_distill.bench import bench
+
+    r = bench(a.suite, seeds=a.seeds, workers=a.workers, out=a.out, runs_dir=a.runs_dir, resume=a.resume, backend=a.backend,
+              address=a.address, progress=not a.no_progress, only=a.only)
+    if a.json:
+        _print_json(r)
+    else:
+        print(f"bench {r['suite']}: {r['ran']} runs done in {r['wall_s']:.0f} s ({r['runs']} in the suite); report: {r['report']}")
+    return 0
+
+
+def cmd_report(a: argparse.Namespace) -> int:
+    from rl_distill.report import bench_report
+
+    print(bench_report(a.runs_dir, a.out))
+    return 0
+
+
 # --- parser ------------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="rl-distill", description="Policy distillation benchmark suite.")
@@ -219,6 +239,25 @@ def build_parser() -> argparse.ArgumentParser:
     for flag, field, typ in METHOD_FLAGS:
         d.add_argument(flag, dest=field, type=typ, default=None)
     d.set_defaults(func=cmd_distill)
+
+    b = sub.add_parser("bench", help="run a benchmark suite (experiments/<suite>.toml) and write results/<suite>/")
+    b.add_argument("suite", nargs="?", default="lineage", help="suite name in experiments/ or a .toml path (default: lineage)")
+    b.add_argument("--seeds", type=int, default=None, help="seeds per configuration (default: the suite's)")
+    b.add_argument("--workers", type=int, default=2, help="runs at once (one core each)")
+    b.add_argument("--out", default=None, help="results folder (default results/<suite>)")
+    b.add_argument("--runs-dir", default=None, help="run folders (default runs/bench/<suite>)")
+    b.add_argument("--resume", action="store_true", help="continue interrupted runs from their checkpoints (finished runs are always kept)")
+    b.add_argument("--backend", choices=["local", "ray"], default="local", help="worker processes here, or Ray tasks")
+    b.add_argument("--address", default=None, help="Ray cluster address (default: start a local Ray)")
+    b.add_argument("--only", default=None, help="run only the cells whose key contains this text")
+    b.add_argument("--no-progress", action="store_true")
+    b.add_argument("--json", action="store_true")
+    b.set_defaults(func=cmd_bench)
+
+    rp2 = sub.add_parser("report", help="regenerate a suite's tables and plots from its run folders")
+    rp2.add_argument("runs_dir", help="e.g. runs/bench/lineage")
+    rp2.add_argument("--out", default=None, help="default: the folder the suite wrote to")
+    rp2.set_defaults(func=cmd_report)
     return p
 
 

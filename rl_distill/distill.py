@@ -26,7 +26,7 @@ from safetensors.torch import save_file
 
 from rl_distill.envs import EnvSpec, check_env_id, env_spec, is_atari, score_floor
 from rl_distill.errors import SpaceMismatchError, UserError
-from rl_distill.evaluation import evaluate
+from rl_distill.evaluation import evaluate, evaluate_teacher
 from rl_distill.rollout import ReplayConfig, ReplayMemory, Rollout
 from rl_distill.runs import (
     RunLogger,
@@ -62,6 +62,12 @@ class RunSpec:
     tensorboard: bool = True
     checkpoint_every_s: float = 120.0
     """Seconds between resumable checkpoints (0: at every chance)."""
+    eval_every: int | None = None
+    """Env steps between learning-curve evaluations of the student (``eval/mean_reward``); None: only the final one."""
+    curve_episodes: int = 10
+    """Episodes of each learning-curve evaluation."""
+    teacher_cache: str | None = None
+    """Folder caching the teacher's evaluation per (teacher weights, env, episodes, seed): a grid evaluates each teacher once."""
     options: dict[str, Any] = field(default_factory=dict)
     """Method-specific options (fields of the method's Config)."""
     command: str = field(default_factory=lambda: "rl-distill " + " ".join(shlex.quote(a) for a in sys.argv[1:]))
@@ -98,6 +104,9 @@ class Context:
         self._pbar = None
         self._last_ckpt = time.time()
         self.checkpoint_every_s = spec.checkpoint_every_s
+        self._t0 = time.time()
+        self._wall_base = 0.0
+        self._next_curve_eval = 0
         if spec.progress:
             from tqdm import tqdm
 
@@ -190,12 +199,40 @@ class Context:
             vals["rollout/ep_rew_mean"] = float(np.mean(rets))
         vals["time/teacher_queries"] = self.teacher_queries
         vals["time/gradient_steps"] = self.gradient_steps
+        vals["time/wall_s"] = self.wall_s
         self.logger.scalars(self.env_steps, vals)
+        self.maybe_evaluate()
         if self._pbar is not None:
             self._pbar.n = min(self.env_steps, self.budget)
             loss = vals.get("distill/loss", vals.get("train/loss"))
             self._pbar.set_postfix_str(f"ret {vals.get('rollout/ep_rew_mean', float('nan')):.1f}" + (f" loss {loss:.3g}" if loss is not None else ""), refresh=False)
             self._pbar.refresh()
+
+    @property
+    def wall_s(self) -> float:
+        """Seconds of this run so far, resumed parts included."""
+        return self._wall_base + time.time() - self._t0
+
+    def maybe_evaluate(self, force: bool = False) -> None:
+        """A learning-curve point: every ``spec.eval_every`` env steps, the greedy student on each task,
+        ``spec.curve_episodes`` episodes (fixed seeds), logged as ``eval/mean_reward`` with the wall time
+        spent training so far (evaluation time excluded)."""
+        every = self.spec.eval_every
+        if not every or (not force and self.env_steps < self._next_curve_eval):
+            return
+        self._next_curve_eval = (self.env_steps // every + 1) * every
+        t = time.time()
+        was_training = self.student.training
+        self.student.eval()
+        vals = {}
+        with torch.no_grad():
+            for i, env_id in enumerate(self.env_ids):
+                res = evaluate(student_policy(self.student, i, self.device), env_id, episodes=self.spec.curve_episodes,
+                               seed=self.spec.eval_seed + 1)
+                vals["eval/mean_reward" + ("" if self.num_tasks == 1 else "/" + env_id)] = res.summary["mean"]
+        self.student.train(was_training)
+        self._t0 += time.time() - t  # evaluation time is not training time
+        self.logger.scalars(self.env_steps, {**vals, "time/wall_s": self.wall_s})
 
     def supervised_step(self, optimizer: torch.optim.Optimizer, obs: torch.Tensor, teacher_logits: torch.Tensor, loss_fn,
                         task: int = 0, extra=None) -> dict[str, float]:
@@ -241,7 +278,8 @@ class Context:
 
         buf = io.BytesIO()
         torch.save({"student": self.student.state_dict(), "optimizer": optimizer.state_dict(), "env_steps": self.env_steps,
-                    "teacher_queries": self.teacher_queries, "gradient_steps": self.gradient_steps, "method": state or {}}, buf)
+                    "teacher_queries": self.teacher_queries, "gradient_steps": self.gradient_steps, "wall_s": self.wall_s,
+                    "method": state or {}}, buf)
         atomic_write_bytes(self.run_dir / "checkpoint.pt", buf.getvalue())
 
     def restore(self, optimizer: torch.optim.Optimizer) -> dict[str, Any] | None:
@@ -258,6 +296,9 @@ class Context:
         self._steps_base = int(ck["env_steps"])
         self._queries_base = int(ck["teacher_queries"])
         self.gradient_steps = int(ck["gradient_steps"])
+        self._wall_base, self._t0 = float(ck.get("wall_s", 0.0)), time.time()
+        if self.spec.eval_every:
+            self._next_curve_eval = (self._steps_base // self.spec.eval_every + 1) * self.spec.eval_every
         print(f"resuming {self.run_dir} at {self._steps_base} env steps", file=sys.stderr)
         return ck["method"]
 
@@ -325,6 +366,8 @@ def run(method: ModuleType, spec: RunSpec) -> dict[str, Any]:
     atomic_write_json(run_dir / "config.json", config)
     logger.hparams({**{k: v for k, v in dataclasses.asdict(spec).items() if k != "options"}, **dataclasses.asdict(cfg)})
     ctx = Context(spec, teachers, env_ids, specs, student, device, run_dir, logger, budget)
+    if spec.eval_every and not (spec.resume and (run_dir / "checkpoint.pt").exists()):
+        ctx.maybe_evaluate(force=True)  # the curve's first point: the untrained student
     try:
         method.train(ctx, cfg)
     finally:
@@ -335,7 +378,7 @@ def run(method: ModuleType, spec: RunSpec) -> dict[str, Any]:
     tasks = []
     for i, (env_id, teacher) in enumerate(zip(env_ids, teachers)):
         episodes = spec.eval_episodes or (10 if is_atari(env_id) else 100)
-        t_res = evaluate(teacher, env_id, episodes=episodes, seed=spec.eval_seed)
+        t_res = evaluate_teacher(teacher, env_id, episodes, spec.eval_seed, spec.teacher_cache)
         floor = score_floor(env_id)
         # A teacher no better than the floor (e.g. an untrained one) has no meaningful "% of teacher": None.
         ref = t_res.summary["mean"] if t_res.summary["mean"] > (floor if floor is not None else 0.0) else None
@@ -362,7 +405,7 @@ def run(method: ModuleType, spec: RunSpec) -> dict[str, Any]:
         "student_score": tasks[0]["student_score"] if len(tasks) == 1 else [t["student_score"] for t in tasks],
         "percent_of_teacher": tasks[0]["percent_of_teacher"] if len(tasks) == 1 else [t["percent_of_teacher"] for t in tasks],
         "env_steps": ctx.env_steps, "teacher_queries": ctx.teacher_queries, "gradient_steps": ctx.gradient_steps,
-        "wall_s": round(time.time() - t0, 2), "train_wall_s": round(train_wall, 2),
+        "wall_s": round(time.time() - t0, 2), "train_wall_s": round(train_wall, 2), "train_time_s": round(ctx.wall_s, 2),
         "student": str(student.spec), "student_params": student.policy_params(),
         "teacher_params": [t.num_params for t in teachers] if len(teachers) > 1 else teachers[0].num_params,
         "protocol": tasks[0]["protocol"], "tasks": tasks, "method_config": dataclasses.asdict(cfg),

@@ -8,10 +8,14 @@ recorded in the result.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
+import torch
 
 from rl_distill.envs import (
     ATARI_RANDOM_HUMAN,
@@ -115,3 +119,45 @@ def evaluate(
     summary = summarize(r, reference=reference, floor=floor, human=human, reps=bootstrap_reps, seed=seed)
     summary["mean_length"] = float(ln.mean()) if len(ln) else float("nan")
     return EvalResult(env_id, seed, r, ln, summary, p.to_dict() if p else None)
+
+
+@dataclass
+class _CachedResult:
+    summary: dict[str, Any]
+
+
+def teacher_fingerprint(teacher: Any) -> str:
+    """sha256 of a teacher's weights (names, shapes, bytes): the cache key of its evaluations."""
+    h = hashlib.sha256()
+    for k, v in sorted(teacher.net.state_dict().items()):
+        t = v.detach().cpu().contiguous()
+        h.update(f"{k}:{tuple(t.shape)}:{t.dtype}".encode())
+        h.update(t.numpy().tobytes() if t.dtype != torch.bfloat16 else t.float().numpy().tobytes())
+    return h.hexdigest()
+
+
+def evaluate_teacher(teacher: Any, env_id: str, episodes: int, seed: int, cache_dir: str | Path | None = None):
+    """``evaluate(teacher, env_id, episodes, seed)``, or its summary from ``cache_dir`` when that exact
+    evaluation (same weights, env, protocol, episodes, seed) was done before. The evaluation is
+    deterministic, so the cache changes no number; it only saves a benchmark grid from evaluating one
+    teacher again for every student. Returns an object with ``.summary``."""
+    if cache_dir is None:
+        return evaluate(teacher, env_id, episodes=episodes, seed=seed)
+    from rl_distill.runs import atomic_write_json
+
+    proto = AtariProtocol().for_evaluation().to_dict() if is_atari(env_id) else None
+    key = _cache_key(teacher_fingerprint(teacher), env_id, episodes, seed, proto)
+    path = Path(cache_dir) / f"{key}.json"
+    if path.exists():
+        try:
+            return _CachedResult(json.loads(path.read_text())["summary"])
+        except (json.JSONDecodeError, KeyError):
+            pass  # a foreign or damaged file: evaluate again and overwrite it
+    res = evaluate(teacher, env_id, episodes=episodes, seed=seed)
+    atomic_write_json(path, {"teacher": getattr(teacher, "name", None), "env_id": env_id, "episodes": episodes, "seed": seed,
+                             "protocol": proto, "summary": res.summary})
+    return res
+
+
+def _cache_key(*parts: Any) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:20]

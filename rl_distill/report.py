@@ -1,7 +1,8 @@
-"""Tables and plots from recorded results (teacher metadata now; benchmark runs later)."""
+"""Tables and plots from recorded results: the shipped teachers, and benchmark suites' run folders."""
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +65,322 @@ def teacher_report(out_dir: str | Path = "results/teachers") -> Path:
         _plot_curve(m, out / f"{m['id']}.png")
     lines += ["", "Learning curves (periodic greedy evaluation during training; the exported model is the best one):", ""]
     lines += [f"![{m['id']}]({m['id']}.png)" for m in shipped_meta()]
+    path = out / "README.md"
+    atomic_write_text(path, "\n".join(lines) + "\n")
+    return path
+
+
+# --- benchmark suites (`rl-distill bench`, `rl-distill report RUNS_DIR`) -------------------------
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, path: Path) -> None:
+    tmp = path.with_name(path.stem + ".tmp.png")
+    fig.savefig(tmp)
+    _plt().close(fig)
+    tmp.replace(path)
+
+
+def _percent(score: float, teacher: float, env_id: str) -> float | None:
+    from rl_distill.envs import score_floor
+    from rl_distill.metrics import percent_of_reference
+
+    floor = score_floor(env_id)
+    if teacher <= (floor if floor is not None else 0.0):
+        return None
+    return percent_of_reference(score, teacher, floor)
+
+
+def collect_bench(runs_root: str | Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The suite snapshot and one row per (finished run, task): its cell, final scores and learning curve."""
+    import json
+
+    from rl_distill.bench import finished_summary
+    from rl_distill.runs import read_scalars
+
+    root = Path(runs_root)
+    if not (root / "suite.json").exists():
+        from rl_distill.errors import UserError
+
+        raise UserError(f"{root} is not a benchmark runs folder (no suite.json); run `rl-distill bench` first")
+    suite = json.loads((root / "suite.json").read_text())
+    rows = []
+    for cell in suite["cells"]:
+        s = finished_summary(root / cell["key"])
+        if s is None:
+            continue
+        scalars = read_scalars(s["run_dir"]) if Path(s["run_dir"]).exists() else read_scalars(root / cell["key"] / Path(s["run_dir"]).name)
+        multi = len(s["envs"]) > 1
+        for i, t in enumerate(s["tasks"]):
+            key = "eval/mean_reward" + (f"/{t['env']}" if multi else "")
+            curve = [(r["step"], r[key], r.get("time/wall_s")) for r in scalars if key in r]
+            rows.append({
+                "key": cell["key"], "label": cell["label"], "method": cell["method"], "env": t["env"], "task": i, "tasks": len(s["envs"]),
+                "seed": cell["seed"], **{f"tag_{k}": v for k, v in cell["tags"].items()},
+                "student": s["student"], "student_params": s["student_params"],
+                "score": t["student_score"]["mean"], "score_std": t["student_score"]["std"], "teacher_score": t["teacher_score"]["mean"],
+                "percent": t["percent_of_teacher"], "env_steps": s["env_steps"], "teacher_queries": s["teacher_queries"],
+                "gradient_steps": s["gradient_steps"], "train_s": s.get("train_time_s", s["train_wall_s"]), "wall_s": s["wall_s"],
+                "episodes": t["episodes"], "curve": curve,
+            })
+    return suite, rows
+
+
+def _fmt(x: Any, nd: int = 1) -> str:
+    if x is None:
+        return "-"
+    if isinstance(x, float):
+        return f"{x:,.{nd}f}"
+    if isinstance(x, int):
+        return f"{x:,}"
+    return str(x)
+
+
+def _groups(rows: list[dict[str, Any]], keys: list[str]) -> dict[tuple, list[dict[str, Any]]]:
+    out: dict[tuple, list[dict[str, Any]]] = {}
+    for r in rows:
+        out.setdefault(tuple(r.get(k) for k in keys), []).append(r)
+    return out
+
+
+def _mean_ci(xs: list[float], seed: int = 0) -> tuple[float, float, float]:
+    import numpy as np
+
+    from rl_distill.metrics import bootstrap_ci
+
+    a = np.asarray(xs, dtype=float)
+    lo, hi = bootstrap_ci(a, stat=np.mean, seed=seed) if len(a) > 1 else (a[0], a[0])
+    return float(a.mean()), float(lo), float(hi)
+
+
+def _curve_band(curves: list[list[tuple]], x_max: float, n: int = 40):
+    """Curves of several seeds on one grid of env steps: mean and a bootstrap 95% band over seeds."""
+    import numpy as np
+
+    from rl_distill.metrics import bootstrap_ci
+
+    xs = np.linspace(0, x_max, n)
+    ys = np.array([np.interp(xs, [c[0] for c in cv], [c[1] for c in cv]) for cv in curves])
+    mean = ys.mean(0)
+    band = np.array([bootstrap_ci(ys[:, j], stat=np.mean, reps=500) if len(ys) > 1 else (ys[0, j], ys[0, j]) for j in range(n)])
+    return xs, mean, band[:, 0], band[:, 1]
+
+
+def _plot_curves(rows: list[dict[str, Any]], path: Path, title: str, x: str = "env_steps") -> bool:
+    plt = _plt()
+    with_curves = [r for r in rows if len(r["curve"]) >= 2]
+    if not with_curves:
+        return False
+    envs = list(dict.fromkeys(r["env"] for r in with_curves))
+    fig, axes = plt.subplots(1, len(envs), figsize=(4.6 * len(envs), 3.6), dpi=100, squeeze=False)
+    for ax, env in zip(axes[0], envs):
+        env_rows = [r for r in with_curves if r["env"] == env]
+        for label, rs in _groups(env_rows, ["label"]).items():
+            x_max = max(r["env_steps"] for r in rs)
+            xs, mean, lo, hi = _curve_band([r["curve"] for r in rs], x_max)
+            (line,) = ax.plot(xs, mean, lw=1.4, label=f"{label[0]} (n={len(rs)})")
+            ax.fill_between(xs, lo, hi, color=line.get_color(), alpha=0.18)
+        teacher = sum(r["teacher_score"] for r in env_rows) / len(env_rows)
+        ax.axhline(teacher, color="k", ls="--", lw=0.8, label=f"teacher {teacher:.1f}")
+        ax.set_title(env, fontsize=10)
+        ax.set_xlabel("env steps")
+        ax.set_ylabel("eval return (greedy)")
+        ax.set_xscale("symlog", linthresh=1000) if max(r["env_steps"] for r in env_rows) > 20 * min(r["env_steps"] for r in env_rows) else None
+    axes[0][-1].legend(fontsize=7, loc="lower right")
+    fig.suptitle(title, fontsize=11)
+    fig.tight_layout()
+    _save(fig, path)
+    return True
+
+
+def _aggregate_percent(rows: list[dict[str, Any]], by: str = "label") -> dict[str, dict[str, Any]]:
+    """Per series: IQM / mean of percent-of-teacher over runs x tasks, stratified-bootstrap 95% intervals."""
+    import numpy as np
+
+    from rl_distill.metrics import aggregate
+
+    mats = {}
+    for (series,), rs in _groups([r for r in rows if r["percent"] is not None], [by]).items():
+        cols = [[r["percent"] for r in g] for g in _groups(rs, ["env"]).values()]
+        n = min(len(c) for c in cols)
+        mats[str(series)] = np.array([c[:n] for c in cols]).T / 100.0  # fractions of the teacher: the optimality gap's scale
+    out = aggregate(mats) if mats else {}
+    for a in out.values():
+        for k in ("iqm", "mean", "median"):
+            a[k] *= 100.0
+            a[k + "_ci"] = [100.0 * v for v in a[k + "_ci"]]
+    return out
+
+
+def _plot_aggregate(agg: dict[str, dict[str, Any]], path: Path, title: str) -> None:
+    plt = _plt()
+    names = list(agg)
+    fig, ax = plt.subplots(figsize=(6, 0.45 * len(names) + 1.2), dpi=100)
+    for i, n in enumerate(names):
+        a = agg[n]
+        ax.errorbar(a["iqm"], i, xerr=[[a["iqm"] - a["iqm_ci"][0]], [a["iqm_ci"][1] - a["iqm"]]], fmt="o", capsize=3)
+    ax.axvline(100, color="k", ls="--", lw=0.8)
+    ax.set_yticks(range(len(names)), names)
+    ax.set_xlabel("IQM of % of teacher (95% stratified bootstrap CI)")
+    ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    _save(fig, path)
+
+
+def _plot_sweep(rows: list[dict[str, Any]], x: str, y: str, series: str, path: Path, title: str, logx: bool) -> None:
+    import numpy as np
+
+    plt = _plt()
+    envs = list(dict.fromkeys(r["env"] for r in rows))
+    fig, axes = plt.subplots(1, len(envs), figsize=(4.6 * len(envs), 3.6), dpi=100, squeeze=False)
+    for ax, env in zip(axes[0], envs):
+        for (s,), rs in _groups([r for r in rows if r["env"] == env and r[y] is not None], [series]).items():
+            pts = sorted(_groups(rs, [x]).items())
+            xs = [k[0] for k, _ in pts]
+            stats = [_mean_ci([r[y] for r in g]) for _, g in pts]
+            (line,) = ax.plot(xs, [m for m, _, _ in stats], marker="o", ms=3, label=str(s))
+            ax.fill_between(xs, [lo for _, lo, _ in stats], [hi for _, _, hi in stats], color=line.get_color(), alpha=0.18)
+        if y == "percent":
+            ax.axhline(100, color="k", ls="--", lw=0.8)
+        else:
+            t = np.mean([r["teacher_score"] for r in rows if r["env"] == env])
+            ax.axhline(t, color="k", ls="--", lw=0.8, label=f"teacher {t:.1f}")
+        if logx:
+            ax.set_xscale("log")
+        ax.set_xlabel(x.replace("tag_", "").replace("_", " "))
+        ax.set_ylabel("% of teacher" if y == "percent" else "eval return")
+        ax.set_title(env, fontsize=10)
+    axes[0][-1].legend(fontsize=7)
+    fig.suptitle(title, fontsize=11)
+    fig.tight_layout()
+    _save(fig, path)
+
+
+def _steps_to(r: dict[str, Any], fraction: float) -> tuple[int | None, float | None]:
+    """First learning-curve point at >= ``fraction`` of the teacher (from the env's floor), with its training wall time."""
+    for step, score, wall in r["curve"]:
+        p = _percent(score, r["teacher_score"], r["env"])
+        if p is not None and p >= 100 * fraction:
+            return int(step), wall
+    return None, None
+
+
+def _write_csv(path: Path, rows: list[dict[str, Any]], cols: list[str]) -> None:
+    import csv
+
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=cols, extrasaction="ignore")
+    w.writeheader()
+    for r in rows:
+        w.writerow({c: r.get(c) for c in cols})
+    atomic_write_text(path, buf.getvalue())
+
+
+
+def bench_report(runs_root: str | Path, out_dir: str | Path | None = None) -> Path:
+    """results/<suite>/: README.md (tables), runs.csv (one row per run and task), summary.csv and PNG plots."""
+    import statistics
+
+    suite, rows = collect_bench(runs_root)
+    rep = suite.get("report", {})
+    out = Path(out_dir or suite.get("out") or f"results/{suite['name']}")
+    out.mkdir(parents=True, exist_ok=True)
+    tag_cols = sorted({k for r in rows for k in r if k.startswith("tag_")})
+    base_cols = ["label", "method", "env", "seed", *tag_cols, "student", "student_params", "score", "score_std", "teacher_score", "percent",
+                 "env_steps", "teacher_queries", "gradient_steps", "train_s", "wall_s", "episodes"]
+    kind = rep.get("kind", "lineage")
+    threshold = float(rep.get("threshold", 0.9))
+    for r in rows:
+        r["steps_to_threshold"], r["wall_to_threshold"] = _steps_to(r, threshold)
+    _write_csv(out / "runs.csv", rows, base_cols + ["steps_to_threshold", "wall_to_threshold"])
+
+    total = len(suite["cells"])
+    done = len({r["key"] for r in rows})
+    lines = [f"# Benchmark suite `{suite['name']}`", "", suite.get("description", "").strip(), "",
+             f"Runs finished: {done} of {total}. Regenerate with `rl-distill report {runs_root}`; rerun with "
+             f"`rl-distill bench {suite['name']} --resume`. Every number below comes from the run folders in `{runs_root}`.", ""]
+    varying = [c for c in tag_cols if len({str(r.get(c)) for r in rows}) > 1]
+    group_keys = ["label", "env", *varying]
+    summary_rows = []
+    for k, rs in _groups(rows, group_keys).items():
+        pct = [r["percent"] for r in rs if r["percent"] is not None]
+        m, lo, hi = _mean_ci(pct) if pct else (None, None, None)
+        reached = [r for r in rs if r["steps_to_threshold"] is not None]
+        summary_rows.append({**dict(zip(group_keys, k)), "seeds": len(rs), "score": statistics.mean(r["score"] for r in rs),
+                             "score_sd": statistics.pstdev(r["score"] for r in rs), "teacher": statistics.mean(r["teacher_score"] for r in rs),
+                             "percent": m, "percent_lo": lo, "percent_hi": hi, "student_params": rs[0]["student_params"],
+                             "env_steps": int(statistics.mean(r["env_steps"] for r in rs)),
+                             "teacher_queries": int(statistics.mean(r["teacher_queries"] for r in rs)),
+                             "train_s": statistics.mean(r["train_s"] for r in rs),
+                             "reached": len(reached),
+                             "steps_to_threshold": int(statistics.median(r["steps_to_threshold"] for r in reached)) if reached else None,
+                             "wall_to_threshold": statistics.median(r["wall_to_threshold"] for r in reached if r["wall_to_threshold"] is not None) if reached else None})
+    _write_csv(out / "summary.csv", summary_rows, list(summary_rows[0]) if summary_rows else group_keys)
+
+    if summary_rows:
+        extra = [c for c in group_keys if c.startswith("tag_")]
+        head = ["series", "env", *[c[4:] for c in extra], "seeds", "student (params)", "return (mean ± sd)", "teacher", "% of teacher [95% CI]",
+                "env steps", "teacher labels", "train s"]
+        lines += ["## Final scores", "", "Mean over seeds; the interval is a bootstrap over seeds of the mean percent of teacher "
+                  "(0% = the env's floor where it has one: Acrobot -500, MountainCar -200, Atari random play).", "",
+                  "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        for s in summary_rows:
+            pc = "-" if s["percent"] is None else f"{s['percent']:.1f} [{s['percent_lo']:.1f}, {s['percent_hi']:.1f}]"
+            lines.append("| " + " | ".join([s["label"], s["env"], *[_fmt(s[c]) for c in extra], str(s["seeds"]), _fmt(s["student_params"]),
+                                            f"{s['score']:.1f} ± {s['score_sd']:.1f}", f"{s['teacher']:.1f}", pc, _fmt(s["env_steps"]),
+                                            _fmt(s["teacher_queries"]), _fmt(s["train_s"])]) + " |")
+        lines.append("")
+
+    agg = _aggregate_percent(rows, by=rep.get("series", "label")) if rows else {}
+    if agg:
+        _plot_aggregate(agg, out / "aggregate.png", f"{suite['name']}: aggregate over envs and seeds")
+        lines += ["## Aggregate over envs", "", "IQM and mean of percent of teacher over all runs x envs of a series, with 95% "
+                  "stratified-bootstrap intervals (rliable's protocol, `rl_distill.metrics.aggregate`).", "",
+                  "| series | runs x envs | IQM [95% CI] | mean [95% CI] | optimality gap (fraction below 100%) |", "|---|---|---|---|---|"]
+        for n, a in agg.items():
+            lines.append(f"| {n} | {a['runs']} x {a['tasks']} | {a['iqm']:.1f} [{a['iqm_ci'][0]:.1f}, {a['iqm_ci'][1]:.1f}] | "
+                         f"{a['mean']:.1f} [{a['mean_ci'][0]:.1f}, {a['mean_ci'][1]:.1f}] | {a['optimality_gap']:.2f} |")
+        lines += ["", "![aggregate](aggregate.png)", ""]
+
+    if kind == "efficiency" and summary_rows:
+        base = rep.get("baseline", "ppo")
+        lines += [f"## Env steps and training time to {threshold:.0%} of the teacher", "",
+                  f"First learning-curve point (every budget/{max(1, max((c['curve_points'] for c in suite['cells']), default=1))} steps, "
+                  f"{suite['cells'][0]['curve_episodes']} episodes) at >= {threshold:.0%} of the teacher; median over the seeds that got there. "
+                  f"Ratio: `{base}` over the method (how many times fewer steps).", "",
+                  "| series | env | reached (seeds) | env steps to threshold | train s to threshold | step ratio vs " + base + " | time ratio vs " + base + " |",
+                  "|---|---|---|---|---|---|---|"]
+        for s in summary_rows:
+            b = next((x for x in summary_rows if x["label"] == base and x["env"] == s["env"]), None)
+            ratio = (b["steps_to_threshold"] / s["steps_to_threshold"]) if b and b["steps_to_threshold"] and s["steps_to_threshold"] else None
+            tratio = (b["wall_to_threshold"] / s["wall_to_threshold"]) if b and b["wall_to_threshold"] and s["wall_to_threshold"] else None
+            lines.append(f"| {s['label']} | {s['env']} | {s['reached']}/{s['seeds']} | {_fmt(s['steps_to_threshold'])} | {_fmt(s['wall_to_threshold'])} | "
+                         f"{'-' if ratio is None else f'{ratio:.1f}x'} | {'-' if tratio is None else f'{tratio:.1f}x'} |")
+        lines.append("")
+        if b is None or not any(x["label"] == base and x["steps_to_threshold"] for x in summary_rows):
+            lines += [f"(`{base}` did not reach the threshold within its budget on some envs: no ratio there; its budget is a lower bound.)", ""]
+
+    if kind == "sweep" and rows:
+        x = rep.get("x", "teacher_queries")
+        x = x if x in rows[0] else f"tag_{x}"
+        y = rep.get("y", "percent")
+        series = rep.get("series", "label")
+        series = series if series in rows[0] else f"tag_{series}"
+        _plot_sweep(rows, x, y, series, out / "sweep.png", rep.get("title", suite["name"]), bool(rep.get("logx", True)))
+        lines += ["## " + rep.get("title", "Sweep"), "", f"![sweep](sweep.png)", ""]
+
+    if _plot_curves(rows, out / "curves.png", f"{suite['name']}: return vs env steps"):
+        lines += ["## Learning curves", "", "Greedy evaluation of the student during training; band: bootstrap 95% CI of the mean over seeds; "
+                  "dashed: the teacher.", "", "![curves](curves.png)", ""]
+    if rep.get("notes"):
+        lines += ["## Against the papers", "", rep["notes"].strip(), ""]
+    lines += ["## Runs", "", f"One row per run and task: [runs.csv](runs.csv); grouped: [summary.csv](summary.csv)."]
     path = out / "README.md"
     atomic_write_text(path, "\n".join(lines) + "\n")
     return path

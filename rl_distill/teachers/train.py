@@ -162,6 +162,13 @@ def train_teacher(cfg: TrainConfig) -> dict[str, Any]:
 
     t_start = time.time()
     wall_before = float(state["wall_s"])
+    # One segment per invocation, so a run resumed on another machine says which did what.
+    segment = {"command": cfg.command, "machine": _machine(str(model.device)), "start_step": int(model.num_timesteps), "end_step": int(model.num_timesteps), "wall_s": 0.0}
+    state.setdefault("segments", []).append(segment)
+
+    def close_segment() -> None:
+        segment["end_step"] = int(model.num_timesteps)
+        segment["wall_s"] = round(time.time() - t_start, 1)
 
     class Periodic(BaseCallback):
         """Evaluate, keep the best model, checkpoint; stop at the target score."""
@@ -201,6 +208,7 @@ def train_teacher(cfg: TrainConfig) -> dict[str, Any]:
                 self.model.save_replay_buffer(str(tmp))
                 os.replace(tmp, run_dir / "replay.pkl")
             state["wall_s"] = wall_before + time.time() - t_start
+            close_segment()
             atomic_write_json(state_path, state)
 
     remaining = total - model.num_timesteps
@@ -208,6 +216,9 @@ def train_teacher(cfg: TrainConfig) -> dict[str, Any]:
         model.learn(remaining, callback=Periodic(), reset_num_timesteps=not resumed, progress_bar=cfg.progress, tb_log_name="sb3")
     train_wall = wall_before + time.time() - t_start
     steps_done = int(model.num_timesteps)
+    close_segment()
+    state["wall_s"] = train_wall
+    atomic_write_json(state_path, state)
     _atomic_save(model, run_dir / "final.zip")
     env.close()
 
@@ -235,6 +246,7 @@ def train_teacher(cfg: TrainConfig) -> dict[str, Any]:
             "command": cfg.command,
             "machine": _machine(str(model.device)),
             "curve": state["evals"],
+            "segments": state["segments"],
         },
         "score": {k: res.summary[k] for k in ("mean", "std", "median", "iqm", "iqm_ci", "n")} | {"eval_seed": 1_000_000, "human_normalized": res.summary.get("human_normalized")},
     }

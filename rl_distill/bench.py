@@ -1,0 +1,316 @@
+"""`rl-distill bench`: a grid of distillation runs declared in ``experiments/<suite>.toml``.
+
+A suite file names the runs as blocks of ``[[grid]]``; each block crosses its lists::
+
+    name = "lineage"
+    seeds = 3                      # seeds 0..N-1 (--seeds overrides)
+    eval_episodes = 30             # final evaluation, student and teacher alike
+    curve_points = 8               # learning-curve evaluations per run (eval_every = budget / points)
+    curve_episodes = 10
+    [report]                       # what `report` draws (see rl_distill/report.py)
+    kind = "lineage"
+    [[grid]]
+    method = ["policy-distillation", "dagger"]       # a name or a list
+    env = ["CartPole-v1", ["CartPole-v1", "Acrobot-v1"]]   # a list inside: one multi-task run
+    teacher = "ppo-{env}"          # per env; {env} is the env id with '/' as '-'
+    student = "mlp-64-64"          # or a list (swept)
+    steps = 20000                  # int, list (swept), or a table by env id
+    options = { loss = "kl" }      # fixed method options
+    sweep = { tau = [0.01, 1.0] }  # method options crossed
+    label = "{method}"             # the series name; may use {method}, {student}, {steps} and sweep keys
+
+Every grid cell is one independent call of :func:`run_cell` (a pure function of its config and the
+output folder), so cells run in worker processes here or as Ray tasks on a cluster, and land in the
+same layout: ``<runs>/<cell key>/<run dir>/`` with the usual run files, plus ``cell.json``. A finished
+cell (its ``summary.json`` exists) is never run again; with ``--resume`` an interrupted cell continues
+from its checkpoint instead of starting over.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import itertools
+import json
+import os
+import shutil
+import sys
+import tarfile
+import tempfile
+import time
+import tomllib
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rl_distill.errors import UserError
+from rl_distill.runs import atomic_write_json
+
+SUITES_DIR = Path("experiments")
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One run of a grid."""
+
+    key: str
+    label: str
+    method: str
+    teachers: list[str]
+    envs: list[str]
+    seed: int
+    student: str | None = None
+    steps: int | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+    eval_episodes: int | None = None
+    curve_points: int = 0
+    curve_episodes: int = 10
+    tags: dict[str, Any] = field(default_factory=dict)
+    """The swept values (student, steps, options) the report groups and plots by."""
+
+
+@dataclass
+class Suite:
+    name: str
+    path: str
+    description: str
+    cells: list[Cell]
+    report: dict[str, Any]
+    seeds: int
+
+
+def suite_path(name: str) -> Path:
+    p = Path(name)
+    if p.suffix == ".toml" or p.exists():
+        if not p.exists():
+            raise UserError(f"no suite file {name}")
+        return p
+    p = SUITES_DIR / f"{name}.toml"
+    if not p.exists():
+        known = sorted(q.stem for q in SUITES_DIR.glob("*.toml"))
+        raise UserError(f"unknown suite {name!r}; known: {', '.join(known) or f'none (no {SUITES_DIR}/*.toml here)'}")
+    return p
+
+
+def _as_list(v: Any) -> list[Any]:
+    return list(v) if isinstance(v, list) else [v]
+
+
+def _slug(s: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "-" for c in s)
+
+
+def load_suite(name: str, seeds: int | None = None) -> Suite:
+    """Parse and expand a suite file into its cells (a clear error for a malformed one)."""
+    from rl_distill.methods import get_method
+
+    path = suite_path(name)
+    try:
+        doc = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as e:
+        raise UserError(f"{path}: not valid TOML ({e})") from None
+    n_seeds = int(seeds or doc.get("seeds", 3))
+    if n_seeds < 1:
+        raise UserError("--seeds must be >= 1")
+    cells: list[Cell] = []
+    for gi, g in enumerate(doc.get("grid", [])):
+        unknown = set(g) - {"method", "env", "teacher", "student", "steps", "options", "sweep", "label"}
+        if unknown:
+            raise UserError(f"{path}: grid block {gi + 1} has unknown keys {sorted(unknown)}")
+        if "method" not in g or "env" not in g:
+            raise UserError(f"{path}: grid block {gi + 1} needs 'method' and 'env'")
+        sweep = g.get("sweep", {})
+        sweep_keys = sorted(sweep)
+        for method, env, student, sweep_vals in itertools.product(
+                _as_list(g["method"]), _as_list(g["env"]), _as_list(g.get("student")),
+                itertools.product(*[_as_list(sweep[k]) for k in sweep_keys])):
+            get_method(method)  # unknown method: one-line error now, not in a worker later
+            envs = _as_list(env)
+            teachers = [g.get("teacher", "ppo-{env}").format(env=e.replace("/", "-")) for e in envs]
+            steps_field = g.get("steps")
+            if isinstance(steps_field, dict):
+                steps_field = steps_field.get("+".join(envs), steps_field.get("default"))
+            for steps in _as_list(steps_field):
+                options = {**g.get("options", {}), **dict(zip(sweep_keys, sweep_vals))}
+                tags = {"student": student, "steps": steps, **dict(zip(sweep_keys, sweep_vals))}
+                label = g.get("label", "{method}").format(method=method, **{k: v for k, v in tags.items()})
+                for seed in range(n_seeds):
+                    body = {"label": label, "method": method, "teachers": teachers, "envs": envs, "seed": seed, "student": student,
+                            "steps": steps, "options": options, "eval_episodes": doc.get("eval_episodes"),
+                            "curve_points": int(doc.get("curve_points", 0)), "curve_episodes": int(doc.get("curve_episodes", 10))}
+                    digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:8]
+                    key = f"{_slug(label)}__{_slug('+'.join(envs))}__{digest}__s{seed}"
+                    cells.append(Cell(key=key, tags=tags, **body))
+    if not cells:
+        raise UserError(f"{path}: no [[grid]] runs")
+    return Suite(doc.get("name", path.stem), str(path), doc.get("description", ""), cells, doc.get("report", {}), n_seeds)
+
+
+def cell_dir(runs_root: str | Path, cell: Cell) -> Path:
+    return Path(runs_root) / cell.key
+
+
+def finished_summary(path: Path) -> dict[str, Any] | None:
+    """The summary of the cell's finished run, if any (the newest)."""
+    done = sorted(path.glob("*/summary.json"), key=lambda p: p.stat().st_mtime)
+    return json.loads(done[-1].read_text()) if done else None
+
+
+def run_cell(cell: dict[str, Any], runs_root: str, resume: bool = True) -> dict[str, Any]:
+    """Run one grid cell into ``<runs_root>/<key>/`` and return its summary: the unit of work of every backend."""
+    import torch
+
+    from rl_distill.distill import RunSpec, run
+    from rl_distill.methods import get_method
+
+    torch.set_num_threads(1)  # one core per run: threaded runs side by side thrash (MEASURED.md)
+    c = Cell(**cell)
+    out = cell_dir(runs_root, c)
+    if not resume and out.exists():
+        shutil.rmtree(out)  # an interrupted earlier attempt, restarted from scratch
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(out / "cell.json", asdict(c))
+    method = get_method(c.method)
+    budget = c.steps or sum(method.default_steps(e) for e in c.envs)
+    spec = RunSpec(method=c.method, teachers=list(c.teachers), envs=list(c.envs), student=c.student, steps=c.steps, seed=c.seed,
+                   eval_episodes=c.eval_episodes, runs_dir=str(out), resume=True, progress=False, options=dict(c.options),
+                   eval_every=max(1, budget // c.curve_points) if c.curve_points else None, curve_episodes=c.curve_episodes,
+                   teacher_cache=str(Path(runs_root) / "_teacher_cache"), command=f"rl-distill bench (cell {c.key})")
+    return run(method, spec)
+
+
+def _run_cell_safe(cell: dict[str, Any], runs_root: str, resume: bool) -> dict[str, Any]:
+    """run_cell, with any failure returned (and written to the cell's error.txt) instead of raised."""
+    t = time.time()
+    try:
+        s = run_cell(cell, runs_root, resume)
+        return {"key": cell["key"], "ok": True, "summary": s, "s": time.time() - t}
+    except BaseException as e:  # noqa: BLE001 - one failed cell must not stop the grid
+        if isinstance(e, KeyboardInterrupt):
+            raise
+        msg = f"{type(e).__name__}: {e}".splitlines()[0]
+        d = Path(runs_root) / cell["key"]
+        d.mkdir(parents=True, exist_ok=True)
+        import traceback
+
+        (d / "error.txt").write_text(traceback.format_exc())
+        return {"key": cell["key"], "ok": False, "error": msg, "s": time.time() - t}
+
+
+def _run_cell_packed(cell: dict[str, Any]) -> dict[str, Any]:
+    """Ray task: run the cell in a scratch folder on whatever node runs it and send the run files back
+    (checkpoints left out), so the driver writes them into its own runs folder: no shared filesystem needed."""
+    with tempfile.TemporaryDirectory() as tmp:
+        r = _run_cell_safe(cell, tmp, resume=False)
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+            src = Path(tmp) / cell["key"]
+            if src.exists():
+                tar.add(src, arcname=cell["key"], filter=lambda ti: None if ti.name.endswith("checkpoint.pt") else ti)
+        r["files"] = buf.getvalue()
+        return r
+
+
+def _worker_init() -> None:
+    os.environ["OMP_NUM_THREADS"] = "1"
+    import torch
+
+    torch.set_num_threads(1)
+
+
+def _local(todo: list[Cell], runs_root: Path, workers: int, resume: bool):
+    """Yield each cell's result as it finishes, from ``workers`` processes (in-process for 1)."""
+    if workers <= 1:
+        for c in todo:
+            yield _run_cell_safe(asdict(c), str(runs_root), resume)
+        return
+    import multiprocessing as mp
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+    with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"), initializer=_worker_init) as pool:
+        pending = {pool.submit(_run_cell_safe, asdict(c), str(runs_root), resume) for c in todo}
+        try:
+            while pending:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for f in done:
+                    yield f.result()
+        except BaseException:
+            for f in pending:
+                f.cancel()
+            raise
+
+
+def _ray(todo: list[Cell], runs_root: Path, workers: int, address: str | None):
+    try:
+        import ray
+    except ImportError:
+        raise UserError("--backend ray needs Ray: pip install 'rl-distill[ray]'") from None
+    if not ray.is_initialized():
+        kw = {"address": address} if address else {"num_cpus": workers, "include_dashboard": False}
+        ray.init(log_to_driver=False, **kw)
+    task = ray.remote(num_cpus=1)(_run_cell_packed)
+    pending = [task.remote(asdict(c)) for c in todo]
+    while pending:
+        done, pending = ray.wait(pending, num_returns=1)
+        r = ray.get(done[0])
+        files = r.pop("files", b"")
+        if files:
+            dest = runs_root / r["key"]
+            if dest.exists():
+                shutil.rmtree(dest)
+            with tarfile.open(fileobj=io.BytesIO(files), mode="r:gz") as tar:
+                tar.extractall(runs_root, filter="data")
+        yield r
+
+
+def bench(suite_name: str, seeds: int | None = None, workers: int = 2, out: str | None = None, runs_dir: str | None = None,
+          resume: bool = False, backend: str = "local", address: str | None = None, progress: bool = True,
+          only: str | None = None) -> dict[str, Any]:
+    """Run every unfinished cell of a suite, then write its report. Returns counts and the report path."""
+    from rl_distill.report import bench_report
+
+    suite = load_suite(suite_name, seeds)
+    runs_root = Path(runs_dir or f"runs/bench/{suite.name}")
+    out_dir = Path(out or f"results/{suite.name}")
+    cells = [c for c in suite.cells if only is None or only in c.key]
+    runs_root.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(runs_root / "suite.json", {"name": suite.name, "path": suite.path, "description": suite.description,
+                                                 "seeds": suite.seeds, "report": suite.report, "out": str(out_dir),
+                                                 "cells": [asdict(c) for c in suite.cells]})
+    todo = [c for c in cells if finished_summary(cell_dir(runs_root, c)) is None]
+    print(f"bench {suite.name}: {len(cells)} runs, {len(cells) - len(todo)} already finished, {len(todo)} to run "
+          f"({backend}, {workers} workers) in {runs_root}", file=sys.stderr)
+    if backend not in ("local", "ray"):
+        raise UserError(f"unknown backend {backend!r}; choose local or ray")
+    results = _local(todo, runs_root, workers, resume) if backend == "local" else _ray(todo, runs_root, workers, address)
+    failed = []
+    bar = None
+    if progress and todo:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(todo), unit="run", desc=f"bench {suite.name}", dynamic_ncols=True, file=sys.stderr)
+    t0 = time.time()
+    for r in results:
+        if not r["ok"]:
+            failed.append(r)
+            msg = f"FAILED {r['key']}: {r['error']}"
+        else:
+            s = r["summary"]
+            pct = s["percent_of_teacher"]
+            pct = ", ".join("-" if p is None else f"{p:.0f}%" for p in _as_list(pct))
+            msg = f"{r['key']}: {pct} of teacher ({r['s']:.0f} s)"
+        if bar is not None:
+            bar.write(msg)
+            bar.update(1)
+            bar.set_postfix_str(f"{len(failed)} failed" if failed else "", refresh=True)
+        else:
+            print(msg, file=sys.stderr)
+    if bar is not None:
+        bar.close()
+    report = bench_report(runs_root, out_dir)
+    result = {"suite": suite.name, "runs": len(cells), "ran": len(todo), "failed": len(failed), "wall_s": round(time.time() - t0, 1),
+              "runs_dir": str(runs_root), "report": str(report)}
+    if failed:
+        raise UserError(f"{len(failed)} of {len(todo)} runs failed (first: {failed[0]['key']}: {failed[0]['error']}); "
+                        f"tracebacks in {runs_root}/<run>/error.txt; the report covers the finished runs")
+    return result

@@ -1,0 +1,191 @@
+"""`rl-distill bench` / `report`: suite expansion, idempotent and resumable grids, reports, Ray backend."""
+
+from __future__ import annotations
+
+import csv
+import json
+import statistics
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rl_distill.bench import bench, load_suite
+from rl_distill.cli import main
+from rl_distill.errors import UserError
+from rl_distill.report import _steps_to, bench_report
+
+TINY = """
+name = "tiny"
+description = "two tiny runs"
+seeds = 2
+eval_episodes = 5
+curve_points = 2
+curve_episodes = 2
+[report]
+kind = "efficiency"
+baseline = "bc"
+[[grid]]
+method = "policy-distillation"
+env = "CartPole-v1"
+steps = 600
+"""
+
+
+def _suite(tmp_path: Path, text: str = TINY) -> str:
+    p = tmp_path / "suite.toml"
+    p.write_text(text)
+    return str(p)
+
+
+def test_suite_expands_the_grid(tmp_path):
+    s = load_suite(_suite(tmp_path, """
+name = "g"
+seeds = 3
+[[grid]]
+method = ["dagger", "bc"]
+env = ["CartPole-v1", "Acrobot-v1"]
+student = ["mlp-8", "mlp-16"]
+steps = { "CartPole-v1" = [500, 1000], "Acrobot-v1" = 700 }
+sweep = { loss = ["nll", "kl"] }
+label = "{method}-{loss}"
+[[grid]]
+method = "actor-mimic"
+env = [["CartPole-v1", "Acrobot-v1"]]
+teacher = "dqn-{env}"
+"""))
+    # 2 methods x (CartPole: 2 budgets + Acrobot: 1) x 2 students x 2 losses x 3 seeds, + 3 multi-task seeds
+    assert len(s.cells) == 2 * 3 * 2 * 2 * 3 + 3
+    assert len({c.key for c in s.cells}) == len(s.cells)
+    c = next(c for c in s.cells if c.method == "bc" and c.envs == ["Acrobot-v1"] and c.student == "mlp-16" and c.options == {"loss": "kl"} and c.seed == 2)
+    assert (c.label, c.steps, c.teachers, c.tags) == ("bc-kl", 700, ["ppo-Acrobot-v1"], {"student": "mlp-16", "steps": 700, "loss": "kl"})
+    mt = [c for c in s.cells if c.method == "actor-mimic"]
+    assert mt[0].teachers == ["dqn-CartPole-v1", "dqn-Acrobot-v1"] and mt[0].envs == ["CartPole-v1", "Acrobot-v1"]
+    assert load_suite(_suite(tmp_path, TINY), seeds=5).seeds == 5 and len(load_suite(_suite(tmp_path, TINY), seeds=5).cells) == 5
+
+
+@pytest.mark.parametrize("text, msg", [
+    ("[[grid]]\nmethod = 'nope'\nenv = 'CartPole-v1'\n", "unknown method 'nope'"),
+    ("[[grid]]\nmethod = 'bc'\nenv = 'CartPole-v1'\nsteps_ = 3\n", "unknown keys ['steps_']"),
+    ("[[grid]]\nmethod = 'bc'\n", "needs 'method' and 'env'"),
+    ("name = \n", "not valid TOML"),
+    ("name = 'x'\n", "no [[grid]] runs"),
+])
+def test_bad_suites_are_one_line_errors(tmp_path, text, msg):
+    with pytest.raises(UserError, match=None) as e:
+        load_suite(_suite(tmp_path, text))
+    assert msg in str(e.value)
+
+
+def test_unknown_suite_name(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["bench", "no-such-suite"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "unknown suite 'no-such-suite'" in err[0]
+    assert main(["report", str(tmp_path)]) == 2
+    assert "not a benchmark runs folder" in capsys.readouterr().err
+
+
+def test_shipped_suites_parse():
+    root = Path(__file__).resolve().parents[1] / "experiments"
+    names = sorted(p.stem for p in root.glob("*.toml"))
+    assert {"lineage", "compression", "multitask", "dagger-vs-bc", "efficiency", "atari-lineage"} <= set(names)
+    for n in names:
+        s = load_suite(str(root / f"{n}.toml"))
+        assert s.seeds >= 3 and s.cells
+
+
+def test_bench_local_workers_idempotent_resume_and_report(tmp_path, capsys):
+    runs, out = tmp_path / "runs", tmp_path / "res"
+    suite = _suite(tmp_path)
+    r = bench(suite, workers=2, runs_dir=str(runs), out=str(out), progress=False)
+    assert (r["runs"], r["ran"], r["failed"]) == (2, 2, 0)
+    summaries = {p.parent.parent.name: json.loads(p.read_text()) for p in runs.glob("*/*/summary.json")}
+    assert len(summaries) == 2
+    # Idempotent: nothing left to run.
+    assert bench(suite, workers=2, runs_dir=str(runs), out=str(out), progress=False)["ran"] == 0
+    # The table is the runs': mean percent over seeds equals the runs' mean.
+    rows = list(csv.DictReader(open(out / "runs.csv")))
+    assert len(rows) == 2
+    summ = list(csv.DictReader(open(out / "summary.csv")))
+    assert float(summ[0]["percent"]) == pytest.approx(statistics.mean(float(r["percent"]) for r in rows))
+    assert {"README.md", "curves.png", "aggregate.png"} <= {p.name for p in out.iterdir()}
+    # Each run has a learning curve: step 0 (untrained) and the intermediate point(s) and the final one.
+    sc = [json.loads(line) for p in runs.glob("*/*/scalars.jsonl") for line in p.read_text().splitlines()]
+    steps = sorted({x["step"] for x in sc if "eval/mean_reward" in x})
+    assert steps[0] == 0 and 300 <= steps[1] < 600 and steps[-1] == 600
+    # A killed cell (checkpoint but no summary) continues from its checkpoint with --resume.
+    key, s0 = sorted(summaries.items())[0]
+    run_dir = Path(s0["run_dir"])
+    (run_dir / "summary.json").unlink()
+    capsys.readouterr()
+    r = bench(suite, workers=1, runs_dir=str(runs), out=str(out), progress=False, resume=True)
+    assert r["ran"] == 1 and f"resuming {run_dir}" in capsys.readouterr().err
+    s1 = json.loads((run_dir / "summary.json").read_text())
+    assert s1["student_score"] == s0["student_score"] and s1["env_steps"] == s0["env_steps"]
+    # Without --resume an interrupted cell starts over in a fresh folder.
+    (run_dir / "summary.json").unlink()
+    r = bench(suite, workers=1, runs_dir=str(runs), out=str(out), progress=False)
+    assert r["ran"] == 1 and not run_dir.exists()
+    s2 = next((runs / key).glob("*/summary.json"))
+    assert json.loads(s2.read_text())["student_score"] == s0["student_score"]  # same seed, same numbers
+    # `rl-distill report` regenerates the same tables from the folders.
+    before = (out / "summary.csv").read_text()
+    (out / "summary.csv").unlink()
+    assert main(["report", str(runs), "--out", str(out)]) == 0
+    assert (out / "summary.csv").read_text() == before
+
+
+def test_failed_run_is_reported_and_the_grid_goes_on(tmp_path, capsys):
+    suite = _suite(tmp_path, TINY.replace('method = "policy-distillation"', 'method = ["policy-distillation", "dagger"]')
+                   .replace("[report]", "[[grid]]\nmethod = 'bc'\nenv = 'CartPole-v1'\nteacher = 'no-such-teacher'\n[report]"))
+    runs = tmp_path / "runs"
+    with pytest.raises(UserError, match=r"2 of 6 runs failed"):
+        bench(suite, workers=1, runs_dir=str(runs), out=str(tmp_path / "res"), progress=False)
+    assert len(list(runs.glob("*/error.txt"))) == 2
+    assert len(list(runs.glob("*/*/summary.json"))) == 4
+    assert len(list(csv.DictReader(open(tmp_path / "res" / "runs.csv")))) == 4
+
+
+def test_steps_to_threshold_from_the_curve():
+    row = {"env": "Acrobot-v1", "teacher_score": -80.0, "curve": [(0, -500.0, 0.0), (1000, -130.0, 2.0), (2000, -110.0, 4.5), (3000, -90.0, 7.0)]}
+    # 90% of the way from -500 to -80 is -122: first reached at step 2000.
+    assert _steps_to(row, 0.9) == (2000, 4.5)
+    assert _steps_to(row, 0.99) == (None, None)
+
+
+def test_teacher_evaluation_cache(tmp_path, monkeypatch):
+    import rl_distill.evaluation as ev
+    from rl_distill.teachers import load_teacher
+
+    t = load_teacher("ppo-CartPole-v1")
+    a = ev.evaluate_teacher(t, "CartPole-v1", 3, 7, tmp_path)
+    assert len(list(tmp_path.glob("*.json"))) == 1
+
+    def boom(*a, **k):
+        raise AssertionError("evaluated again")
+
+    monkeypatch.setattr(ev, "evaluate", boom)
+    b = ev.evaluate_teacher(t, "CartPole-v1", 3, 7, tmp_path)
+    assert json.loads(json.dumps(b.summary)) == json.loads(json.dumps(a.summary, default=float))
+    with pytest.raises(AssertionError):  # another seed is another evaluation
+        ev.evaluate_teacher(t, "CartPole-v1", 3, 8, tmp_path)
+
+
+def test_ray_backend_two_tiny_runs(tmp_path):
+    ray = pytest.importorskip("ray")
+    runs, out = tmp_path / "runs", tmp_path / "res"
+    try:
+        r = bench(_suite(tmp_path), workers=2, runs_dir=str(runs), out=str(out), progress=False, backend="ray")
+    finally:
+        ray.shutdown()
+    assert (r["ran"], r["failed"]) == (2, 0)
+    # Same layout as the local backend: cell.json + run folder with summary, scalars, student.
+    for cell in runs.iterdir():
+        if cell.name.startswith("_") or cell.is_file():
+            continue
+        (run_dir,) = [p for p in cell.iterdir() if p.is_dir()]
+        assert {"summary.json", "scalars.jsonl", "student.safetensors", "config.json"} <= {p.name for p in run_dir.iterdir()}
+        assert (cell / "cell.json").exists()
+    pct = [float(x["percent"]) for x in csv.DictReader(open(out / "runs.csv"))]
+    assert len(pct) == 2 and np.isfinite(pct).all()
