@@ -65,6 +65,8 @@ class Cell:
     eval_episodes: int | None = None
     curve_points: int = 0
     curve_episodes: int = 10
+    init_from: str | None = None
+    """``cell:LABEL``: start from the student of the same seed's run labelled LABEL (run first)."""
     tags: dict[str, Any] = field(default_factory=dict)
     """The swept values (student, steps, options) the report groups and plots by."""
 
@@ -114,7 +116,7 @@ def load_suite(name: str, seeds: int | None = None) -> Suite:
         raise UserError("--seeds must be >= 1")
     cells: list[Cell] = []
     for gi, g in enumerate(doc.get("grid", [])):
-        unknown = set(g) - {"method", "env", "teacher", "student", "steps", "options", "sweep", "label"}
+        unknown = set(g) - {"method", "env", "teacher", "student", "steps", "options", "sweep", "label", "init_from"}
         if unknown:
             raise UserError(f"{path}: grid block {gi + 1} has unknown keys {sorted(unknown)}")
         if "method" not in g or "env" not in g:
@@ -137,12 +139,17 @@ def load_suite(name: str, seeds: int | None = None) -> Suite:
                 for seed in range(n_seeds):
                     body = {"label": label, "method": method, "teachers": teachers, "envs": envs, "seed": seed, "student": student,
                             "steps": steps, "options": options, "eval_episodes": doc.get("eval_episodes"),
-                            "curve_points": int(doc.get("curve_points", 0)), "curve_episodes": int(doc.get("curve_episodes", 10))}
+                            "curve_points": int(doc.get("curve_points", 0)), "curve_episodes": int(doc.get("curve_episodes", 10)),
+                            "init_from": g.get("init_from")}
                     digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:8]
                     key = f"{_slug(label)}__{_slug('+'.join(envs))}__{digest}__s{seed}"
                     cells.append(Cell(key=key, tags=tags, **body))
     if not cells:
         raise UserError(f"{path}: no [[grid]] runs")
+    labels = {c.label for c in cells}
+    for c in cells:
+        if c.init_from and not (c.init_from.startswith("cell:") and c.init_from[5:] in labels):
+            raise UserError(f"{path}: init_from = {c.init_from!r} must be 'cell:LABEL' with a label of this suite ({', '.join(sorted(labels))})")
     return Suite(doc.get("name", path.stem), str(path), doc.get("description", ""), cells, doc.get("report", {}), n_seeds)
 
 
@@ -172,10 +179,18 @@ def run_cell(cell: dict[str, Any], runs_root: str, resume: bool = True) -> dict[
     atomic_write_json(out / "cell.json", asdict(c))
     method = get_method(c.method)
     budget = c.steps or sum(method.default_steps(e) for e in c.envs)
+    init = None
+    if c.init_from:
+        suite = json.loads((Path(runs_root) / "suite.json").read_text())
+        src = next(x for x in suite["cells"] if x["label"] == c.init_from[5:] and x["seed"] == c.seed)
+        s = finished_summary(Path(runs_root) / src["key"])
+        if s is None:
+            raise UserError(f"{c.key} starts from {src['key']}, which has not finished")
+        init = s["run_dir"] if Path(s["run_dir"]).exists() else str(Path(runs_root) / src["key"] / Path(s["run_dir"]).name)
     spec = RunSpec(method=c.method, teachers=list(c.teachers), envs=list(c.envs), student=c.student, steps=c.steps, seed=c.seed,
                    eval_episodes=c.eval_episodes, runs_dir=str(out), resume=True, progress=False, options=dict(c.options),
                    eval_every=max(1, budget // c.curve_points) if c.curve_points else None, curve_episodes=c.curve_episodes,
-                   teacher_cache=str(Path(runs_root) / "_teacher_cache"), command=f"rl-distill bench (cell {c.key})")
+                   init_from=init, teacher_cache=str(Path(runs_root) / "_teacher_cache"), command=f"rl-distill bench (cell {c.key})")
     return run(method, spec)
 
 
@@ -197,18 +212,28 @@ def _run_cell_safe(cell: dict[str, Any], runs_root: str, resume: bool) -> dict[s
         return {"key": cell["key"], "ok": False, "error": msg, "s": time.time() - t}
 
 
-def _run_cell_packed(cell: dict[str, Any]) -> dict[str, Any]:
+def _pack(root: Path, names: list[str]) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        for n in names:
+            tar.add(root / n, arcname=n, filter=lambda ti: None if ti.name.endswith("checkpoint.pt") else ti)
+    return buf.getvalue()
+
+
+def _run_cell_packed(cell: dict[str, Any], deps: dict[str, bytes] | None = None) -> dict[str, Any]:
     """Ray task: run the cell in a scratch folder on whatever node runs it and send the run files back
     (checkpoints left out), so the driver writes them into its own runs folder: no shared filesystem needed."""
     with tempfile.TemporaryDirectory() as tmp:
+        for name, data in (deps or {}).items():  # suite.json and the runs this one starts from
+            with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
+                tar.extractall(tmp, filter="data")
         r = _run_cell_safe(cell, tmp, resume=False)
-        buf = io.BytesIO()
-        with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-            src = Path(tmp) / cell["key"]
-            if src.exists():
-                tar.add(src, arcname=cell["key"], filter=lambda ti: None if ti.name.endswith("checkpoint.pt") else ti)
-        r["files"] = buf.getvalue()
+        r["files"] = _pack(Path(tmp), [cell["key"]]) if (Path(tmp) / cell["key"]).exists() else b""
         return r
+
+
+def _suite_cells(runs_root: Path) -> list[dict[str, Any]]:
+    return json.loads((runs_root / "suite.json").read_text())["cells"]
 
 
 def _worker_init() -> None:
@@ -249,7 +274,14 @@ def _ray(todo: list[Cell], runs_root: Path, workers: int, address: str | None):
         kw = {"address": address} if address else {"num_cpus": workers, "include_dashboard": False}
         ray.init(log_to_driver=False, **kw)
     task = ray.remote(num_cpus=1)(_run_cell_packed)
-    pending = [task.remote(asdict(c)) for c in todo]
+
+    def deps(c: Cell) -> dict[str, bytes]:
+        if not c.init_from:
+            return {}
+        src = next(x for x in _suite_cells(runs_root) if x["label"] == c.init_from[5:] and x["seed"] == c.seed)
+        return {"runs": _pack(runs_root, ["suite.json", src["key"]])}
+
+    pending = [task.remote(asdict(c), deps(c)) for c in todo]
     while pending:
         done, pending = ray.wait(pending, num_returns=1)
         r = ray.get(done[0])
@@ -263,6 +295,22 @@ def _ray(todo: list[Cell], runs_root: Path, workers: int, address: str | None):
         yield r
 
 
+def _check_teachers(cells: list[Cell]) -> None:
+    """Fail before starting a grid whose teachers are not all here (one line, not one traceback per run)."""
+    from rl_distill.errors import TeacherError
+    from rl_distill.teachers import load_teacher
+
+    missing = []
+    for t in sorted({t for c in cells for t in c.teachers}):
+        try:
+            load_teacher(t)
+        except TeacherError:
+            missing.append(t)
+    if missing:
+        raise UserError(f"the runs need teachers that are not here: {', '.join(missing)} "
+                        "(train them with `rl-distill teachers train ENV --algo ALGO --out rl_distill/zoo/ID`, or skip those runs with --only)")
+
+
 def bench(suite_name: str, seeds: int | None = None, workers: int = 2, out: str | None = None, runs_dir: str | None = None,
           resume: bool = False, backend: str = "local", address: str | None = None, progress: bool = True,
           only: str | None = None) -> dict[str, Any]:
@@ -272,17 +320,24 @@ def bench(suite_name: str, seeds: int | None = None, workers: int = 2, out: str 
     suite = load_suite(suite_name, seeds)
     runs_root = Path(runs_dir or f"runs/bench/{suite.name}")
     out_dir = Path(out or f"results/{suite.name}")
-    cells = [c for c in suite.cells if only is None or only in c.key]
+    cells = [c for c in suite.cells if only is None or any(o in c.key for o in only.split(","))]
     runs_root.mkdir(parents=True, exist_ok=True)
     atomic_write_json(runs_root / "suite.json", {"name": suite.name, "path": suite.path, "description": suite.description,
                                                  "seeds": suite.seeds, "report": suite.report, "out": str(out_dir),
                                                  "cells": [asdict(c) for c in suite.cells]})
     todo = [c for c in cells if finished_summary(cell_dir(runs_root, c)) is None]
+    _check_teachers(todo)
     print(f"bench {suite.name}: {len(cells)} runs, {len(cells) - len(todo)} already finished, {len(todo)} to run "
           f"({backend}, {workers} workers) in {runs_root}", file=sys.stderr)
     if backend not in ("local", "ray"):
         raise UserError(f"unknown backend {backend!r}; choose local or ray")
-    results = _local(todo, runs_root, workers, resume) if backend == "local" else _ray(todo, runs_root, workers, address)
+
+    def results():
+        # Runs that start from another run's student (init_from) go after everything else.
+        for phase in ([c for c in todo if not c.init_from], [c for c in todo if c.init_from]):
+            if phase:
+                yield from (_local(phase, runs_root, workers, resume) if backend == "local" else _ray(phase, runs_root, workers, address))
+
     failed = []
     bar = None
     if progress and todo:
@@ -290,7 +345,7 @@ def bench(suite_name: str, seeds: int | None = None, workers: int = 2, out: str 
 
         bar = tqdm(total=len(todo), unit="run", desc=f"bench {suite.name}", dynamic_ncols=True, file=sys.stderr)
     t0 = time.time()
-    for r in results:
+    for r in results():
         if not r["ok"]:
             failed.append(r)
             msg = f"FAILED {r['key']}: {r['error']}"

@@ -135,7 +135,7 @@ def cmd_distill(a: argparse.Namespace) -> int:
     options = {field: getattr(a, field) for _, field, _ in METHOD_FLAGS if getattr(a, field) is not None}
     spec = RunSpec(method=a.method, teachers=a.teacher or [], envs=a.env or [], student=a.student, steps=a.steps, seed=a.seed,
                    device=a.device, eval_episodes=a.eval_episodes, runs_dir=a.runs_dir, resume=a.resume,
-                   progress=not a.no_progress, options=options)
+                   progress=not a.no_progress, options=options, init_from=a.init_from)
     summary = run(method, spec)
     if a.json:
         _print_json(summary)
@@ -234,6 +234,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--eval-episodes", type=int, default=None)
     d.add_argument("--runs-dir", default="runs")
     d.add_argument("--resume", action="store_true")
+    d.add_argument("--init-from", default=None, help="a finished run folder whose student's shared layers start this one (transfer)")
     d.add_argument("--no-progress", action="store_true")
     d.add_argument("--json", action="store_true")
     for flag, field, typ in METHOD_FLAGS:
@@ -249,7 +250,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--resume", action="store_true", help="continue interrupted runs from their checkpoints (finished runs are always kept)")
     b.add_argument("--backend", choices=["local", "ray"], default="local", help="worker processes here, or Ray tasks")
     b.add_argument("--address", default=None, help="Ray cluster address (default: start a local Ray)")
-    b.add_argument("--only", default=None, help="run only the cells whose key contains this text")
+    b.add_argument("--only", default=None, help="run only the cells whose key contains one of these comma-separated texts (e.g. CartPole,Acrobot)")
     b.add_argument("--no-progress", action="store_true")
     b.add_argument("--json", action="store_true")
     b.set_defaults(func=cmd_bench)

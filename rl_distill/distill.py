@@ -66,6 +66,9 @@ class RunSpec:
     """Env steps between learning-curve evaluations of the student (``eval/mean_reward``); None: only the final one."""
     curve_episodes: int = 10
     """Episodes of each learning-curve evaluation."""
+    init_from: str | None = None
+    """A finished run folder whose student's shared layers (everything but the per-task heads) initialise
+    this student: Actor-Mimic transfer."""
     teacher_cache: str | None = None
     """Folder caching the teacher's evaluation per (teacher weights, env, episodes, seed): a grid evaluates each teacher once."""
     options: dict[str, Any] = field(default_factory=dict)
@@ -355,6 +358,7 @@ def run(method: ModuleType, spec: RunSpec) -> dict[str, Any]:
     torch.manual_seed(spec.seed)
     np.random.seed(spec.seed)
     student = make_student(spec.student, [s.obs_shape for s in specs], [s.n_actions for s in specs], spec.seed).to(device)
+    init = transfer_weights(student, spec.init_from) if spec.init_from else None
     # Multi-task: each task gets its own default budget, the total is their sum.
     budget = int(spec.steps or sum(method.default_steps(e) for e in env_ids))
 
@@ -362,7 +366,8 @@ def run(method: ModuleType, spec: RunSpec) -> dict[str, Any]:
     run_dir = find_resumable(spec.runs_dir, run_name(tag, method.NAME, spec.seed, 0).rsplit("__", 1)[0], "checkpoint.pt") if spec.resume else None
     run_dir = run_dir or Path(spec.runs_dir) / run_name(tag, method.NAME, spec.seed)
     logger = RunLogger(run_dir, tensorboard=spec.tensorboard)
-    config = {"run": {k: v for k, v in dataclasses.asdict(spec).items()}, "method_config": dataclasses.asdict(cfg), "budget": budget, "device": str(device)}
+    config = {"run": {k: v for k, v in dataclasses.asdict(spec).items()}, "method_config": dataclasses.asdict(cfg), "budget": budget, "device": str(device),
+              "init": init}
     atomic_write_json(run_dir / "config.json", config)
     logger.hparams({**{k: v for k, v in dataclasses.asdict(spec).items() if k != "options"}, **dataclasses.asdict(cfg)})
     ctx = Context(spec, teachers, env_ids, specs, student, device, run_dir, logger, budget)
@@ -373,6 +378,7 @@ def run(method: ModuleType, spec: RunSpec) -> dict[str, Any]:
     finally:
         ctx.close()
     train_wall = time.time() - t0
+    train_time = ctx.wall_s  # training only: learning-curve evaluations excluded, resumed parts included
 
     student.eval()
     tasks = []
@@ -384,7 +390,7 @@ def run(method: ModuleType, spec: RunSpec) -> dict[str, Any]:
         ref = t_res.summary["mean"] if t_res.summary["mean"] > (floor if floor is not None else 0.0) else None
         s_res = evaluate(student_policy(student, i, device), env_id, episodes=episodes, seed=spec.eval_seed,
                          reference=ref, floor=floor)
-        logger.scalars(ctx.env_steps, {f"eval/mean_reward{'' if len(env_ids) == 1 else '/' + env_id}": s_res.summary["mean"]})
+        logger.scalars(ctx.env_steps, {f"eval/mean_reward{'' if len(env_ids) == 1 else '/' + env_id}": s_res.summary["mean"], "time/wall_s": train_time})
         tasks.append({
             "env": env_id, "teacher": teacher.name,
             "teacher_score": {k: t_res.summary[k] for k in ("mean", "std", "iqm")},
@@ -405,11 +411,11 @@ def run(method: ModuleType, spec: RunSpec) -> dict[str, Any]:
         "student_score": tasks[0]["student_score"] if len(tasks) == 1 else [t["student_score"] for t in tasks],
         "percent_of_teacher": tasks[0]["percent_of_teacher"] if len(tasks) == 1 else [t["percent_of_teacher"] for t in tasks],
         "env_steps": ctx.env_steps, "teacher_queries": ctx.teacher_queries, "gradient_steps": ctx.gradient_steps,
-        "wall_s": round(time.time() - t0, 2), "train_wall_s": round(train_wall, 2), "train_time_s": round(ctx.wall_s, 2),
+        "wall_s": round(time.time() - t0, 2), "train_wall_s": round(train_wall, 2), "train_time_s": round(train_time, 2),
         "student": str(student.spec), "student_params": student.policy_params(),
         "teacher_params": [t.num_params for t in teachers] if len(teachers) > 1 else teachers[0].num_params,
         "protocol": tasks[0]["protocol"], "tasks": tasks, "method_config": dataclasses.asdict(cfg),
-        "device": str(device), "run_dir": str(run_dir),
+        "device": str(device), "run_dir": str(run_dir), "init": init,
     }
     logger.close()
     atomic_write_json(run_dir / "summary.json", summary)
@@ -424,3 +430,20 @@ def load_student(run_dir: str | Path, device: str = "cpu") -> Student:
     s = Student(meta["spec"], [tuple(x) for x in meta["obs_shapes"]], meta["n_actions"])
     s.load_state_dict(load_file(str(Path(run_dir) / "student.safetensors")))
     return s.to(device)
+
+
+def transfer_weights(student: Student, run_dir: str | Path) -> dict[str, Any]:
+    """Copy a finished run's student weights into ``student`` wherever name and shape agree, except the
+    per-task policy and value heads (they belong to the source's games). Returns what was copied."""
+    p = Path(run_dir)
+    if not (p / "student.safetensors").exists():
+        raise UserError(f"cannot initialise from {p}: no student.safetensors there (is it a finished run?)")
+    from safetensors.torch import load_file
+
+    src = load_file(str(p / "student.safetensors"))
+    own = student.state_dict()
+    take = {k: v for k, v in src.items() if k in own and own[k].shape == v.shape and not k.startswith(("heads.", "value_heads."))}
+    if not take:
+        raise SpaceMismatchError(f"the student of {p} shares no layer with this student ({student.spec}): nothing to transfer")
+    student.load_state_dict(take, strict=False)
+    return {"from": str(p), "tensors": len(take), "params": int(sum(v.numel() for v in take.values()))}

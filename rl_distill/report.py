@@ -188,7 +188,17 @@ def _plot_curves(rows: list[dict[str, Any]], path: Path, title: str, x: str = "e
             ax.fill_between(xs, lo, hi, color=line.get_color(), alpha=0.18)
         teacher = sum(r["teacher_score"] for r in env_rows) / len(env_rows)
         ax.axhline(teacher, color="k", ls="--", lw=0.8, label=f"teacher {teacher:.1f}")
-        ax.set_title(env, fontsize=10)
+        # Keep the teacher's range readable when a run collapses far below it (noted in the title).
+        from rl_distill.envs import score_floor
+
+        base = score_floor(env) or 0.0
+        lowest = min(c[1] for r in env_rows for c in r["curve"])
+        bottom = teacher - 2.5 * abs(teacher - base)
+        if lowest < bottom:
+            ax.set_ylim(bottom=bottom)
+            ax.set_title(f"{env} (min {lowest:.0f}, cut)", fontsize=10)
+        if lowest >= bottom:
+            ax.set_title(env, fontsize=10)
         ax.set_xlabel("env steps")
         ax.set_ylabel("eval return (greedy)")
         ax.set_xscale("symlog", linthresh=1000) if max(r["env_steps"] for r in env_rows) > 20 * min(r["env_steps"] for r in env_rows) else None
@@ -222,10 +232,17 @@ def _plot_aggregate(agg: dict[str, dict[str, Any]], path: Path, title: str) -> N
     plt = _plt()
     names = list(agg)
     fig, ax = plt.subplots(figsize=(6, 0.45 * len(names) + 1.2), dpi=100)
+    left = -25.0  # far-below-teacher aggregates are drawn at the edge with their value
     for i, n in enumerate(names):
         a = agg[n]
-        ax.errorbar(a["iqm"], i, xerr=[[a["iqm"] - a["iqm_ci"][0]], [a["iqm_ci"][1] - a["iqm"]]], fmt="o", capsize=3)
+        if a["iqm"] < left:
+            ax.annotate(f"IQM {a['iqm']:.0f}%", (left, i), xytext=(left + 8, i), va="center", fontsize=8,
+                        arrowprops={"arrowstyle": "->"})
+            continue
+        lo, hi = max(a["iqm_ci"][0], left), a["iqm_ci"][1]
+        ax.errorbar(a["iqm"], i, xerr=[[a["iqm"] - lo], [hi - a["iqm"]]], fmt="o", capsize=3)
     ax.axvline(100, color="k", ls="--", lw=0.8)
+    ax.set_xlim(left - 5, max(110.0, *(agg[n]["iqm_ci"][1] + 5 for n in names)))
     ax.set_yticks(range(len(names)), names)
     ax.set_xlabel("IQM of % of teacher (95% stratified bootstrap CI)")
     ax.set_title(title, fontsize=10)
@@ -269,6 +286,13 @@ def _steps_to(r: dict[str, Any], fraction: float) -> tuple[int | None, float | N
         if p is not None and p >= 100 * fraction:
             return int(step), wall
     return None, None
+
+
+def _median(xs: list[Any], cast=float) -> Any:
+    import statistics
+
+    xs = [x for x in xs if x is not None]
+    return cast(statistics.median(xs)) if xs else None
 
 
 def _write_csv(path: Path, rows: list[dict[str, Any]], cols: list[str]) -> None:
@@ -319,8 +343,8 @@ def bench_report(runs_root: str | Path, out_dir: str | Path | None = None) -> Pa
                              "teacher_queries": int(statistics.mean(r["teacher_queries"] for r in rs)),
                              "train_s": statistics.mean(r["train_s"] for r in rs),
                              "reached": len(reached),
-                             "steps_to_threshold": int(statistics.median(r["steps_to_threshold"] for r in reached)) if reached else None,
-                             "wall_to_threshold": statistics.median(r["wall_to_threshold"] for r in reached if r["wall_to_threshold"] is not None) if reached else None})
+                             "steps_to_threshold": _median([r["steps_to_threshold"] for r in reached], int),
+                             "wall_to_threshold": _median([r["wall_to_threshold"] for r in reached])})
     _write_csv(out / "summary.csv", summary_rows, list(summary_rows[0]) if summary_rows else group_keys)
 
     if summary_rows:

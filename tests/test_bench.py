@@ -138,13 +138,20 @@ def test_bench_local_workers_idempotent_resume_and_report(tmp_path, capsys):
 
 def test_failed_run_is_reported_and_the_grid_goes_on(tmp_path, capsys):
     suite = _suite(tmp_path, TINY.replace('method = "policy-distillation"', 'method = ["policy-distillation", "dagger"]')
-                   .replace("[report]", "[[grid]]\nmethod = 'bc'\nenv = 'CartPole-v1'\nteacher = 'no-such-teacher'\n[report]"))
+                   .replace("[report]", "[[grid]]\nmethod = 'bc'\nenv = 'CartPole-v1'\noptions = { tau = 0.5 }\n[report]"))
     runs = tmp_path / "runs"
     with pytest.raises(UserError, match=r"2 of 6 runs failed"):
         bench(suite, workers=1, runs_dir=str(runs), out=str(tmp_path / "res"), progress=False)
     assert len(list(runs.glob("*/error.txt"))) == 2
     assert len(list(runs.glob("*/*/summary.json"))) == 4
     assert len(list(csv.DictReader(open(tmp_path / "res" / "runs.csv")))) == 4
+
+
+def test_missing_teacher_stops_the_grid_before_it_starts(tmp_path):
+    suite = _suite(tmp_path, TINY.replace('steps = 600', 'steps = 600\nteacher = "no-such-teacher"'))
+    with pytest.raises(UserError, match="teachers that are not here: no-such-teacher"):
+        bench(suite, workers=1, runs_dir=str(tmp_path / "runs"), out=str(tmp_path / "res"), progress=False)
+    assert not list((tmp_path / "runs").glob("*/*"))
 
 
 def test_steps_to_threshold_from_the_curve():
@@ -189,3 +196,45 @@ def test_ray_backend_two_tiny_runs(tmp_path):
         assert (cell / "cell.json").exists()
     pct = [float(x["percent"]) for x in csv.DictReader(open(out / "runs.csv"))]
     assert len(pct) == 2 and np.isfinite(pct).all()
+
+
+def test_transfer_from_another_cell(tmp_path):
+    """A cell with init_from runs after its source and starts from the source's shared layers."""
+    import torch
+    from safetensors.torch import load_file
+
+    from rl_distill.distill import transfer_weights
+    from rl_distill.students import make_student
+
+    suite = _suite(tmp_path, """
+name = "t"
+seeds = 1
+eval_episodes = 3
+[[grid]]
+method = "ppo"
+env = "CartPole-v1"
+steps = 512
+init_from = "cell:src"
+label = "from-src"
+[[grid]]
+method = "policy-distillation"
+env = "CartPole-v1"
+steps = 500
+label = "src"
+""")
+    runs = tmp_path / "runs"
+    assert bench(suite, workers=2, runs_dir=str(runs), out=str(tmp_path / "res"), progress=False)["failed"] == 0
+    (src,) = runs.glob("src__*/*/summary.json")
+    (dst,) = runs.glob("from-src__*/*/summary.json")
+    init = json.loads(dst.read_text())["init"]
+    assert init["from"] == str(src.parent) and init["tensors"] == 8  # the policy/value trunks' 4 layers; not the heads
+    # What transfer copies, exactly: every shared tensor, no head.
+    s = make_student("mlp-64-64", [(4,)], [2], seed=123)
+    before = {k: v.clone() for k, v in s.state_dict().items()}
+    transfer_weights(s, src.parent)
+    w = load_file(str(src.parent / "student.safetensors"))
+    for k, v in s.state_dict().items():
+        expect = before[k] if k.startswith(("heads.", "value_heads.")) else w[k]
+        assert torch.equal(v, expect), k
+    with pytest.raises(UserError, match="no student.safetensors"):
+        transfer_weights(s, tmp_path)
