@@ -20,9 +20,9 @@ test: $(STAMP)
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -q -m slow
 
+# The default suite (experiments/lineage.toml): 63 runs, ~11 min with 2 workers here; results/lineage/.
 bench: $(STAMP)
-	$(BIN)/rl-distill teachers list
-	$(BIN)/rl-distill teachers eval-all
+	$(BIN)/rl-distill bench lineage --workers 2 --resume
 
 clean:
 	rm -rf $(VENV) runs

@@ -201,7 +201,9 @@ def _plot_curves(rows: list[dict[str, Any]], path: Path, title: str, x: str = "e
             ax.set_title(env, fontsize=10)
         ax.set_xlabel("env steps")
         ax.set_ylabel("eval return (greedy)")
-        ax.set_xscale("symlog", linthresh=1000) if max(r["env_steps"] for r in env_rows) > 20 * min(r["env_steps"] for r in env_rows) else None
+        if max(r["env_steps"] for r in env_rows) > 10 * min(r["env_steps"] for r in env_rows):  # budgets differ by orders of magnitude
+            ax.set_xscale("symlog", linthresh=100)
+            ax.set_xlim(0, max(r["env_steps"] for r in env_rows))
     axes[0][-1].legend(fontsize=7, loc="lower right")
     fig.suptitle(title, fontsize=11)
     fig.tight_layout()
