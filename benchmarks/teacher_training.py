@@ -1,0 +1,174 @@
+"""Atari teacher training speed (issue 4): SB3 PPO (rl-zoo3 Atari hyperparameters, CnnPolicy) on Pong over
+SB3's plain Atari pipeline and over the suite's vector env, side by side in one run, against the bound
+set by the PPO update itself.
+
+1. "sb3-plain": ``make_atari_env`` (a DummyVecEnv of per-env gymnasium ALE envs, each with Monitor and
+   AtariWrapper) + ``VecFrameStack(4)``, the pipeline of SB3's docs and rl-zoo3.
+2. "suite": ``rl_distill.sb3_vec_env.SB3VecEnv`` (ale-py's C++ AtariVectorEnv) with the protocol
+   ``teachers train`` uses (sticky actions 0.25, reward clipping, a lost life ends the agent's episode).
+3. "update bound": only ``PPO.train()`` on a full rollout buffer (n_envs * n_steps samples, n_epochs
+   epochs of batch_size), timed repeatedly before and after the rounds. Its samples/s / n_epochs is the agent steps/s that training
+   could reach if acting (env steps + policy forward) cost nothing; each pipeline is reported as a
+   fraction of it.
+
+Both pipelines play the same game: frameskip 4 with a max over the last two frames, ALE-level sticky
+actions 0.25 (the v5 default, applied per emulator frame), up to 30 no-op starts, FIRE on reset, 84x84
+gray, 4-frame stack, reward clipping, life loss = episode end for the learner. For the plain pipeline
+that means ``env_kwargs={"frameskip": 1}``: ``gym.make("ALE/Pong-v5")`` already skips 4 frames, and
+AtariWrapper's MaxAndSkipEnv skips 4 more, so SB3's untouched default for a v5 id would be 16 emulator
+frames per agent step (SB3 documents AtariWrapper for ``*NoFrameskip-v4`` ids, i.e. frameskip 1 in ALE).
+
+Each pipeline gets one model (seed 0) and one warm-up update; then ``model.learn(N)`` alternates
+plain / suite / plain / suite ... so both see the same machine load. Agent steps/s is the median over
+rounds; the time inside ``train()`` is recorded per round so the split rollout / update is visible.
+
+    .venv/bin/python benchmarks/teacher_training.py [--steps 8192] [--rounds 2] [--threads 1] [--out ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import time
+from typing import Any
+
+import gymnasium as gym
+import torch
+
+from _timing import rate
+
+
+def _ppo(env, threads: int):
+    from stable_baselines3 import PPO
+
+    from rl_distill.teachers.train import _schedule, hyperparams
+
+    hp = hyperparams("ALE/Pong-v5", "ppo")
+    kw = {k: _schedule(v) for k, v in hp.items() if k not in ("n_envs", "n_timesteps", "net_arch")}
+    model = PPO("CnnPolicy", env, seed=0, device="cpu", verbose=0, **kw)
+    torch.set_num_threads(threads)  # SB3's set_random_seed leaves it alone, but be sure
+    return model, hp
+
+
+def _timed_train(model) -> dict[str, float]:
+    """Wrap ``model.train`` so the seconds spent in PPO updates accumulate in the returned dict."""
+    acc = {"s": 0.0, "calls": 0}
+    inner = model.train
+
+    def train() -> None:
+        t0 = time.perf_counter()
+        inner()
+        acc["s"] += time.perf_counter() - t0
+        acc["calls"] += 1
+
+    model.train = train
+    return acc
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--env-id", default="ALE/Pong-v5")
+    ap.add_argument("--steps", type=int, default=8192, help="agent steps per timed learn() call (8192 = 8 PPO updates)")
+    ap.add_argument("--rounds", type=int, default=2, help="timed learn() calls per pipeline, alternating")
+    ap.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
+    ap.add_argument("--bound-seconds", type=float, default=20.0, help="seconds of repeated train() for the update bound (half before, half after the rounds)")
+    ap.add_argument("--note", default="Another teacher-training job (PPO Pong, niced) ran on the machine throughout, using about one of the 2 cores.")
+    ap.add_argument("--out", default="results/benchmarks/teacher_training_cpu2.json")
+    a = ap.parse_args()
+    torch.set_num_threads(a.threads)
+
+    import ale_py
+    import stable_baselines3
+    from stable_baselines3.common.env_util import make_atari_env
+    from stable_baselines3.common.vec_env import VecFrameStack
+
+    from rl_distill.envs import AtariProtocol
+    from rl_distill.runs import atomic_write_json
+    from rl_distill.sb3_vec_env import SB3VecEnv
+
+    gym.register_envs(ale_py)
+    t_start = time.perf_counter()
+    load_start = [round(x, 2) for x in os.getloadavg()]
+
+    plain_env = VecFrameStack(make_atari_env(a.env_id, n_envs=8, seed=0, env_kwargs={"frameskip": 1}), n_stack=4)
+    suite_env = SB3VecEnv(a.env_id, 8, seed=0, protocol=AtariProtocol(sticky_actions=0.25, reward_clipping=True, episodic_life=True))
+    models = {}
+    train_time = {}
+    for name, env in (("sb3-plain", plain_env), ("suite", suite_env)):
+        model, hp = _ppo(env, a.threads)
+        train_time[name] = _timed_train(model)
+        models[name] = model
+    n_envs, n_steps, n_epochs, batch = int(hp["n_envs"]), int(hp["n_steps"]), int(hp["n_epochs"]), int(hp["batch_size"])
+    per_update = n_envs * n_steps
+    steps = max(per_update, a.steps // per_update * per_update)
+
+    for name, model in models.items():  # warm-up: one full update each (env reset, first allocations)
+        model.learn(per_update, reset_num_timesteps=True)
+
+    # The update alone, on a full buffer (the suite model's last rollout; the data do not change the cost),
+    # timed before and after the rounds because the machine's load drifts.
+    bound_model = models["suite"]
+    inner_train = type(bound_model).train.__get__(bound_model)
+    updates_per_s = [rate(inner_train, 1, a.bound_seconds / 2)]
+    print("update bound (before): %.3f s per train()" % (1 / updates_per_s[0]), flush=True)
+
+    rounds: dict[str, list[dict[str, float]]] = {name: [] for name in models}
+    for r in range(a.rounds):
+        for name, model in models.items():
+            acc = train_time[name]
+            s0, c0 = acc["s"], acc["calls"]
+            t0 = time.perf_counter()
+            model.learn(steps, reset_num_timesteps=False)
+            wall = time.perf_counter() - t0
+            upd_s = acc["s"] - s0
+            rounds[name].append({"round": r, "steps": steps, "wall_s": round(wall, 2), "steps_per_s": round(steps / wall, 1),
+                                 "updates": acc["calls"] - c0, "train_s": round(upd_s, 2), "rollout_s": round(wall - upd_s, 2)})
+            print(name, rounds[name][-1], flush=True)
+
+    updates_per_s.append(rate(inner_train, 1, a.bound_seconds / 2))
+    print("update bound (after): %.3f s per train()" % (1 / updates_per_s[1]), flush=True)
+    update_samples_per_s = statistics.mean(updates_per_s) * per_update * n_epochs
+    bound_steps_per_s = update_samples_per_s / n_epochs
+    for env in (plain_env, suite_env):
+        env.close()
+
+    out: dict[str, Any] = {
+        "env_id": a.env_id,
+        "algo": "PPO CnnPolicy (stable-baselines3 %s), rl-zoo3 Atari hyperparameters" % stable_baselines3.__version__,
+        "hyperparams": hp,
+        "machine": {"cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
+                    "ale_py": ale_py.__version__, "python": platform.python_version()},
+        "note": a.note,
+        "pipelines": {
+            "sb3-plain": "make_atari_env(env_id, n_envs=8, seed=0, env_kwargs={'frameskip': 1}) + VecFrameStack(4): DummyVecEnv of gymnasium "
+                         "ALE v5 envs (sticky actions 0.25 in ALE, per frame) + Monitor + AtariWrapper (noop 30, MaxAndSkip 4, "
+                         "EpisodicLife, FireReset, 84x84 gray, clip reward)",
+            "suite": "SB3VecEnv(env_id, 8, seed=0, protocol=AtariProtocol(sticky_actions=0.25, reward_clipping=True, episodic_life=True)): "
+                     "ale-py AtariVectorEnv (frameskip 4 with max-pool, noop 30, fire reset, 84x84 gray, 4-stack, "
+                     f"{min(8, os.cpu_count() or 1)} ALE threads)",
+        },
+        "steps_per_round": steps,
+        "rounds": rounds,
+        "agent_steps_per_s": {name: round(statistics.median(x["steps_per_s"] for x in rs), 1) for name, rs in rounds.items()},
+        "update_share_of_wall": {name: round(sum(x["train_s"] for x in rs) / sum(x["wall_s"] for x in rs), 3) for name, rs in rounds.items()},
+        "update_bound": {"buffer_samples": per_update, "n_epochs": n_epochs, "batch_size": batch,
+                         "train_call_s_before_after": [round(1 / u, 3) for u in updates_per_s],
+                         "update_samples_per_s": round(update_samples_per_s, 1), "agent_steps_per_s": round(bound_steps_per_s, 1)},
+    }
+    sps = out["agent_steps_per_s"]
+    out["ratio_suite_vs_plain"] = round(sps["suite"] / sps["sb3-plain"], 3)
+    out["fraction_of_update_bound"] = {name: round(v / bound_steps_per_s, 3) for name, v in sps.items()}
+    # The same fraction against the update's speed inside the same rounds (immune to load drift between
+    # the rounds and the bound measurement): steps/s / (per_update / seconds per update) = train_s / wall_s.
+    out["fraction_of_update_bound_in_round"] = out["update_share_of_wall"]
+    out["total_wall_s"] = round(time.perf_counter() - t_start, 1)
+    out["load_average_1_5_15_min"] = {"start": load_start, "end": [round(x, 2) for x in os.getloadavg()]}
+    atomic_write_json(a.out, out)
+    print({k: out[k] for k in ("agent_steps_per_s", "ratio_suite_vs_plain", "fraction_of_update_bound", "fraction_of_update_bound_in_round", "total_wall_s")})
+    print("update bound:", out["update_bound"])
+
+
+if __name__ == "__main__":
+    main()
