@@ -271,7 +271,12 @@ def _plot_sweep(rows: list[dict[str, Any]], x: str, y: str, series: str, path: P
             t = np.mean([r["teacher_score"] for r in rows if r["env"] == env])
             ax.axhline(t, color="k", ls="--", lw=0.8, label=f"teacher {t:.1f}")
         if logx:
+            from matplotlib.ticker import NullFormatter
+
             ax.set_xscale("log")
+            ticks = sorted({r[x] for r in rows if r["env"] == env and r[x]})
+            ax.set_xticks(ticks, [f"{t / 1000:g}k" if t >= 1000 else f"{t:g}" for t in ticks], fontsize=8)
+            ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_xlabel(x.replace("tag_", "").replace("_", " "))
         ax.set_ylabel("% of teacher" if y == "percent" else "eval return")
         ax.set_title(env, fontsize=10)
@@ -363,7 +368,7 @@ def bench_report(runs_root: str | Path, out_dir: str | Path | None = None) -> Pa
                                             _fmt(s["teacher_queries"]), _fmt(s["train_s"])]) + " |")
         lines.append("")
 
-    agg = _aggregate_percent(rows, by=rep.get("series", "label")) if rows else {}
+    agg = _aggregate_percent(rows) if rows and kind != "sweep" else {}  # a sweep's points are not runs of one setting
     if agg:
         _plot_aggregate(agg, out / "aggregate.png", f"{suite['name']}: aggregate over envs and seeds")
         lines += ["## Aggregate over envs", "", "IQM and mean of percent of teacher over all runs x envs of a series, with 95% "
