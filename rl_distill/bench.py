@@ -270,6 +270,7 @@ def _ray(todo: list[Cell], runs_root: Path, workers: int, address: str | None):
         import ray
     except ImportError:
         raise UserError("--backend ray needs Ray: pip install 'rl-distill[ray]'") from None
+    address = address or os.environ.get("RAY_ADDRESS")
     if not ray.is_initialized():
         kw = {"address": address} if address else {"num_cpus": workers, "include_dashboard": False}
         ray.init(log_to_driver=False, **kw)

@@ -238,3 +238,27 @@ label = "src"
         assert torch.equal(v, expect), k
     with pytest.raises(UserError, match="no student.safetensors"):
         transfer_weights(s, tmp_path)
+
+
+def test_sweep_report(tmp_path):
+    """A sweep suite: one table row per swept value, a plot against the measured x (labels here)."""
+    suite = _suite(tmp_path, """
+name = "sw"
+seeds = 1
+eval_episodes = 3
+[report]
+kind = "sweep"
+x = "teacher_queries"
+y = "score"
+[[grid]]
+method = ["bc", "dagger"]
+env = "CartPole-v1"
+student = "mlp-8"
+steps = [300, 600]
+""")
+    out = tmp_path / "res"
+    bench(suite, workers=1, runs_dir=str(tmp_path / "runs"), out=str(out), progress=False)
+    summ = list(csv.DictReader(open(out / "summary.csv")))
+    assert sorted((r["label"], r["tag_steps"]) for r in summ) == [("bc", "300"), ("bc", "600"), ("dagger", "300"), ("dagger", "600")]
+    assert all(abs(int(r["teacher_queries"]) - int(r["tag_steps"])) < 16 for r in summ)  # every visited state labelled
+    assert (out / "sweep.png").exists() and not (out / "aggregate.png").exists()
