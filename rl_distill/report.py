@@ -356,16 +356,21 @@ def bench_report(runs_root: str | Path, out_dir: str | Path | None = None) -> Pa
 
     if summary_rows:
         extra = [c for c in group_keys if c.startswith("tag_")]
+        curves = any(len(r["curve"]) > 2 for r in rows)
         head = ["series", "env", *[c[4:] for c in extra], "seeds", "student (params)", "return (mean ± sd)", "teacher", "% of teacher [95% CI]",
-                "env steps", "teacher labels", "train s"]
+                "env steps", "teacher labels", "train s"] + ([f"env steps to {threshold:.0%} (seeds there)"] if curves else [])
         lines += ["## Final scores", "", "Mean over seeds; the interval is a bootstrap over seeds of the mean percent of teacher "
-                  "(0% = the env's floor where it has one: Acrobot -500, MountainCar -200, Atari random play).", "",
+                  "(0% = the env's floor where it has one: Acrobot -500, MountainCar -200, Atari random play)."
+                  + (f" Env steps to {threshold:.0%}: the first learning-curve evaluation at or above {threshold:.0%} of the teacher, "
+                     "median over the seeds that got there (the curve is sampled every budget / curve_points steps; bc collects "
+                     "first and trains at the end, so it only gets there at its last point)." if curves else ""), "",
                   "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         for s in summary_rows:
             pc = "-" if s["percent"] is None else f"{s['percent']:.1f} [{s['percent_lo']:.1f}, {s['percent_hi']:.1f}]"
             lines.append("| " + " | ".join([s["label"], s["env"], *[_fmt(s[c]) for c in extra], str(s["seeds"]), _fmt(s["student_params"]),
                                             f"{s['score']:.1f} ± {s['score_sd']:.1f}", f"{s['teacher']:.1f}", pc, _fmt(s["env_steps"]),
-                                            _fmt(s["teacher_queries"]), _fmt(s["train_s"])]) + " |")
+                                            _fmt(s["teacher_queries"]), _fmt(s["train_s"])]
+                                           + ([f"{_fmt(s['steps_to_threshold'])} ({s['reached']}/{s['seeds']})"] if curves else [])) + " |")
         lines.append("")
 
     agg = _aggregate_percent(rows) if rows and kind != "sweep" else {}  # a sweep's points are not runs of one setting
