@@ -104,7 +104,7 @@ def main() -> None:
     per_update = n_envs * n_steps
     steps = max(per_update, a.steps // per_update * per_update)
 
-    for name, model in models.items():  # warm-up: one full update each (env reset, first allocations)
+    for model in models.values():  # warm-up: one full update each (env reset, first allocations)
         model.learn(per_update, reset_num_timesteps=True)
 
     # The update alone, on a full buffer (the suite model's last rollout; the data do not change the cost),

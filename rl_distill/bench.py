@@ -224,7 +224,7 @@ def _run_cell_packed(cell: dict[str, Any], deps: dict[str, bytes] | None = None)
     """Ray task: run the cell in a scratch folder on whatever node runs it and send the run files back
     (checkpoints left out), so the driver writes them into its own runs folder: no shared filesystem needed."""
     with tempfile.TemporaryDirectory() as tmp:
-        for name, data in (deps or {}).items():  # suite.json and the runs this one starts from
+        for data in (deps or {}).values():  # suite.json and the runs this one starts from
             with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
                 tar.extractall(tmp, filter="data")
         r = _run_cell_safe(cell, tmp, resume=False)

@@ -395,8 +395,8 @@ def bench_report(runs_root: str | Path, out_dir: str | Path | None = None) -> Pa
         for s in summary_rows:
             b = next((x for x in summary_rows if x["label"] == base and x["env"] == s["env"]), None)
 
-            def ratio(ours: float | None, theirs: float | None, theirs_budget: float) -> str:
-                if not ours or b is None:
+            def ratio(ours: float | None, theirs: float | None, theirs_budget: float | None) -> str:
+                if not ours or theirs_budget is None:
                     return "-"
                 if theirs:
                     return f"{theirs / ours:.1f}x"
@@ -416,14 +416,14 @@ def bench_report(runs_root: str | Path, out_dir: str | Path | None = None) -> Pa
         series = rep.get("series", "label")
         series = series if series in rows[0] else f"tag_{series}"
         _plot_sweep(rows, x, y, series, out / "sweep.png", rep.get("title", suite["name"]), bool(rep.get("logx", True)))
-        lines += ["## " + rep.get("title", "Sweep"), "", f"![sweep](sweep.png)", ""]
+        lines += ["## " + rep.get("title", "Sweep"), "", "![sweep](sweep.png)", ""]
 
     if _plot_curves(rows, out / "curves.png", f"{suite['name']}: return vs env steps"):
         lines += ["## Learning curves", "", "Greedy evaluation of the student during training; band: bootstrap 95% CI of the mean over seeds; "
                   "dashed: the teacher.", "", "![curves](curves.png)", ""]
     if rep.get("notes"):
         lines += ["## Against the papers", "", rep["notes"].strip(), ""]
-    lines += ["## Runs", "", f"One row per run and task: [runs.csv](runs.csv); grouped: [summary.csv](summary.csv)."]
+    lines += ["## Runs", "", "One row per run and task: [runs.csv](runs.csv); grouped: [summary.csv](summary.csv)."]
     path = out / "README.md"
     atomic_write_text(path, "\n".join(lines) + "\n")
     return path

@@ -13,7 +13,7 @@ import pytest
 from rl_distill.bench import bench, load_suite
 from rl_distill.cli import main
 from rl_distill.errors import UserError
-from rl_distill.report import _steps_to, bench_report
+from rl_distill.report import _steps_to
 
 TINY = """
 name = "tiny"
