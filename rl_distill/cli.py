@@ -38,7 +38,7 @@ def cmd_teachers_train(a: argparse.Namespace) -> int:
         env_id=a.env_id, algo=a.algo, seed=a.seed, steps=a.steps, eval_every=a.eval_every, stop_at=a.stop_at,
         out=a.out, runs_dir=a.runs_dir, resume=a.resume, device=a.device, n_envs=a.n_envs,
         sticky_actions=a.sticky_actions, progress=not a.no_progress, final_episodes=a.final_episodes,
-        eval_episodes=a.eval_episodes,
+        eval_episodes=a.eval_episodes, checkpoint_every=a.checkpoint_every,
     )
     summary = train_teacher(cfg)
     if a.json:
@@ -191,6 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--eval-every", type=int, default=None)
     tr.add_argument("--eval-episodes", type=int, default=20, help="episodes per periodic evaluation")
     tr.add_argument("--final-episodes", type=int, default=None)
+    tr.add_argument("--checkpoint-every", type=int, default=None, help="env steps between resumable checkpoints (default: every evaluation)")
     tr.add_argument("--stop-at", type=float, default=None, help="stop once a periodic evaluation reaches this mean")
     tr.add_argument("--out", default=None, help="exported teacher path (no suffix)")
     tr.add_argument("--runs-dir", default="runs")
