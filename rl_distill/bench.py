@@ -163,6 +163,30 @@ def finished_summary(path: Path) -> dict[str, Any] | None:
     return json.loads(done[-1].read_text()) if done else None
 
 
+_FINGERPRINTS: dict[str, str] = {}
+
+
+def teacher_fingerprints(teachers: list[str]) -> list[str]:
+    """sha256 of each teacher's weights (cached per process): a run is only reused with the same teachers."""
+    from rl_distill.evaluation import teacher_fingerprint
+    from rl_distill.teachers import load_teacher
+
+    for t in teachers:
+        if t not in _FINGERPRINTS:
+            _FINGERPRINTS[t] = teacher_fingerprint(load_teacher(t))
+    return [_FINGERPRINTS[t] for t in teachers]
+
+
+def _stale(path: Path, cell: Cell) -> bool:
+    """A finished cell whose teachers have changed since (e.g. a retrained zoo teacher): its numbers no longer
+    describe the shipped teacher, so it runs again."""
+    try:
+        recorded = json.loads((path / "cell.json").read_text()).get("teacher_fingerprints")
+    except (FileNotFoundError, json.JSONDecodeError):
+        return False
+    return recorded is not None and recorded != teacher_fingerprints(cell.teachers)
+
+
 def run_cell(cell: dict[str, Any], runs_root: str, resume: bool = True) -> dict[str, Any]:
     """Run one grid cell into ``<runs_root>/<key>/`` and return its summary: the unit of work of every backend."""
     import torch
@@ -176,7 +200,7 @@ def run_cell(cell: dict[str, Any], runs_root: str, resume: bool = True) -> dict[
     if not resume and out.exists():
         shutil.rmtree(out)  # an interrupted earlier attempt, restarted from scratch
     out.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(out / "cell.json", asdict(c))
+    atomic_write_json(out / "cell.json", {**asdict(c), "teacher_fingerprints": teacher_fingerprints(c.teachers)})
     method = get_method(c.method)
     budget = c.steps or sum(method.default_steps(e) for e in c.envs)
     init = None
@@ -326,8 +350,13 @@ def bench(suite_name: str, seeds: int | None = None, workers: int = 2, out: str 
     atomic_write_json(runs_root / "suite.json", {"name": suite.name, "path": suite.path, "description": suite.description,
                                                  "seeds": suite.seeds, "report": suite.report, "out": str(out_dir),
                                                  "cells": [asdict(c) for c in suite.cells]})
+    _check_teachers(cells)
+    stale = [c for c in cells if finished_summary(cell_dir(runs_root, c)) is not None and _stale(cell_dir(runs_root, c), c)]
+    for c in stale:  # kept aside, not deleted: the old numbers stay inspectable
+        cell_dir(runs_root, c).rename(runs_root / f"_stale_{int(time.time())}_{c.key}")
+    if stale:
+        print(f"bench {suite.name}: {len(stale)} finished runs were made with other teacher weights; running them again", file=sys.stderr)
     todo = [c for c in cells if finished_summary(cell_dir(runs_root, c)) is None]
-    _check_teachers(todo)
     print(f"bench {suite.name}: {len(cells)} runs, {len(cells) - len(todo)} already finished, {len(todo)} to run "
           f"({backend}, {workers} workers) in {runs_root}", file=sys.stderr)
     if backend not in ("local", "ray"):

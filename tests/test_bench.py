@@ -262,3 +262,26 @@ steps = [300, 600]
     assert sorted((r["label"], r["tag_steps"]) for r in summ) == [("bc", "300"), ("bc", "600"), ("dagger", "300"), ("dagger", "600")]
     assert all(abs(int(r["teacher_queries"]) - int(r["tag_steps"])) < 16 for r in summ)  # every visited state labelled
     assert (out / "sweep.png").exists() and not (out / "aggregate.png").exists()
+
+
+def test_runs_made_with_other_teacher_weights_run_again(tmp_path, capsys):
+    import shutil
+
+    from rl_distill import bench as bench_mod
+    from rl_distill.teachers import ZOO_DIR
+
+    def use(tid):
+        for ext in (".json", ".safetensors"):
+            shutil.copy(ZOO_DIR / f"{tid}{ext}", tmp_path / f"teacher{ext}")
+        bench_mod._FINGERPRINTS.clear()  # a new process would see the new weights
+
+    use("ppo-CartPole-v1")
+    suite = _suite(tmp_path, TINY.replace("steps = 600", f"steps = 600\nteacher = '{tmp_path / 'teacher.json'}'"))
+    runs = tmp_path / "runs"
+    assert bench(suite, workers=1, runs_dir=str(runs), out=str(tmp_path / "res"), progress=False)["ran"] == 2
+    assert bench(suite, workers=1, runs_dir=str(runs), out=str(tmp_path / "res"), progress=False)["ran"] == 0
+    use("dqn-CartPole-v1")  # the "same" teacher, retrained
+    capsys.readouterr()
+    assert bench(suite, workers=1, runs_dir=str(runs), out=str(tmp_path / "res"), progress=False)["ran"] == 2
+    assert "2 finished runs were made with other teacher weights" in capsys.readouterr().err
+    assert len(list(runs.glob("_stale_*"))) == 2
