@@ -58,9 +58,15 @@ def teacher_report(out_dir: str | Path = "results/teachers") -> Path:
         s, t = m.get("score") or {}, m.get("training") or {}
         ci = s.get("iqm_ci") or [float("nan")] * 2
         hn = s.get("human_normalized")
+        segments = t.get("segments") or []
+        if len(segments) > 1:  # resumed, possibly on other machines: each invocation with its share
+            command = "<br>".join(f"`{g['command']}` (steps {g['start_step']:,}-{g['end_step']:,}, {g['wall_s']:.0f} s, {g['machine']})"
+                                  for g in segments)
+        else:
+            command = f"`{t.get('command')}`"
         lines.append(
             f"| {m['id']} | {m['env_id']} | {s['mean']:.1f} ± {s['std']:.1f} (n={s['n']}) | {s['iqm']:.1f} [{ci[0]:.1f}, {ci[1]:.1f}] | "
-            f"{'-' if hn is None else f'{hn:.2f}'} | {t.get('steps')} | {t.get('wall_s')} | {t.get('steps_per_s')} | `{t.get('command')}` |"
+            f"{'-' if hn is None else f'{hn:.2f}'} | {t.get('steps')} | {t.get('wall_s')} | {t.get('steps_per_s')} | {command} |"
         )
         _plot_curve(m, out / f"{m['id']}.png")
     lines += ["", "Learning curves (periodic greedy evaluation during training; the exported model is the best one):", ""]

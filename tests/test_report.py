@@ -1,0 +1,26 @@
+"""results/teachers: one row per teacher with its score, budget and command(s), and a learning curve each."""
+
+from rl_distill import teachers
+from rl_distill.report import teacher_report
+
+
+def _meta(tid, segments=None):
+    training = {"steps": 2_500_032, "wall_s": 5000.0, "steps_per_s": 500.0, "command": "rl-distill teachers train B",
+                "curve": [{"step": 1, "mean": -21.0, "std": 0.0}, {"step": 2, "mean": 19.0, "std": 1.0}]}
+    if segments:
+        training["segments"] = segments
+    return {"id": tid, "env_id": "ALE/Pong-v5", "training": training,
+            "score": {"mean": 19.5, "std": 1.5, "n": 30, "iqm": 20.0, "iqm_ci": [19.0, 20.5], "human_normalized": 1.1}}
+
+
+def test_teacher_report_rows_and_resumed_segments(tmp_path, monkeypatch):
+    segs = [{"command": "rl-distill teachers train A", "machine": "GPU box", "start_step": 0, "end_step": 1_250_016, "wall_s": 353.0},
+            {"command": "rl-distill teachers train B", "machine": "2 CPU cores", "start_step": 1_250_016, "end_step": 2_500_032, "wall_s": 4647.0}]
+    monkeypatch.setattr(teachers, "shipped_meta", lambda: [_meta("one-run"), _meta("resumed", segs)])
+    text = teacher_report(tmp_path).read_text()
+    one = next(line for line in text.splitlines() if line.startswith("| one-run"))
+    res = next(line for line in text.splitlines() if line.startswith("| resumed"))
+    assert "19.5 ± 1.5 (n=30)" in one and "20.0 [19.0, 20.5]" in one and "1.10" in one and "`rl-distill teachers train B`" in one
+    assert "`rl-distill teachers train A` (steps 0-1,250,016, 353 s, GPU box)" in res
+    assert "`rl-distill teachers train B` (steps 1,250,016-2,500,032, 4647 s, 2 CPU cores)" in res
+    assert (tmp_path / "one-run.png").stat().st_size > 0 and (tmp_path / "resumed.png").exists()
