@@ -53,7 +53,8 @@ def _teacher_row(m: dict[str, Any]) -> dict[str, Any]:
     s = m.get("score") or {}
     t = m.get("training") or {}
     return {"id": m.get("id"), "env": m.get("env_id"), "algo": m.get("algo"), "score": s.get("mean"), "std": s.get("std"),
-            "episodes": s.get("n"), "steps": t.get("steps"), "wall_s": t.get("wall_s")}
+            "iqm": s.get("iqm"), "human_norm": None if s.get("human_normalized") is None else f"{s['human_normalized']:.2f}", "episodes": s.get("n"), "steps": t.get("steps"),
+            "wall_s": t.get("wall_s"), "steps_per_s": t.get("steps_per_s")}
 
 
 def cmd_teachers_list(a: argparse.Namespace) -> int:
@@ -63,7 +64,7 @@ def cmd_teachers_list(a: argparse.Namespace) -> int:
     if a.json:
         _print_json([{k: m.get(k) for k in ("id", "env_id", "algo", "score", "training", "protocol")} for m in metas])
     else:
-        print(_table([_teacher_row(m) for m in metas], ["id", "env", "algo", "score", "std", "episodes", "steps", "wall_s"]))
+        print(_table([_teacher_row(m) for m in metas], ["id", "env", "algo", "score", "std", "iqm", "human_norm", "episodes", "steps", "wall_s", "steps_per_s"]))
     return 0
 
 

@@ -43,6 +43,18 @@ def test_list_json(cli):
     assert code == 0 and any(r["id"] == "ppo-CartPole-v1" and r["score"]["mean"] >= 475 for r in rows)
 
 
+def test_list_table(cli):
+    code, out, _ = cli("teachers", "list")
+    head = out.splitlines()[0].split()
+    assert code == 0 and head == ["id", "env", "algo", "score", "std", "iqm", "human_norm", "episodes", "steps", "wall_s", "steps_per_s"]
+    pong = next(line.split() for line in out.splitlines() if line.startswith("ppo-ALE-Pong-v5"))
+    from rl_distill.teachers.checkpoint import read_meta
+    from rl_distill.teachers import ZOO_DIR
+
+    m = read_meta(ZOO_DIR / "ppo-ALE-Pong-v5")
+    assert pong[3] == f"{m['score']['mean']:.1f}" and pong[6] == f"{m['score']['human_normalized']:.2f}" and pong[8] == str(m["training"]["steps"])
+
+
 def test_eval_json_deterministic(cli):
     _, a, _ = cli("teachers", "eval", "ppo-CartPole-v1", "--episodes", "5", "--seed", "1", "--json")
     _, b, _ = cli("teachers", "eval", "ppo-CartPole-v1", "--episodes", "5", "--seed", "1", "--json")
