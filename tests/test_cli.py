@@ -48,8 +48,8 @@ def test_list_table(cli):
     head = out.splitlines()[0].split()
     assert code == 0 and head == ["id", "env", "algo", "score", "std", "iqm", "human_norm", "episodes", "steps", "wall_s", "steps_per_s"]
     pong = next(line.split() for line in out.splitlines() if line.startswith("ppo-ALE-Pong-v5"))
-    from rl_distill.teachers.checkpoint import read_meta
     from rl_distill.teachers import ZOO_DIR
+    from rl_distill.teachers.checkpoint import read_meta
 
     m = read_meta(ZOO_DIR / "ppo-ALE-Pong-v5")
     assert pong[3] == f"{m['score']['mean']:.1f}" and pong[6] == f"{m['score']['human_normalized']:.2f}" and pong[8] == str(m["training"]["steps"])
