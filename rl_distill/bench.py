@@ -21,9 +21,14 @@ A suite file names the runs as blocks of ``[[grid]]``; each block crosses its li
 
 Every grid cell is one independent call of :func:`run_cell` (a pure function of its config and the
 output folder), so cells run in worker processes here or as Ray tasks on a cluster, and land in the
-same layout: ``<runs>/<cell key>/<run dir>/`` with the usual run files, plus ``cell.json``. A finished
-cell (its ``summary.json`` exists) is never run again; with ``--resume`` an interrupted cell continues
-from its checkpoint instead of starting over.
+same layout: ``<runs>/<cell key>/<run dir>/`` with the usual run files, plus ``cell.json``. With
+``--resume`` an interrupted cell continues from its checkpoint instead of starting over.
+
+Run folders are scratch (checkpoints, tensorboard) that another machine or a fresh clone does not have,
+so each finished cell also leaves a record, ``results/<suite>/runs/<cell key>.json`` (its cell, summary and
+learning curve: a few KB, committed with the results). A cell with a record made with the same teacher
+weights is finished and never runs again, and the report is drawn from the records: a long suite
+accumulates across machines and sessions.
 """
 
 from __future__ import annotations
@@ -157,6 +162,30 @@ def cell_dir(runs_root: str | Path, cell: Cell) -> Path:
     return Path(runs_root) / cell.key
 
 
+def record_path(out_dir: str | Path, key: str) -> Path:
+    return Path(out_dir) / "runs" / f"{key}.json"
+
+
+def load_record(out_dir: str | Path, key: str) -> dict[str, Any] | None:
+    p = record_path(out_dir, key)
+    return json.loads(p.read_text()) if p.exists() else None
+
+
+def save_record(runs_root: str | Path, out_dir: str | Path, key: str) -> bool:
+    """Copy a finished cell's numbers (cell, summary, evaluation curve) from its run folder into its record."""
+    from rl_distill.runs import read_scalars
+
+    d = Path(runs_root) / key
+    s = finished_summary(d)
+    if s is None:
+        return False
+    run_dir = Path(s["run_dir"]) if Path(s["run_dir"]).exists() else d / Path(s["run_dir"]).name
+    curve = [{k: v for k, v in r.items() if k == "step" or k.startswith("eval/mean_reward") or k == "time/wall_s"}
+             for r in read_scalars(run_dir) if any(k.startswith("eval/mean_reward") for k in r)]
+    atomic_write_json(record_path(out_dir, key), {"cell": json.loads((d / "cell.json").read_text()), "summary": s, "curve": curve})
+    return True
+
+
 def finished_summary(path: Path) -> dict[str, Any] | None:
     """The summary of the cell's finished run, if any (the newest)."""
     done = sorted(path.glob("*/summary.json"), key=lambda p: p.stat().st_mtime)
@@ -177,13 +206,11 @@ def teacher_fingerprints(teachers: list[str]) -> list[str]:
     return [_FINGERPRINTS[t] for t in teachers]
 
 
-def _stale(path: Path, cell: Cell) -> bool:
+def _stale(out_dir: Path, cell: Cell) -> bool:
     """A finished cell whose teachers have changed since (e.g. a retrained zoo teacher): its numbers no longer
     describe the shipped teacher, so it runs again."""
-    try:
-        recorded = json.loads((path / "cell.json").read_text()).get("teacher_fingerprints")
-    except (FileNotFoundError, json.JSONDecodeError):
-        return False
+    rec = load_record(out_dir, cell.key)
+    recorded = rec["cell"].get("teacher_fingerprints") if rec else None
     return recorded is not None and recorded != teacher_fingerprints(cell.teachers)
 
 
@@ -347,16 +374,26 @@ def bench(suite_name: str, seeds: int | None = None, workers: int = 2, out: str 
     out_dir = Path(out or f"results/{suite.name}")
     cells = [c for c in suite.cells if only is None or any(o in c.key for o in only.split(","))]
     runs_root.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(runs_root / "suite.json", {"name": suite.name, "path": suite.path, "description": suite.description,
-                                                 "seeds": suite.seeds, "report": suite.report, "out": str(out_dir),
-                                                 "cells": [asdict(c) for c in suite.cells]})
+    snapshot = {"name": suite.name, "path": suite.path, "description": suite.description, "seeds": suite.seeds, "report": suite.report,
+                "out": str(out_dir), "cells": [asdict(c) for c in suite.cells]}
+    for d in (runs_root, out_dir):
+        atomic_write_json(d / "suite.json", snapshot)
     _check_teachers(cells)
-    stale = [c for c in cells if finished_summary(cell_dir(runs_root, c)) is not None and _stale(cell_dir(runs_root, c), c)]
-    for c in stale:  # kept aside, not deleted: the old numbers stay inspectable
-        cell_dir(runs_root, c).rename(runs_root / f"_stale_{int(time.time())}_{c.key}")
+    for c in cells:  # runs finished here before their record was written (e.g. by an older version)
+        if not record_path(out_dir, c.key).exists():
+            save_record(runs_root, out_dir, c.key)
+    stale = [c for c in cells if _stale(out_dir, c)]
+    for c in stale:  # the run folder is kept aside, not deleted: the old numbers stay inspectable
+        record_path(out_dir, c.key).unlink()
+        if cell_dir(runs_root, c).exists():
+            cell_dir(runs_root, c).rename(runs_root / f"_stale_{int(time.time())}_{c.key}")
     if stale:
         print(f"bench {suite.name}: {len(stale)} finished runs were made with other teacher weights; running them again", file=sys.stderr)
-    todo = [c for c in cells if finished_summary(cell_dir(runs_root, c)) is None]
+    todo = [c for c in cells if not record_path(out_dir, c.key).exists()]
+    # A transfer run needs its source's student weights, which only a run folder holds.
+    by_label = {(c.label, c.seed): c for c in suite.cells}
+    sources = {by_label[(c.init_from[5:], c.seed)].key for c in todo if c.init_from} - {c.key for c in todo}
+    todo = [s for s in suite.cells if s.key in sources and finished_summary(cell_dir(runs_root, s)) is None] + todo
     print(f"bench {suite.name}: {len(cells)} runs, {len(cells) - len(todo)} already finished, {len(todo)} to run "
           f"({backend}, {workers} workers) in {runs_root}", file=sys.stderr)
     if backend not in ("local", "ray"):
@@ -384,6 +421,7 @@ def bench(suite_name: str, seeds: int | None = None, workers: int = 2, out: str 
             pct = s["percent_of_teacher"]
             pct = ", ".join("-" if p is None else f"{p:.0f}%" for p in _as_list(pct))
             msg = f"{r['key']}: {pct} of teacher ({r['s']:.0f} s)"
+            save_record(runs_root, out_dir, r["key"])
         if bar is not None:
             bar.write(msg)
             bar.update(1)
@@ -392,7 +430,7 @@ def bench(suite_name: str, seeds: int | None = None, workers: int = 2, out: str 
             print(msg, file=sys.stderr)
     if bar is not None:
         bar.close()
-    report = bench_report(runs_root, out_dir)
+    report = bench_report(out_dir)
     result = {"suite": suite.name, "runs": len(cells), "ran": len(todo), "failed": len(failed), "wall_s": round(time.time() - t0, 1),
               "runs_dir": str(runs_root), "report": str(report)}
     if failed:

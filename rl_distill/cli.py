@@ -257,8 +257,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--json", action="store_true")
     b.set_defaults(func=cmd_bench)
 
-    rp2 = sub.add_parser("report", help="regenerate a suite's tables and plots from its run folders")
-    rp2.add_argument("runs_dir", help="e.g. runs/bench/lineage")
+    rp2 = sub.add_parser("report", help="regenerate a suite's tables and plots from its run records")
+    rp2.add_argument("runs_dir", metavar="DIR", help="a results folder (results/lineage) or a bench runs folder (runs/bench/lineage)")
     rp2.add_argument("--out", default=None, help="default: the folder the suite wrote to")
     rp2.set_defaults(func=cmd_report)
     return p

@@ -103,29 +103,34 @@ def _percent(score: float, teacher: float, env_id: str) -> float | None:
     return percent_of_reference(score, teacher, floor)
 
 
-def collect_bench(runs_root: str | Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """The suite snapshot and one row per (finished run, task): its cell, final scores and learning curve."""
+def collect_bench(source: str | Path, out_dir: str | Path | None = None) -> tuple[dict[str, Any], Path, list[dict[str, Any]]]:
+    """The suite snapshot, its results folder and one row per (finished run, task): cell, final scores and
+    learning curve, read from the run records in ``<results>/runs/``. ``source`` is a results folder or a
+    benchmark runs folder; from a runs folder, finished runs without a record get one first."""
     import json
 
-    from rl_distill.bench import finished_summary
-    from rl_distill.runs import read_scalars
+    from rl_distill.bench import load_record, save_record
 
-    root = Path(runs_root)
+    root = Path(source)
     if not (root / "suite.json").exists():
         from rl_distill.errors import UserError
 
-        raise UserError(f"{root} is not a benchmark runs folder (no suite.json); run `rl-distill bench` first")
+        raise UserError(f"{root} is neither a benchmark results folder nor a runs folder (no suite.json); run `rl-distill bench` first")
     suite = json.loads((root / "suite.json").read_text())
+    out = Path(out_dir or suite.get("out") or f"results/{suite['name']}")
+    if root.resolve() != out.resolve():
+        for cell in suite["cells"]:
+            save_record(root, out, cell["key"])
     rows = []
     for cell in suite["cells"]:
-        s = finished_summary(root / cell["key"])
-        if s is None:
+        rec = load_record(out, cell["key"])
+        if rec is None:
             continue
-        scalars = read_scalars(s["run_dir"]) if Path(s["run_dir"]).exists() else read_scalars(root / cell["key"] / Path(s["run_dir"]).name)
+        s = rec["summary"]
         multi = len(s["envs"]) > 1
         for i, t in enumerate(s["tasks"]):
             key = "eval/mean_reward" + (f"/{t['env']}" if multi else "")
-            curve = [(r["step"], r[key], r.get("time/wall_s")) for r in scalars if key in r]
+            curve = [(r["step"], r[key], r.get("time/wall_s")) for r in rec["curve"] if key in r]
             rows.append({
                 "key": cell["key"], "label": cell["label"], "method": cell["method"], "env": t["env"], "task": i, "tasks": len(s["envs"]),
                 "seed": cell["seed"], **{f"tag_{k}": v for k, v in cell["tags"].items()},
@@ -135,7 +140,7 @@ def collect_bench(runs_root: str | Path) -> tuple[dict[str, Any], list[dict[str,
                 "gradient_steps": s["gradient_steps"], "train_s": s.get("train_time_s", s["train_wall_s"]), "wall_s": s["wall_s"],
                 "episodes": t["episodes"], "curve": curve,
             })
-    return suite, rows
+    return suite, out, rows
 
 
 def _fmt(x: Any, nd: int = 1) -> str:
@@ -320,13 +325,13 @@ def _write_csv(path: Path, rows: list[dict[str, Any]], cols: list[str]) -> None:
 
 
 
-def bench_report(runs_root: str | Path, out_dir: str | Path | None = None) -> Path:
-    """results/<suite>/: README.md (tables), runs.csv (one row per run and task), summary.csv and PNG plots."""
+def bench_report(source: str | Path, out_dir: str | Path | None = None) -> Path:
+    """results/<suite>/: README.md (tables), runs.csv (one row per run and task), summary.csv and PNG plots,
+    from the run records (see :func:`collect_bench`)."""
     import statistics
 
-    suite, rows = collect_bench(runs_root)
+    suite, out, rows = collect_bench(source, out_dir)
     rep = suite.get("report", {})
-    out = Path(out_dir or suite.get("out") or f"results/{suite['name']}")
     out.mkdir(parents=True, exist_ok=True)
     tag_cols = sorted({k for r in rows for k in r if k.startswith("tag_")})
     base_cols = ["label", "method", "env", "seed", *tag_cols, "student", "student_params", "score", "score_std", "teacher_score", "percent",
@@ -340,8 +345,9 @@ def bench_report(runs_root: str | Path, out_dir: str | Path | None = None) -> Pa
     total = len(suite["cells"])
     done = len({r["key"] for r in rows})
     lines = [f"# Benchmark suite `{suite['name']}`", "", suite.get("description", "").strip(), "",
-             f"Runs finished: {done} of {total}. Regenerate with `rl-distill report {runs_root}`; rerun with "
-             f"`rl-distill bench {suite['name']} --resume`. Every number below comes from the run folders in `{runs_root}`.", ""]
+             f"Runs finished: {done} of {total}. Regenerate with `rl-distill report {out}`; run the rest with "
+             f"`rl-distill bench {suite['name']} --resume`. Every number below comes from the run records in `{out}/runs/`, "
+             "each copied from its run folder when the run finished.", ""]
     varying = [c for c in tag_cols if len({str(r.get(c)) for r in rows}) > 1]
     group_keys = ["label", "env", *varying]
     summary_rows = []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 import statistics
 from pathlib import Path
 
@@ -83,7 +84,7 @@ def test_unknown_suite_name(tmp_path, monkeypatch, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "unknown suite 'no-such-suite'" in err[0]
     assert main(["report", str(tmp_path)]) == 2
-    assert "not a benchmark runs folder" in capsys.readouterr().err
+    assert "neither a benchmark results folder nor a runs folder" in capsys.readouterr().err
 
 
 def test_shipped_suites_parse():
@@ -118,6 +119,7 @@ def test_bench_local_workers_idempotent_resume_and_report(tmp_path, capsys):
     key, s0 = sorted(summaries.items())[0]
     run_dir = Path(s0["run_dir"])
     (run_dir / "summary.json").unlink()
+    (out / "runs" / f"{key}.json").unlink()  # killed before it finished: no record either
     capsys.readouterr()
     r = bench(suite, workers=1, runs_dir=str(runs), out=str(out), progress=False, resume=True)
     assert r["ran"] == 1 and f"resuming {run_dir}" in capsys.readouterr().err
@@ -125,6 +127,7 @@ def test_bench_local_workers_idempotent_resume_and_report(tmp_path, capsys):
     assert s1["student_score"] == s0["student_score"] and s1["env_steps"] == s0["env_steps"]
     # Without --resume an interrupted cell starts over in a fresh folder.
     (run_dir / "summary.json").unlink()
+    (out / "runs" / f"{key}.json").unlink()
     r = bench(suite, workers=1, runs_dir=str(runs), out=str(out), progress=False)
     assert r["ran"] == 1 and not run_dir.exists()
     s2 = next((runs / key).glob("*/summary.json"))
@@ -134,6 +137,16 @@ def test_bench_local_workers_idempotent_resume_and_report(tmp_path, capsys):
     (out / "summary.csv").unlink()
     assert main(["report", str(runs), "--out", str(out)]) == 0
     assert (out / "summary.csv").read_text() == before
+    # The run folders are scratch: on a fresh clone (records only) nothing runs again and the report is the same.
+    shutil.rmtree(runs)
+    (out / "summary.csv").unlink()
+    assert bench(suite, workers=1, runs_dir=str(runs), out=str(out), progress=False)["ran"] == 0
+    assert (out / "summary.csv").read_text() == before
+    (out / "summary.csv").unlink()
+    assert main(["report", str(out)]) == 0
+    assert (out / "summary.csv").read_text() == before
+    rec = json.loads((out / "runs" / f"{key}.json").read_text())
+    assert sorted({r["step"] for r in rec["curve"]}) == steps and rec["cell"]["key"] == key
 
 
 def test_failed_run_is_reported_and_the_grid_goes_on(tmp_path, capsys):
@@ -238,6 +251,11 @@ label = "src"
         assert torch.equal(v, expect), k
     with pytest.raises(UserError, match="no student.safetensors"):
         transfer_weights(s, tmp_path)
+    # On a fresh clone the source's record is there but not its weights: a transfer run still to do runs it again.
+    shutil.rmtree(runs)
+    next((tmp_path / "res" / "runs").glob("from-src__*.json")).unlink()
+    r = bench(suite, workers=1, runs_dir=str(runs), out=str(tmp_path / "res"), progress=False)
+    assert (r["ran"], r["failed"]) == (2, 0)
 
 
 def test_sweep_report(tmp_path):
