@@ -20,6 +20,10 @@ def _one_line_error(code, out, err):
     ["teachers", "eval", "/nonexistent/model.zip"],
     ["teachers", "eval", "/nonexistent/teacher.json"],
     ["teachers", "eval", "ppo-CartPole-v1", "--env", "Acrobot-v1"],
+    ["teachers", "train", "Acrobot-v1", "--init-from", "ppo-CartPole-v1"],
+    ["teachers", "train", "CartPole-v1", "--algo", "dqn", "--init-from", "ppo-CartPole-v1"],
+    ["teachers", "train", "CartPole-v1", "--init-from", "ppo-CartPole-v1", "--steps", "1000"],
+    ["teachers", "train", "CartPole-v1", "--init-from", "ppo-CartPole-v1", "--resume"],
 ])
 def test_bad_inputs_give_one_line(cli, argv):
     _one_line_error(*cli(*argv))
@@ -84,3 +88,53 @@ def test_train_writes_run_and_resumes(cli, tmp_path, algo):
     again = json.loads(stdout)
     assert again["run_dir"] == summary["run_dir"] and again["steps"] >= 2048
     assert [r["step"] for r in read_scalars(run_dir) if "eval/mean_reward" in r][-1] >= 2048
+
+
+@pytest.mark.parametrize("algo", ["ppo", "dqn"])
+def test_train_continues_an_exported_teacher(cli, tmp_path, algo):
+    """--init-from: a new run starts from the teacher's weights and step count; curve and segments carry over."""
+    first = tmp_path / "first"
+    common = ["--algo", algo, "--eval-every", "512", "--final-episodes", "3", "--no-progress", "--json"]
+    assert cli("teachers", "train", "CartPole-v1", "--steps", "1024", "--runs-dir", str(tmp_path / "a"), "--out", str(first), *common)[0] == 0
+    m1 = json.loads(first.with_suffix(".json").read_text())
+    second = tmp_path / "second"
+    code, stdout, err = cli("teachers", "train", "CartPole-v1", "--steps", "2048", "--init-from", str(first.with_suffix(".json")),
+                            "--runs-dir", str(tmp_path / "b"), "--out", str(second), *common)
+    assert code == 0, err
+    assert f"continuing {first.with_suffix('.json')} from {m1['training']['steps']} steps" in err
+    m2 = json.loads(second.with_suffix(".json").read_text())
+    t1, t2 = m1["training"], m2["training"]
+    assert t2["steps"] >= 2048 and len(t2["segments"]) == 2
+    assert t2["segments"][0] == t1["segments"][0] and t2["segments"][1]["start_step"] == t1["steps"]
+    assert t2["curve"][:len(t1["curve"])] == t1["curve"] and all(e["step"] > t1["steps"] for e in t2["curve"][len(t1["curve"]):])
+    assert t2["wall_s"] > t1["wall_s"] and t2["continued_from"]["steps"] == t1["steps"]
+
+
+@pytest.mark.parametrize("tid", ["ppo-CartPole-v1", "dqn-CartPole-v1"])
+def test_continued_model_holds_the_teacher(tmp_path, tid):
+    """The SB3 model a continued run trains is the teacher: same outputs, same step count (so the schedules
+    go on), and for DQN a target network equal to the online one and a buffer to refill before learning."""
+    import numpy as np
+    import torch
+
+    from rl_distill.sb3_vec_env import SB3VecEnv
+    from rl_distill.teachers import load_teacher
+    from rl_distill.teachers.train import TrainConfig, _continue_from, _load_init_teacher, _make_model, hyperparams
+
+    algo = tid.split("-")[0]
+    cfg = TrainConfig("CartPole-v1", algo=algo, init_from=tid, progress=False)
+    hp = hyperparams("CartPole-v1", algo)
+    teacher = _load_init_teacher(cfg, 10**9)
+    model = _make_model(cfg, hp, SB3VecEnv("CartPole-v1", 2, seed=0), str(tmp_path))
+    state = _continue_from(model, teacher, cfg, hp)
+    steps = teacher.meta["training"]["steps"]
+    assert model.num_timesteps == steps and state["segments"][-1]["end_step"] == steps
+    obs = torch.as_tensor(np.random.default_rng(0).normal(size=(16, 4)), dtype=torch.float32)
+    ref = load_teacher(tid)
+    with torch.no_grad():
+        if algo == "dqn":
+            assert torch.allclose(model.q_net(obs), ref.q_values(obs), atol=1e-6)
+            assert torch.allclose(model.q_net_target(obs), ref.q_values(obs), atol=1e-6)
+            assert model.learning_starts == steps + int(hp.get("learning_starts", 0))
+        else:
+            assert torch.allclose(model.policy.get_distribution(obs).distribution.logits, torch.log_softmax(ref.logits(obs), -1), atol=1e-5)

@@ -4,6 +4,13 @@ The run lives in ``runs/<env>__<algo>-teacher__<seed>__<time>/``: tensorboard sc
 ``config.json``, periodic ``checkpoint.zip`` (+ the DQN replay buffer) so that a killed run continues
 with ``--resume``, ``best.zip`` (best periodic evaluation), and ``summary.json`` at the end. These SB3 zips
 are private training state; what ships is the exported safetensors + JSON teacher.
+
+``--init-from TEACHER`` continues training from an exported teacher (a shipped id or a path): its weights,
+step count (so the learning-rate, clip and exploration schedules go on where they were), learning curve and
+training segments carry over. The optimizer state and the DQN replay buffer are not in a teacher, so Adam
+starts fresh and DQN refills its buffer (``learning_starts`` steps) before it learns again. This is how a
+teacher too long for one working session grows across sessions on fresh machines: ship the best so far,
+then continue it.
 """
 
 from __future__ import annotations
@@ -52,6 +59,8 @@ class TrainConfig:
     runs_dir: str = "runs"
     resume: bool = False
     """Continue the latest unfinished run of this env/algo/seed from its checkpoint."""
+    init_from: str | None = None
+    """Continue training from an exported teacher (shipped id or path) in a new run."""
     device: str = "auto"
     n_envs: int | None = None
     """Override the number of parallel envs."""
@@ -89,6 +98,54 @@ def _make_model(cfg: TrainConfig, hp: dict[str, Any], env, tb_dir: str):
     policy = "CnnPolicy" if is_atari(cfg.env_id) else "MlpPolicy"
     cls = PPO if cfg.algo == "ppo" else DQN
     return cls(policy, env, seed=cfg.seed, device=cfg.device, tensorboard_log=tb_dir, policy_kwargs=policy_kwargs or None, verbose=0, **kw)
+
+
+def _load_init_teacher(cfg: TrainConfig, total: int):
+    """The teacher ``--init-from`` names, checked to be a trained teacher of this env and algorithm."""
+    from rl_distill.teachers import load_teacher
+
+    teacher = load_teacher(cfg.init_from)
+    meta = teacher.meta
+    if meta.get("env_id") != cfg.env_id or meta.get("algo") != cfg.algo:
+        raise UserError(f"--init-from {cfg.init_from}: a {meta.get('algo')} teacher for {meta.get('env_id')}, not {cfg.algo} for {cfg.env_id}")
+    if "steps" not in (meta.get("training") or {}):
+        raise UserError(f"--init-from {cfg.init_from}: its metadata has no training record to continue")
+    if meta["training"]["steps"] >= total:
+        raise UserError(f"--init-from {cfg.init_from} has already trained {meta['training']['steps']} steps; give --steps above that")
+    return teacher
+
+
+def _one_segment(training: dict[str, Any]) -> dict[str, Any]:
+    """The training record of a teacher exported before runs kept segments: one invocation."""
+    return {"command": training.get("command"), "machine": training.get("machine"), "start_step": 0,
+            "end_step": int(training["steps"]), "wall_s": training.get("wall_s")}
+
+
+def _continue_from(model, teacher, cfg: TrainConfig, hp: dict[str, Any]) -> dict[str, Any]:
+    """Load a teacher's weights and step count into a fresh SB3 model; returns the training state it carries."""
+    import torch
+
+    meta, training = teacher.meta, teacher.meta["training"]
+    weights = teacher.net.state_dict()
+    if cfg.algo == "dqn":  # the online network and its target start equal, as after a target update
+        weights = weights | {"q_net_target." + k[len("q_net."):]: v for k, v in weights.items()}
+    missing, unexpected = model.policy.load_state_dict(weights, strict=False)
+    # pi_/vf_features_extractor are the same module as features_extractor (shared encoder): loaded with it.
+    missing = [k for k in missing if not k.startswith(("pi_features_extractor.", "vf_features_extractor."))]
+    if missing or unexpected:
+        raise UserError(f"--init-from {cfg.init_from}: its network does not match {cfg.algo}'s for {cfg.env_id} "
+                        f"(missing {missing[:2]}, unexpected {unexpected[:2]})")
+    with torch.no_grad():
+        for k, v in weights.items():  # load_state_dict copies; check the shared encoder really took them
+            assert torch.equal(model.policy.state_dict()[k].cpu(), v.cpu()), k
+    model.num_timesteps = int(training["steps"])
+    if cfg.algo == "dqn":
+        model.learning_starts = model.num_timesteps + int(hp.get("learning_starts", 0))
+    curve = list(training.get("curve") or [])
+    best = max(curve, key=lambda e: e["mean"]) if curve else None
+    return {"evals": curve, "best": {"step": training.get("best_step", best["step"]), "mean": best["mean"]} if best else None,
+            "wall_s": float(training.get("wall_s", 0.0)), "segments": list(training.get("segments") or [_one_segment(training)]),
+            "init_from": {"teacher": str(cfg.init_from), "steps": model.num_timesteps, "weights_sha256": meta.get("weights_sha256")}}
 
 
 def _find_resumable(cfg: TrainConfig) -> Path | None:
@@ -135,6 +192,9 @@ def train_teacher(cfg: TrainConfig) -> dict[str, Any]:
         # (measured: DQN MountainCar at ~100 steps/s beside another job, instead of ~1,000).
         torch.set_num_threads(1)
 
+    if cfg.resume and cfg.init_from:
+        raise UserError("--resume continues a run from its checkpoint and --init-from starts one from a teacher: give one")
+    init_teacher = _load_init_teacher(cfg, total) if cfg.init_from else None
     run_dir = _find_resumable(cfg) if cfg.resume else None
     resumed = run_dir is not None
     if run_dir is None:
@@ -146,7 +206,9 @@ def train_teacher(cfg: TrainConfig) -> dict[str, Any]:
 
     state = json.loads(state_path.read_text()) if resumed and state_path.exists() else {"evals": [], "best": None, "wall_s": 0.0}
 
-    env = SB3VecEnv(cfg.env_id, n_envs, seed=cfg.seed + (1000 * len(state["evals"]) if resumed else 0), protocol=train_protocol)
+    # A continued run must not replay the episodes it already saw: offset the env seeds by its history.
+    history = len(state["evals"]) if resumed else len(init_teacher.meta["training"].get("curve") or []) + 1 if init_teacher else 0
+    env = SB3VecEnv(cfg.env_id, n_envs, seed=cfg.seed + 1000 * history, protocol=train_protocol)
     if resumed:
         cls = PPO if cfg.algo == "ppo" else DQN
         model = cls.load(str(run_dir / "checkpoint.zip"), env=env, device=cfg.device, tensorboard_log=str(run_dir / "tb"))
@@ -155,6 +217,12 @@ def train_teacher(cfg: TrainConfig) -> dict[str, Any]:
         print(f"resuming {run_dir} at {model.num_timesteps} steps", file=sys.stderr)
     else:
         model = _make_model(cfg, hp, env, str(run_dir / "tb"))
+        if cfg.init_from:
+            state = _continue_from(model, init_teacher, cfg, hp)
+            if state["best"] is not None:  # the teacher is the best model so far until an evaluation beats it
+                _atomic_save(model, run_dir / "best.zip")
+            print(f"continuing {cfg.init_from} from {model.num_timesteps} steps in {run_dir}", file=sys.stderr)
+    continued = resumed or bool(cfg.init_from)
     logger = RunLogger(run_dir, tensorboard=False)  # SB3 writes the tensorboard events itself
 
     def greedy(obs):
@@ -213,7 +281,7 @@ def train_teacher(cfg: TrainConfig) -> dict[str, Any]:
 
     remaining = total - model.num_timesteps
     if remaining > 0:
-        model.learn(remaining, callback=Periodic(), reset_num_timesteps=not resumed, progress_bar=cfg.progress, tb_log_name="sb3")
+        model.learn(remaining, callback=Periodic(), reset_num_timesteps=not continued, progress_bar=cfg.progress, tb_log_name="sb3")
     train_wall = wall_before + time.time() - t_start
     steps_done = int(model.num_timesteps)
     close_segment()
@@ -247,7 +315,7 @@ def train_teacher(cfg: TrainConfig) -> dict[str, Any]:
             "machine": _machine(str(model.device)),
             "curve": state["evals"],
             "segments": state["segments"],
-        },
+        } | ({"continued_from": state["init_from"]} if state.get("init_from") else {}),
         "score": {k: res.summary[k] for k in ("mean", "std", "median", "iqm", "iqm_ci", "n")} | {"eval_seed": 1_000_000, "human_normalized": res.summary.get("human_normalized")},
     }
     out = Path(cfg.out) if cfg.out else run_dir / "teacher"
