@@ -32,13 +32,14 @@ def _table(rows: list[dict[str, Any]], cols: list[str]) -> str:
 
 # --- teachers ----------------------------------------------------------------------------------
 def cmd_teachers_train(a: argparse.Namespace) -> int:
-    from rl_distill.teachers.train import TrainConfig, train_teacher
+    from rl_distill.teachers.train import TrainConfig, parse_overrides, train_teacher
 
     cfg = TrainConfig(
         env_id=a.env_id, algo=a.algo, seed=a.seed, steps=a.steps, eval_every=a.eval_every, stop_at=a.stop_at,
         out=a.out, runs_dir=a.runs_dir, resume=a.resume, device=a.device, n_envs=a.n_envs,
         sticky_actions=a.sticky_actions, progress=not a.no_progress, final_episodes=a.final_episodes,
         eval_episodes=a.eval_episodes, checkpoint_every=a.checkpoint_every, init_from=a.init_from,
+        hyperparams=parse_overrides(a.hyperparams),
     )
     summary = train_teacher(cfg)
     if a.json:
@@ -197,6 +198,8 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--out", default=None, help="exported teacher path (no suffix)")
     tr.add_argument("--runs-dir", default="runs")
     tr.add_argument("--resume", action="store_true", help="continue the latest unfinished run from its checkpoint")
+    tr.add_argument("--hyperparams", nargs="+", default=[], metavar="KEY=VALUE",
+                    help="override the rl-zoo3 entry, e.g. learning_starts=20000 exploration_fraction=0.05 (TOML values)")
     tr.add_argument("--init-from", default=None, metavar="TEACHER",
                     help="continue training an exported teacher (shipped id or path) in a new run: weights, steps, curve carry over")
     tr.add_argument("--device", default="auto")

@@ -24,6 +24,8 @@ def _one_line_error(code, out, err):
     ["teachers", "train", "CartPole-v1", "--algo", "dqn", "--init-from", "ppo-CartPole-v1"],
     ["teachers", "train", "CartPole-v1", "--init-from", "ppo-CartPole-v1", "--steps", "1000"],
     ["teachers", "train", "CartPole-v1", "--init-from", "ppo-CartPole-v1", "--resume"],
+    ["teachers", "train", "CartPole-v1", "--hyperparams", "no_such_knob=3"],
+    ["teachers", "train", "CartPole-v1", "--hyperparams", "learning_rate"],
 ])
 def test_bad_inputs_give_one_line(cli, argv):
     _one_line_error(*cli(*argv))
@@ -70,7 +72,8 @@ def test_train_writes_run_and_resumes(cli, tmp_path, algo):
     runs = tmp_path / "runs"
     out = tmp_path / "teacher"
     argv = ["teachers", "train", "CartPole-v1", "--algo", algo, "--steps", "1024", "--eval-every", "512",
-            "--final-episodes", "3", "--runs-dir", str(runs), "--out", str(out), "--no-progress", "--json"]
+            "--final-episodes", "3", "--runs-dir", str(runs), "--out", str(out), "--no-progress", "--json",
+            "--hyperparams", "gamma=0.97", 'learning_rate="lin_1e-3"']
     code, stdout, _ = cli(*argv)
     assert code == 0
     summary = json.loads(stdout)
@@ -81,6 +84,11 @@ def test_train_writes_run_and_resumes(cli, tmp_path, algo):
     assert [r["step"] for r in read_scalars(run_dir) if "eval/mean_reward" in r][:2] == [512, 1024]
     meta = json.loads(out.with_suffix(".json").read_text())
     assert meta["training"]["steps"] >= 1024 and meta["score"]["n"] == 3
+    assert meta["training"]["hyperparams"]["gamma"] == 0.97 and meta["training"]["hyperparams"]["learning_rate"] == "lin_1e-3"
+    from stable_baselines3 import DQN, PPO
+
+    model = (PPO if algo == "ppo" else DQN).load(str(run_dir / "checkpoint.zip"), device="cpu")
+    assert model.gamma == 0.97 and model.lr_schedule(1.0) == pytest.approx(1e-3) and model.lr_schedule(0.5) == pytest.approx(5e-4)
     # A killed run has no summary.json: --resume picks it up and trains on to the new budget.
     (run_dir / "summary.json").unlink()
     code, stdout, _ = cli(*(argv[:6] + ["2048"] + argv[7:] + ["--resume"]))

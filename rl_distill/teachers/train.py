@@ -61,6 +61,8 @@ class TrainConfig:
     """Continue the latest unfinished run of this env/algo/seed from its checkpoint."""
     init_from: str | None = None
     """Continue training from an exported teacher (shipped id or path) in a new run."""
+    hyperparams: dict[str, Any] = field(default_factory=dict)
+    """Overrides of the hyperparameter file's entry (e.g. ``{"learning_starts": 20000}``)."""
     device: str = "auto"
     n_envs: int | None = None
     """Override the number of parallel envs."""
@@ -79,6 +81,32 @@ def hyperparams(env_id: str, algo: str) -> dict[str, Any]:
     if key not in table[algo]:
         raise UserError(f"no {algo} hyperparameters for {env_id!r}; known: {', '.join(sorted(table[algo]))}")
     return dict(table[algo][key])
+
+
+def parse_overrides(items: list[str]) -> dict[str, Any]:
+    """``KEY=VALUE`` strings (VALUE in TOML: 20000, 1e-4, "lin_2.5e-4", [256, 256], false) to a dict."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise UserError(f"--hyperparams {item!r}: expected KEY=VALUE")
+        try:
+            out[key.strip()] = tomllib.loads(f"v = {value}")["v"]
+        except tomllib.TOMLDecodeError:
+            out[key.strip()] = value  # a bare word, e.g. lin_1e-4
+    return out
+
+
+def _check_overrides(algo: str, overrides: dict[str, Any]) -> None:
+    import inspect
+
+    from stable_baselines3 import DQN, PPO
+
+    known = set(inspect.signature((PPO if algo == "ppo" else DQN).__init__).parameters) - {"self", "policy", "env"}
+    known |= {"n_envs", "n_timesteps", "net_arch"}
+    bad = sorted(set(overrides) - known)
+    if bad:
+        raise UserError(f"--hyperparams: {', '.join(bad)} {'is' if len(bad) == 1 else 'are'} not {algo} hyperparameters")
 
 
 def _schedule(v: Any) -> Any:
@@ -179,6 +207,9 @@ def train_teacher(cfg: TrainConfig) -> dict[str, Any]:
     if cfg.algo not in ("ppo", "dqn"):
         raise UserError(f"unknown algorithm {cfg.algo!r}; choose ppo or dqn")
     hp = hyperparams(cfg.env_id, cfg.algo)
+    if cfg.hyperparams:
+        _check_overrides(cfg.algo, cfg.hyperparams)
+        hp |= cfg.hyperparams
     total = int(cfg.steps or hp["n_timesteps"])
     n_envs = int(cfg.n_envs or hp["n_envs"])
     eval_every = int(cfg.eval_every or max(total // 20, 1000))
