@@ -127,14 +127,15 @@ def test_continued_model_holds_the_teacher(tmp_path, tid):
 
     from rl_distill.sb3_vec_env import SB3VecEnv
     from rl_distill.teachers import load_teacher
-    from rl_distill.teachers.train import TrainConfig, _continue_from, _load_init_teacher, _make_model, hyperparams
+    from rl_distill.teachers.train import TrainConfig, _carried_state, _load_init_teacher, _load_into, _make_model, hyperparams
 
     algo = tid.split("-")[0]
     cfg = TrainConfig("CartPole-v1", algo=algo, init_from=tid, progress=False)
     hp = hyperparams("CartPole-v1", algo)
     teacher = _load_init_teacher(cfg, 10**9)
     model = _make_model(cfg, hp, SB3VecEnv("CartPole-v1", 2, seed=0), str(tmp_path))
-    state = _continue_from(model, teacher, cfg, hp)
+    _load_into(model, teacher, cfg, hp)
+    state = _carried_state(teacher, cfg)
     steps = teacher.meta["training"]["steps"]
     assert model.num_timesteps == steps and state["segments"][-1]["end_step"] == steps
     obs = torch.as_tensor(np.random.default_rng(0).normal(size=(16, 4)), dtype=torch.float32)

@@ -149,11 +149,18 @@ def _one_segment(training: dict[str, Any]) -> dict[str, Any]:
             "end_step": int(training["steps"]), "wall_s": training.get("wall_s")}
 
 
-def _continue_from(model, teacher, cfg: TrainConfig, hp: dict[str, Any]) -> dict[str, Any]:
-    """Load a teacher's weights and step count into a fresh SB3 model; returns the training state it carries."""
-    import torch
+def _carried_state(teacher, cfg: TrainConfig) -> dict[str, Any]:
+    """The training state an exported teacher carries into a continued run: curve, best, wall time, segments."""
+    training = teacher.meta["training"]
+    curve = list(training.get("curve") or [])
+    best = max(curve, key=lambda e: e["mean"]) if curve else None
+    return {"evals": curve, "best": {"step": training.get("best_step", best["step"]), "mean": best["mean"]} if best else None,
+            "wall_s": float(training.get("wall_s", 0.0)), "segments": list(training.get("segments") or [_one_segment(training)]),
+            "init_from": {"teacher": str(cfg.init_from), "steps": int(training["steps"]), "weights_sha256": teacher.meta.get("weights_sha256")}}
 
-    meta, training = teacher.meta, teacher.meta["training"]
+
+def _load_into(model, teacher, cfg: TrainConfig, hp: dict[str, Any]) -> None:
+    """Put a teacher's weights and step count into a fresh SB3 model (DQN: target = online net, buffer to refill)."""
     weights = teacher.net.state_dict()
     if cfg.algo == "dqn":  # the online network and its target start equal, as after a target update
         weights = weights | {"q_net_target." + k[len("q_net."):]: v for k, v in weights.items()}
@@ -163,17 +170,9 @@ def _continue_from(model, teacher, cfg: TrainConfig, hp: dict[str, Any]) -> dict
     if missing or unexpected:
         raise UserError(f"--init-from {cfg.init_from}: its network does not match {cfg.algo}'s for {cfg.env_id} "
                         f"(missing {missing[:2]}, unexpected {unexpected[:2]})")
-    with torch.no_grad():
-        for k, v in weights.items():  # load_state_dict copies; check the shared encoder really took them
-            assert torch.equal(model.policy.state_dict()[k].cpu(), v.cpu()), k
-    model.num_timesteps = int(training["steps"])
+    model.num_timesteps = int(teacher.meta["training"]["steps"])
     if cfg.algo == "dqn":
         model.learning_starts = model.num_timesteps + int(hp.get("learning_starts", 0))
-    curve = list(training.get("curve") or [])
-    best = max(curve, key=lambda e: e["mean"]) if curve else None
-    return {"evals": curve, "best": {"step": training.get("best_step", best["step"]), "mean": best["mean"]} if best else None,
-            "wall_s": float(training.get("wall_s", 0.0)), "segments": list(training.get("segments") or [_one_segment(training)]),
-            "init_from": {"teacher": str(cfg.init_from), "steps": model.num_timesteps, "weights_sha256": meta.get("weights_sha256")}}
 
 
 def _find_resumable(cfg: TrainConfig) -> Path | None:
@@ -235,11 +234,15 @@ def train_teacher(cfg: TrainConfig) -> dict[str, Any]:
     state_path = run_dir / "state.json"
     import json
 
-    state = json.loads(state_path.read_text()) if resumed and state_path.exists() else {"evals": [], "best": None, "wall_s": 0.0}
+    if resumed and state_path.exists():
+        state = json.loads(state_path.read_text())
+    elif init_teacher is not None:
+        state = _carried_state(init_teacher, cfg)
+    else:
+        state = {"evals": [], "best": None, "wall_s": 0.0}
 
     # A continued run must not replay the episodes it already saw: offset the env seeds by its history.
-    history = len(state["evals"]) if resumed else len(init_teacher.meta["training"].get("curve") or []) + 1 if init_teacher else 0
-    env = SB3VecEnv(cfg.env_id, n_envs, seed=cfg.seed + 1000 * history, protocol=train_protocol)
+    env = SB3VecEnv(cfg.env_id, n_envs, seed=cfg.seed + 1000 * len(state["evals"]), protocol=train_protocol)
     if resumed:
         cls = PPO if cfg.algo == "ppo" else DQN
         model = cls.load(str(run_dir / "checkpoint.zip"), env=env, device=cfg.device, tensorboard_log=str(run_dir / "tb"))
@@ -248,8 +251,8 @@ def train_teacher(cfg: TrainConfig) -> dict[str, Any]:
         print(f"resuming {run_dir} at {model.num_timesteps} steps", file=sys.stderr)
     else:
         model = _make_model(cfg, hp, env, str(run_dir / "tb"))
-        if cfg.init_from:
-            state = _continue_from(model, init_teacher, cfg, hp)
+        if init_teacher is not None:
+            _load_into(model, init_teacher, cfg, hp)
             if state["best"] is not None:  # the teacher is the best model so far until an evaluation beats it
                 _atomic_save(model, run_dir / "best.zip")
             print(f"continuing {cfg.init_from} from {model.num_timesteps} steps in {run_dir}", file=sys.stderr)
