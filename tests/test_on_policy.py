@@ -70,6 +70,7 @@ def test_dense_logs_reward(tmp_path):
     ({"reward_form": "sparse"}, "unknown --reward-form"),
     ({"reward_form": "dense", "lam": 0.5}, "needs --lambda 1"),
     ({"lam": 1.5}, "--lambda must be in"),
+    ({"tau": 0.0}, "--tau must be > 0"),
 ])
 def test_bad_options_are_one_line_user_errors(tmp_path, options, match):
     with pytest.raises(UserError, match=match) as e:
@@ -90,3 +91,21 @@ def test_pong_smoke(tmp_path):
     assert s["env_steps"] == 1024 and s["gradient_steps"] > 0
     summary = json.loads((Path(s["run_dir"]) / "summary.json").read_text())
     assert summary["student"] == "cnn-16-16-16-64" and summary["envs"] == ["ALE/Pong-v5"]
+
+
+def test_teacher_temperature():
+    """tau divides the teacher's logits before the divergence and the dense reward (hand-computed values)."""
+    import math
+
+    import torch
+
+    from rl_distill.methods.on_policy import Config, dense_reward, divergence_fn
+
+    t = torch.tensor([[0.0, math.log(2.0)]])  # / 0.5 -> softmax = (1/5, 4/5)
+    s = torch.zeros(1, 2)  # (1/2, 1/2)
+    expect = 0.2 * math.log(0.2 / 0.5) + 0.8 * math.log(0.8 / 0.5)
+    assert divergence_fn(Config(divergence="forward-kl", tau=0.5))(t, s).item() == pytest.approx(expect, abs=1e-6)
+    assert divergence_fn(Config(divergence="forward-kl"))(t, s).item() == pytest.approx(
+        (1 / 3) * math.log((1 / 3) / 0.5) + (2 / 3) * math.log((2 / 3) / 0.5), abs=1e-6)
+    batch = type("B", (), {"teacher_logits": t, "actions": torch.tensor([1]), "logprobs": torch.tensor([math.log(0.5)])})()
+    assert dense_reward(batch, tau=0.5).item() == pytest.approx(math.log(0.8) - math.log(0.5), abs=1e-6)
