@@ -303,3 +303,15 @@ def test_runs_made_with_other_teacher_weights_run_again(tmp_path, capsys):
     assert bench(suite, workers=1, runs_dir=str(runs), out=str(tmp_path / "res"), progress=False)["ran"] == 2
     assert "2 finished runs were made with other teacher weights" in capsys.readouterr().err
     assert len(list(runs.glob("_stale_*"))) == 2
+
+
+def test_records_are_not_git_ignored():
+    """The records are what outlives a machine: they must be committable (a `runs/` ignore rule once hid them)."""
+    import subprocess
+
+    root = Path(__file__).resolve().parent.parent
+    if shutil.which("git") is None or not (root / ".git").exists():
+        pytest.skip("not a git checkout")
+    probe = ["results/lineage/runs/x.json", "results/compression/suite.json", "runs/bench/lineage/x/summary.json"]
+    r = subprocess.run(["git", "check-ignore", *probe], cwd=root, capture_output=True, text=True)
+    assert r.stdout.split() == ["runs/bench/lineage/x/summary.json"]
