@@ -325,6 +325,13 @@ def _write_csv(path: Path, rows: list[dict[str, Any]], cols: list[str]) -> None:
 
 
 
+def _suite_arg(suite: dict[str, Any]) -> str:
+    """How `rl-distill bench` names this suite: its name for experiments/<name>.toml, else its path."""
+    from rl_distill.bench import SUITES_DIR
+
+    return suite["name"] if Path(suite.get("path", "")) == SUITES_DIR / f"{suite['name']}.toml" else suite["path"]
+
+
 def bench_report(source: str | Path, out_dir: str | Path | None = None) -> Path:
     """results/<suite>/: README.md (tables), runs.csv (one row per run and task), summary.csv and PNG plots,
     from the run records (see :func:`collect_bench`)."""
@@ -346,7 +353,7 @@ def bench_report(source: str | Path, out_dir: str | Path | None = None) -> Path:
     done = len({r["key"] for r in rows})
     lines = [f"# Benchmark suite `{suite['name']}`", "", suite.get("description", "").strip(), "",
              f"Runs finished: {done} of {total}. Regenerate with `rl-distill report {out}`; run the rest with "
-             f"`rl-distill bench {suite['name']} --resume`. Every number below comes from the run records in `{out}/runs/`, "
+             f"`rl-distill bench {_suite_arg(suite)} --resume{'' if out == Path('results', suite['name']) else f' --out {out}'}`. Every number below comes from the run records in `{out}/runs/`, "
              "each copied from its run folder when the run finished.", ""]
     varying = [c for c in tag_cols if len({str(r.get(c)) for r in rows}) > 1]
     group_keys = ["label", "env", *varying]
