@@ -186,6 +186,12 @@ def save_record(runs_root: str | Path, out_dir: str | Path, key: str) -> bool:
     return True
 
 
+def sync_records(runs_root: str | Path, out_dir: str | Path, keys: list[str]) -> int:
+    """Write the record of every finished run among ``keys`` that has none yet (runs finished before records
+    existed, or a report drawn from a runs folder); returns how many were written."""
+    return sum(save_record(runs_root, out_dir, k) for k in keys if not record_path(out_dir, k).exists())
+
+
 def finished_summary(path: Path) -> dict[str, Any] | None:
     """The summary of the cell's finished run, if any (the newest)."""
     done = sorted(path.glob("*/summary.json"), key=lambda p: p.stat().st_mtime)
@@ -379,9 +385,7 @@ def bench(suite_name: str, seeds: int | None = None, workers: int = 2, out: str 
     for d in (runs_root, out_dir):
         atomic_write_json(d / "suite.json", snapshot)
     _check_teachers(cells)
-    for c in cells:  # runs finished here before their record was written (e.g. by an older version)
-        if not record_path(out_dir, c.key).exists():
-            save_record(runs_root, out_dir, c.key)
+    sync_records(runs_root, out_dir, [c.key for c in cells])
     stale = [c for c in cells if _stale(out_dir, c)]
     for c in stale:  # the run folder is kept aside, not deleted: the old numbers stay inspectable
         record_path(out_dir, c.key).unlink()
@@ -390,11 +394,14 @@ def bench(suite_name: str, seeds: int | None = None, workers: int = 2, out: str 
     if stale:
         print(f"bench {suite.name}: {len(stale)} finished runs were made with other teacher weights; running them again", file=sys.stderr)
     todo = [c for c in cells if not record_path(out_dir, c.key).exists()]
+    finished = len(cells) - len(todo)
     # A transfer run needs its source's student weights, which only a run folder holds.
     by_label = {(c.label, c.seed): c for c in suite.cells}
     sources = {by_label[(c.init_from[5:], c.seed)].key for c in todo if c.init_from} - {c.key for c in todo}
-    todo = [s for s in suite.cells if s.key in sources and finished_summary(cell_dir(runs_root, s)) is None] + todo
-    print(f"bench {suite.name}: {len(cells)} runs, {len(cells) - len(todo)} already finished, {len(todo)} to run "
+    reruns = [s for s in suite.cells if s.key in sources and finished_summary(cell_dir(runs_root, s)) is None]
+    todo = reruns + todo
+    again = f", {len(reruns)} of them finished elsewhere and run again for the student weights a transfer run starts from" if reruns else ""
+    print(f"bench {suite.name}: {len(cells)} runs, {finished} already finished, {len(todo)} to run{again} "
           f"({backend}, {workers} workers) in {runs_root}", file=sys.stderr)
     if backend not in ("local", "ray"):
         raise UserError(f"unknown backend {backend!r}; choose local or ray")

@@ -109,7 +109,7 @@ def collect_bench(source: str | Path, out_dir: str | Path | None = None) -> tupl
     benchmark runs folder; from a runs folder, finished runs without a record get one first."""
     import json
 
-    from rl_distill.bench import load_record, save_record
+    from rl_distill.bench import load_record, sync_records
 
     root = Path(source)
     if not (root / "suite.json").exists():
@@ -119,8 +119,7 @@ def collect_bench(source: str | Path, out_dir: str | Path | None = None) -> tupl
     suite = json.loads((root / "suite.json").read_text())
     out = Path(out_dir or suite.get("out") or f"results/{suite['name']}")
     if root.resolve() != out.resolve():
-        for cell in suite["cells"]:
-            save_record(root, out, cell["key"])
+        sync_records(root, out, [cell["key"] for cell in suite["cells"]])
     rows = []
     for cell in suite["cells"]:
         rec = load_record(out, cell["key"])

@@ -211,7 +211,7 @@ def test_ray_backend_two_tiny_runs(tmp_path):
     assert len(pct) == 2 and np.isfinite(pct).all()
 
 
-def test_transfer_from_another_cell(tmp_path):
+def test_transfer_from_another_cell(tmp_path, capsys):
     """A cell with init_from runs after its source and starts from the source's shared layers."""
     import torch
     from safetensors.torch import load_file
@@ -254,8 +254,10 @@ label = "src"
     # On a fresh clone the source's record is there but not its weights: a transfer run still to do runs it again.
     shutil.rmtree(runs)
     next((tmp_path / "res" / "runs").glob("from-src__*.json")).unlink()
+    capsys.readouterr()
     r = bench(suite, workers=1, runs_dir=str(runs), out=str(tmp_path / "res"), progress=False)
     assert (r["ran"], r["failed"]) == (2, 0)
+    assert "2 runs, 1 already finished, 2 to run, 1 of them finished elsewhere and run again" in capsys.readouterr().err
 
 
 def test_sweep_report(tmp_path):
