@@ -50,6 +50,19 @@ def cmd_teachers_train(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_teachers_export(a: argparse.Namespace) -> int:
+    from rl_distill.teachers.train import export_run
+
+    out, meta = export_run(a.run_dir, a.out, a.episodes)
+    s, t = meta["score"], meta["training"]
+    if a.json:
+        _print_json({"teacher": str(out), "steps": t["steps"], "best_step": t["best_step"], "score": s})
+    else:
+        print(f"{meta['algo']} {meta['env_id']}: {s['mean']:.1f} ± {s['std']:.1f} over {s['n']} episodes "
+              f"(model of step {t['best_step']}, {t['steps']} steps trained) -> {out}")
+    return 0
+
+
 def _teacher_row(m: dict[str, Any]) -> dict[str, Any]:
     s = m.get("score") or {}
     t = m.get("training") or {}
@@ -208,6 +221,13 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--no-progress", action="store_true")
     tr.add_argument("--json", action="store_true")
     tr.set_defaults(func=cmd_teachers_train)
+
+    ex = t.add_parser("export", help="measure a training run's best model so far and export it as a teacher (the run may go on training)")
+    ex.add_argument("run_dir", help="the run folder, runs/<env>__<algo>-teacher__<seed>__<time>")
+    ex.add_argument("--out", default=None, help="teacher path without suffix (default: the run's --out)")
+    ex.add_argument("--episodes", type=int, default=None, help="evaluation episodes (default: 30 on Atari, 100 otherwise)")
+    ex.add_argument("--json", action="store_true")
+    ex.set_defaults(func=cmd_teachers_export)
 
     ls = t.add_parser("list", help="shipped teachers and their measured scores")
     ls.add_argument("--json", action="store_true")

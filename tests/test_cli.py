@@ -1,6 +1,8 @@
 import json
 
+import numpy as np
 import pytest
+import torch
 
 from rl_distill.runs import read_scalars
 
@@ -26,6 +28,7 @@ def _one_line_error(code, out, err):
     ["teachers", "train", "CartPole-v1", "--init-from", "ppo-CartPole-v1", "--resume"],
     ["teachers", "train", "CartPole-v1", "--hyperparams", "no_such_knob=3"],
     ["teachers", "train", "CartPole-v1", "--hyperparams", "learning_rate"],
+    ["teachers", "export", "/nonexistent/run"],
 ])
 def test_bad_inputs_give_one_line(cli, argv):
     _one_line_error(*cli(*argv))
@@ -91,6 +94,19 @@ def test_train_writes_run_and_resumes(cli, tmp_path, algo):
     assert model.gamma == 0.97 and model.lr_schedule(1.0) == pytest.approx(1e-3) and model.lr_schedule(0.5) == pytest.approx(5e-4)
     # A killed run has no summary.json: --resume picks it up and trains on to the new budget.
     (run_dir / "summary.json").unlink()
+    # Before that, `teachers export` ships its best model so far without finishing it.
+    code, stdout, err = cli("teachers", "export", str(run_dir), "--out", str(tmp_path / "early"), "--episodes", "4", "--json")
+    assert code == 0, err
+    early = json.loads((tmp_path / "early.json").read_text())
+    state = json.loads((run_dir / "state.json").read_text())
+    assert early["score"]["n"] == 4 and early["training"]["steps"] == state["segments"][-1]["end_step"]
+    assert early["training"]["best_step"] == state["best"]["step"] and early["training"]["curve"] == state["evals"]
+    from rl_distill.teachers import load_teacher
+    from rl_distill.teachers.sb3 import load_sb3_zip
+
+    obs = np.random.default_rng(0).normal(size=(5, 4)).astype(np.float32)
+    assert torch.equal(load_teacher(str(tmp_path / "early.json")).logits(obs), load_sb3_zip(run_dir / "best.zip", env_id="CartPole-v1").logits(obs))
+    assert not (run_dir / "summary.json").exists()
     code, stdout, _ = cli(*(argv[:6] + ["2048"] + argv[7:] + ["--resume"]))
     assert code == 0
     again = json.loads(stdout)

@@ -201,7 +201,6 @@ def train_teacher(cfg: TrainConfig) -> dict[str, Any]:
 
     from rl_distill.evaluation import evaluate
     from rl_distill.sb3_vec_env import SB3VecEnv
-    from rl_distill.teachers.checkpoint import save_teacher
     check_env_id(cfg.env_id)
     if cfg.algo not in ("ppo", "dqn"):
         raise UserError(f"unknown algorithm {cfg.algo!r}; choose ppo or dqn")
@@ -324,16 +323,52 @@ def train_teacher(cfg: TrainConfig) -> dict[str, Any]:
     _atomic_save(model, run_dir / "final.zip")
     env.close()
 
-    # Export the best periodic model (the final one if it never evaluated) and measure it properly.
-    chosen = run_dir / ("best.zip" if (run_dir / "best.zip").exists() else "final.zip")
+    out, meta = export_run(run_dir, cfg.out, final_episodes)
+    summary = {"run_dir": str(run_dir), "teacher": str(out), "steps": steps_done, "wall_s": round(train_wall, 1), "score": meta["score"]}
+    logger.close()
+    atomic_write_json(run_dir / "summary.json", summary)
+    return summary
+
+
+def export_run(run_dir: str | Path, out: str | Path | None = None, episodes: int | None = None) -> tuple[Path, dict[str, Any]]:
+    """Measure a training run's best model over the full protocol and export it as a suite teacher.
+
+    The model is ``best.zip`` (the best periodic evaluation), else ``final.zip``, else the last
+    ``checkpoint.zip``. The run may still be training in another process: its files are replaced atomically,
+    so the export reads a consistent snapshot, and the run goes on (only the end of ``teachers train``
+    marks a run finished). This is how a long teacher ships its best so far without stopping.
+    """
+    import json
+
+    from rl_distill.evaluation import evaluate
+    from rl_distill.teachers.checkpoint import save_teacher
     from rl_distill.teachers.sb3 import load_sb3_zip
 
-    teacher = load_sb3_zip(chosen, env_id=cfg.env_id)
-    res = evaluate(teacher, cfg.env_id, episodes=final_episodes, seed=1_000_000, protocol=protocol)
+    run_dir = Path(run_dir)
+    if not (run_dir / "config.json").exists():
+        raise UserError(f"{run_dir} is not a teacher training run (no config.json); give a runs/<env>__<algo>-teacher__<seed>__<time> folder")
+    conf = json.loads((run_dir / "config.json").read_text())
+    cfg, hp = conf["config"], conf["hyperparams"]
+    state = json.loads((run_dir / "state.json").read_text()) if (run_dir / "state.json").exists() else {"evals": [], "best": None, "wall_s": 0.0}
+    chosen = next((run_dir / f for f in ("best.zip", "final.zip", "checkpoint.zip") if (run_dir / f).exists()), None)
+    if chosen is None:
+        raise UserError(f"{run_dir} has no model yet (no best.zip, final.zip or checkpoint.zip): wait for its first evaluation or checkpoint")
+    env_id = cfg["env_id"]
+    atari = is_atari(env_id)
+    protocol = AtariProtocol(sticky_actions=cfg["sticky_actions"]) if atari else None
+    train_protocol = AtariProtocol(sticky_actions=cfg["sticky_actions"], reward_clipping=True, episodic_life=True) if atari else None
+    episodes = episodes or cfg.get("final_episodes") or (30 if atari else 100)
+    segments = state.get("segments") or []
+    steps_done = int(segments[-1]["end_step"]) if segments else 0
+    out = Path(out or cfg.get("out") or run_dir / "teacher")
+
+    teacher = load_sb3_zip(chosen, env_id=env_id)
+    res = evaluate(teacher, env_id, episodes=episodes, seed=1_000_000, protocol=protocol)
+    train_wall = float(state["wall_s"])
     meta = {
-        "id": Path(cfg.out).name if cfg.out else f"{cfg.algo}-{cfg.env_id.replace('/', '-')}",
-        "env_id": cfg.env_id,
-        "algo": cfg.algo,
+        "id": out.name,
+        "env_id": env_id,
+        "algo": cfg["algo"],
         "library": "stable-baselines3",
         "protocol": protocol.to_dict() if protocol else None,
         "training": {
@@ -341,20 +376,17 @@ def train_teacher(cfg: TrainConfig) -> dict[str, Any]:
             "best_step": (state["best"] or {}).get("step"),
             "wall_s": round(train_wall, 1),
             "steps_per_s": round(steps_done / max(train_wall, 1e-9), 1),
-            "seed": cfg.seed,
-            "n_envs": n_envs,
+            "seed": cfg["seed"],
+            "n_envs": conf["n_envs"],
             "hyperparams": hp,
             "train_protocol": train_protocol.to_dict() if train_protocol else None,
-            "command": cfg.command,
-            "machine": _machine(str(model.device)),
+            "command": cfg["command"],
+            "machine": segments[-1]["machine"] if segments else None,
             "curve": state["evals"],
-            "segments": state["segments"],
+            "segments": segments,
         } | ({"continued_from": state["init_from"]} if state.get("init_from") else {}),
-        "score": {k: res.summary[k] for k in ("mean", "std", "median", "iqm", "iqm_ci", "n")} | {"eval_seed": 1_000_000, "human_normalized": res.summary.get("human_normalized")},
+        "score": {k: res.summary[k] for k in ("mean", "std", "median", "iqm", "iqm_ci", "n")}
+        | {"eval_seed": 1_000_000, "human_normalized": res.summary.get("human_normalized")},
     }
-    out = Path(cfg.out) if cfg.out else run_dir / "teacher"
     save_teacher(out, teacher.arch, teacher.net.state_dict(), meta)
-    summary = {"run_dir": str(run_dir), "teacher": str(out), "steps": steps_done, "wall_s": round(train_wall, 1), "score": meta["score"]}
-    logger.close()
-    atomic_write_json(run_dir / "summary.json", summary)
-    return summary
+    return out, meta
