@@ -32,7 +32,7 @@ from typing import Any
 import gymnasium as gym
 import torch
 
-from _timing import rate
+from _timing import rate, time_calls
 
 
 def _dqn(env, train_freq: int, gradient_steps: int, buffer: int, learning_starts: int):
@@ -45,21 +45,6 @@ def _dqn(env, train_freq: int, gradient_steps: int, buffer: int, learning_starts
                                              "replay_buffer_kwargs": {"handle_timeout_termination": False}}
     kw = {k: _schedule(v) for k, v in hp.items() if k not in ("n_envs", "n_timesteps", "net_arch")}
     return DQN("CnnPolicy", env, seed=0, device="cpu", verbose=0, **kw), hp
-
-
-def _timed_train(model) -> dict[str, float]:
-    """Wrap ``model.train`` so the seconds spent in gradient steps accumulate in the returned dict."""
-    acc = {"s": 0.0, "calls": 0}
-    inner = model.train
-
-    def train(*args, **kwargs) -> None:
-        t0 = time.perf_counter()
-        inner(*args, **kwargs)
-        acc["s"] += time.perf_counter() - t0
-        acc["calls"] += 1
-
-    model.train = train
-    return acc
 
 
 def main() -> None:
@@ -101,7 +86,7 @@ def main() -> None:
     models, train_time, hp = {}, {}, {}
     for name, (env, freq, grad) in setups.items():
         models[name], hp[name] = _dqn(env, freq, grad, buffer, a.warmup)
-        train_time[name] = _timed_train(models[name])
+        train_time[name] = time_calls(models[name], "train")
         models[name].learn(a.warmup + a.steps // 2, reset_num_timesteps=True)  # warm-up: fill, first updates
 
     # Gradient steps alone on the filled buffer, before and after the rounds (the load drifts).

@@ -37,7 +37,7 @@ from typing import Any
 import gymnasium as gym
 import torch
 
-from _timing import rate
+from _timing import rate, time_calls
 
 
 def _ppo(env, threads: int):
@@ -50,21 +50,6 @@ def _ppo(env, threads: int):
     model = PPO("CnnPolicy", env, seed=0, device="cpu", verbose=0, **kw)
     torch.set_num_threads(threads)  # SB3's set_random_seed leaves it alone, but be sure
     return model, hp
-
-
-def _timed_train(model) -> dict[str, float]:
-    """Wrap ``model.train`` so the seconds spent in PPO updates accumulate in the returned dict."""
-    acc = {"s": 0.0, "calls": 0}
-    inner = model.train
-
-    def train() -> None:
-        t0 = time.perf_counter()
-        inner()
-        acc["s"] += time.perf_counter() - t0
-        acc["calls"] += 1
-
-    model.train = train
-    return acc
 
 
 def main() -> None:
@@ -98,7 +83,7 @@ def main() -> None:
     train_time = {}
     for name, env in (("sb3-plain", plain_env), ("suite", suite_env)):
         model, hp = _ppo(env, a.threads)
-        train_time[name] = _timed_train(model)
+        train_time[name] = time_calls(model, "train")
         models[name] = model
     n_envs, n_steps, n_epochs, batch = int(hp["n_envs"]), int(hp["n_steps"]), int(hp["n_epochs"]), int(hp["batch_size"])
     per_update = n_envs * n_steps
