@@ -33,6 +33,7 @@ import gymnasium as gym
 import torch
 
 from _timing import rate, time_calls
+from rl_distill.networks import NatureCNN, channels_last_convolutions
 
 
 def _dqn(env, train_freq: int, gradient_steps: int, buffer: int, learning_starts: int):
@@ -44,7 +45,9 @@ def _dqn(env, train_freq: int, gradient_steps: int, buffer: int, learning_starts
                                              "learning_starts": learning_starts, "optimize_memory_usage": True,
                                              "replay_buffer_kwargs": {"handle_timeout_termination": False}}
     kw = {k: _schedule(v) for k, v in hp.items() if k not in ("n_envs", "n_timesteps", "net_arch")}
-    return DQN("CnnPolicy", env, seed=0, device="cpu", verbose=0, **kw), hp
+    model = DQN("CnnPolicy", env, seed=0, device="cpu", verbose=0, **kw)
+    channels_last_convolutions(model.policy)  # as `teachers train` does (off with --nchw)
+    return model, hp
 
 
 def main() -> None:
@@ -57,8 +60,10 @@ def main() -> None:
     ap.add_argument("--warmup", type=int, default=2000, help="env steps before learning starts (untimed)")
     ap.add_argument("--bound-seconds", type=float, default=20.0)
     ap.add_argument("--note", default="")
+    ap.add_argument("--nchw", action="store_true", help="plain NCHW convolutions, as before channels-last input (networks.py)")
     ap.add_argument("--out", default="results/benchmarks/dqn_training_cpu2.json")
     a = ap.parse_args()
+    NatureCNN.channels_last_on_cpu = not a.nchw
     torch.set_num_threads(1)
     if a.n_envs % a.replay_ratio:
         raise SystemExit("--n-envs must be a multiple of --replay-ratio")
@@ -117,6 +122,7 @@ def main() -> None:
         "machine": {"cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
                     "ale_py": ale_py.__version__, "python": platform.python_version()},
         "note": a.note,
+        "conv_input_layout": "NCHW" if a.nchw else "channels-last in training passes (rl_distill.networks.channels_last_convolutions)",
         "rounds": rounds,
         "agent_steps_per_s": sps,
         "ratio_to_sb3_plain": {name: round(v / sps["sb3-plain 1 env"], 3) for name, v in sps.items()},

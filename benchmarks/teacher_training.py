@@ -38,6 +38,7 @@ import gymnasium as gym
 import torch
 
 from _timing import rate, time_calls
+from rl_distill.networks import NatureCNN, channels_last_convolutions
 
 
 def _ppo(env, threads: int):
@@ -48,6 +49,7 @@ def _ppo(env, threads: int):
     hp = hyperparams("ALE/Pong-v5", "ppo")
     kw = {k: _schedule(v) for k, v in hp.items() if k not in ("n_envs", "n_timesteps", "net_arch")}
     model = PPO("CnnPolicy", env, seed=0, device="cpu", verbose=0, **kw)
+    channels_last_convolutions(model.policy)  # as `teachers train` does (off with --nchw)
     torch.set_num_threads(threads)  # SB3's set_random_seed leaves it alone, but be sure
     return model, hp
 
@@ -60,8 +62,10 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
     ap.add_argument("--bound-seconds", type=float, default=20.0, help="seconds of repeated train() for the update bound (half before, half after the rounds)")
     ap.add_argument("--note", default="Another teacher-training job (PPO Pong, niced) ran on the machine throughout, using about one of the 2 cores.")
+    ap.add_argument("--nchw", action="store_true", help="plain NCHW convolutions, as before channels-last input (networks.py)")
     ap.add_argument("--out", default="results/benchmarks/teacher_training_cpu2.json")
     a = ap.parse_args()
+    NatureCNN.channels_last_on_cpu = not a.nchw
     torch.set_num_threads(a.threads)
 
     import ale_py
@@ -126,6 +130,7 @@ def main() -> None:
         "machine": {"cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
                     "ale_py": ale_py.__version__, "python": platform.python_version()},
         "note": a.note,
+        "conv_input_layout": "NCHW" if a.nchw else "channels-last in training passes (rl_distill.networks.channels_last_convolutions)",
         "pipelines": {
             "sb3-plain": "make_atari_env(env_id, n_envs=8, seed=0, env_kwargs={'frameskip': 1}) + VecFrameStack(4): DummyVecEnv of gymnasium "
                          "ALE v5 envs (sticky actions 0.25 in ALE, per frame) + Monitor + AtariWrapper (noop 30, MaxAndSkip 4, "

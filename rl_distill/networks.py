@@ -79,8 +79,33 @@ class NatureCNN(nn.Module):
         self.linear = nn.Sequential(nn.Linear(n_flat, features), nn.ReLU())
         self.features_dim = features
 
+    channels_last_on_cpu = True
+    """Feed the convolutions channels-last input in training passes on the CPU, where oneDNN runs them
+    1.3-1.6x faster (same maths, float rounding aside; benchmarks/cnn_memory_format.py)."""
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if _use_channels_last(x):
+            x = x.contiguous(memory_format=torch.channels_last)
         return self.linear(self.cnn(x))
+
+
+def _use_channels_last(x: torch.Tensor) -> bool:
+    # Training passes only: a batch-8 forward without gradients (acting) measured 0.9x, not faster.
+    return NatureCNN.channels_last_on_cpu and x.device.type == "cpu" and x.dim() == 4 and torch.is_grad_enabled()
+
+
+def _channels_last_input(module: nn.Module, args: tuple) -> tuple | None:
+    return (args[0].contiguous(memory_format=torch.channels_last),) + args[1:] if _use_channels_last(args[0]) else None
+
+
+def channels_last_convolutions(module: nn.Module) -> int:
+    """Give every convolution in ``module`` (e.g. an SB3 policy, whose NatureCNN is not ours) channels-last
+    input on the CPU, as :class:`NatureCNN` does; a forward pre-hook, so nothing saved changes. Returns how
+    many convolutions it hooked."""
+    convs = [m for m in module.modules() if isinstance(m, nn.Conv2d)]
+    for m in convs:
+        m.register_forward_pre_hook(_channels_last_input)
+    return len(convs)
 
 
 class Flatten(nn.Module):

@@ -1,0 +1,65 @@
+"""Channels-last convolutions on the CPU: same outputs and gradients, training passes only, nothing saved changes."""
+
+import pytest
+import torch
+
+from rl_distill.networks import NatureCNN, channels_last_convolutions
+
+
+@pytest.fixture
+def layout_switch():
+    yield
+    NatureCNN.channels_last_on_cpu = True
+
+
+def _seen_layouts(module):
+    """Record, per forward, whether the first convolution got channels-last input."""
+    seen = []
+    conv = next(m for m in module.modules() if isinstance(m, torch.nn.Conv2d))
+    conv.register_forward_hook(lambda m, args, out: seen.append(args[0].is_contiguous(memory_format=torch.channels_last)
+                                                               and not args[0].is_contiguous()))
+    return seen
+
+
+def test_nature_cnn_same_outputs_and_gradients(layout_switch):
+    torch.manual_seed(0)
+    net = NatureCNN((4, 84, 84), (16, 32, 32), 256)
+    x = torch.rand(5, 4, 84, 84)
+    seen = _seen_layouts(net)
+    outs, grads = [], []
+    for on in (True, False):
+        NatureCNN.channels_last_on_cpu = on
+        net.zero_grad()
+        y = net(x)
+        y.square().sum().backward()
+        outs.append(y.detach())
+        grads.append(net.cnn[0].weight.grad.clone())
+    assert seen == [True, False]
+    torch.testing.assert_close(outs[0], outs[1], rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(grads[0], grads[1], rtol=1e-4, atol=1e-4)
+    with torch.no_grad():  # acting: batch-8 forwards measured slower channels-last, so they stay NCHW
+        net(x)
+    assert seen[-1] is False and all(p.is_contiguous() for p in net.parameters())
+
+
+def test_sb3_policy_hooks_keep_outputs_and_checkpoints(tmp_path):
+    from stable_baselines3 import PPO
+
+    from rl_distill.envs import AtariProtocol
+    from rl_distill.sb3_vec_env import SB3VecEnv
+
+    env = SB3VecEnv("ALE/Pong-v5", 2, seed=0, protocol=AtariProtocol(reward_clipping=True, episodic_life=True))
+    model = PPO("CnnPolicy", env, n_steps=8, batch_size=16, seed=0, device="cpu")
+    obs = torch.as_tensor(env.reset()).float()
+    before = model.policy.evaluate_actions(obs, torch.zeros(2))[0].detach()
+    assert channels_last_convolutions(model.policy) == 3  # one shared NatureCNN, 3 convolutions
+    seen = _seen_layouts(model.policy)
+    after = model.policy.evaluate_actions(obs, torch.zeros(2))[0].detach()
+    assert seen == [True]
+    torch.testing.assert_close(before, after, rtol=1e-5, atol=1e-5)
+    model.learn(16)  # a training update through the hooks
+    model.save(tmp_path / "m.zip")
+    again = PPO.load(tmp_path / "m.zip", device="cpu")
+    torch.testing.assert_close(again.policy.evaluate_actions(obs, torch.zeros(2))[0], model.policy.evaluate_actions(obs, torch.zeros(2))[0],
+                               rtol=1e-5, atol=1e-5)
+    env.close()
