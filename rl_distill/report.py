@@ -51,22 +51,22 @@ def teacher_report(out_dir: str | Path = "results/teachers") -> Path:
         "suite's evaluation harness, greedy actions, 100 episodes (Atari: 30 full games, raw score), evaluation seed",
         "1,000,000. Regenerate this page with `rl-distill teachers report`.",
         "",
-        "| teacher | env | score (mean ± std) | IQM [95% CI] | human-norm. | train steps | wall (s) | steps/s | command |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| teacher | env | score (mean ± std) | IQM [95% CI] | human-norm. | train steps | weights from step | wall (s) | steps/s | command |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for m in shipped_meta():
         s, t = m.get("score") or {}, m.get("training") or {}
         ci = s.get("iqm_ci") or [float("nan")] * 2
         hn = s.get("human_normalized")
-        segments = t.get("segments") or []
+        segments = [g for g in t.get("segments") or [] if g["end_step"] > g["start_step"]]  # not export-only calls
         if len(segments) > 1:  # resumed, possibly on other machines: each invocation with its share
             command = "<br>".join(f"`{g['command']}` (steps {g['start_step']:,}-{g['end_step']:,}, {g['wall_s']:.0f} s, {g['machine']})"
                                   for g in segments)
         else:
-            command = f"`{t.get('command')}`"
+            command = f"`{segments[0]['command'] if segments else t.get('command')}`"
         lines.append(
             f"| {m['id']} | {m['env_id']} | {s['mean']:.1f} ± {s['std']:.1f} (n={s['n']}) | {s['iqm']:.1f} [{ci[0]:.1f}, {ci[1]:.1f}] | "
-            f"{'-' if hn is None else f'{hn:.2f}'} | {t.get('steps')} | {t.get('wall_s')} | {t.get('steps_per_s')} | {command} |"
+            f"{'-' if hn is None else f'{hn:.2f}'} | {t.get('steps')} | {t.get('best_step') or '-'} | {t.get('wall_s')} | {t.get('steps_per_s')} | {command} |"
         )
         _plot_curve(m, out / f"{m['id']}.png")
     lines += ["", "Learning curves (periodic greedy evaluation during training; the exported model is the best one):", ""]

@@ -16,11 +16,18 @@ def _meta(tid, segments=None):
 def test_teacher_report_rows_and_resumed_segments(tmp_path, monkeypatch):
     segs = [{"command": "rl-distill teachers train A", "machine": "GPU box", "start_step": 0, "end_step": 1_250_016, "wall_s": 353.0},
             {"command": "rl-distill teachers train B", "machine": "2 CPU cores", "start_step": 1_250_016, "end_step": 2_500_032, "wall_s": 4647.0}]
-    monkeypatch.setattr(teachers, "shipped_meta", lambda: [_meta("one-run"), _meta("resumed", segs)])
+    export = {"command": "rl-distill teachers train C --resume", "machine": "2 CPU cores", "start_step": 2_500_032, "end_step": 2_500_032, "wall_s": 0.0}
+    exported = _meta("exported", [segs[1], export]) | {"id": "exported"}
+    exported["training"]["best_step"] = 2_000_000
+    monkeypatch.setattr(teachers, "shipped_meta", lambda: [_meta("one-run"), _meta("resumed", segs), exported])
     text = teacher_report(tmp_path).read_text()
     one = next(line for line in text.splitlines() if line.startswith("| one-run"))
     res = next(line for line in text.splitlines() if line.startswith("| resumed"))
     assert "19.5 ± 1.5 (n=30)" in one and "20.0 [19.0, 20.5]" in one and "1.10" in one and "`rl-distill teachers train B`" in one
     assert "`rl-distill teachers train A` (steps 0-1,250,016, 353 s, GPU box)" in res
     assert "`rl-distill teachers train B` (steps 1,250,016-2,500,032, 4647 s, 2 CPU cores)" in res
+    # An export-only call (no steps) is not a training segment; the step the weights come from is shown.
+    exp = next(line for line in text.splitlines() if line.startswith("| exported"))
+    assert "`rl-distill teachers train B`" in exp and "train C" not in exp and "| 2500032 | 2000000 |" in exp
+    assert "| 2500032 | - |" in one
     assert (tmp_path / "one-run.png").stat().st_size > 0 and (tmp_path / "resumed.png").exists()
