@@ -1,4 +1,4 @@
-"""Each shipped Atari teacher loads, acts stably on a fixed observation, and plays a full game."""
+"""Each shipped Atari teacher loads, acts stably on a fixed observation, and plays full games."""
 
 import numpy as np
 import pytest
@@ -24,9 +24,10 @@ def test_atari_teacher_loads_and_acts_stably(tid):
 
 
 @pytest.mark.parametrize("tid", ATARI)
-def test_atari_teacher_plays_one_game(tid):
+def test_atari_teacher_plays_full_games(tid):
     t = load_teacher(tid)
-    r = evaluate(t, t.env_id, episodes=1, seed=5)
-    assert r.lengths[0] > 100 and r.protocol["episodic_life"] is False
-    # Better than the random policy (Pong: -20.7), as the recorded score says it should be.
-    assert r.summary["human_normalized"] > 0.1
+    r = evaluate(t, t.env_id, episodes=3, seed=5)
+    assert min(r.lengths) > 100 and r.protocol["episodic_life"] is False
+    # Better than the random policy (human-normalised 0: Pong -20.7, Breakout 1.7, SpaceInvaders 148), as the
+    # recorded score says it should be. Three games, because one SpaceInvaders game varies by +-110 points.
+    assert r.summary["human_normalized"] > 0
