@@ -39,21 +39,16 @@ def _ms(fn, seconds: float) -> float:
 
 def _sb3_cases() -> dict:
     """Teacher training's updates: SB3's own NatureCNN, hooked by ``channels_last_convolutions``."""
-    from stable_baselines3 import DQN, PPO
-
     from rl_distill.envs import AtariProtocol
     from rl_distill.networks import channels_last_convolutions
     from rl_distill.sb3_vec_env import SB3VecEnv
-    from rl_distill.teachers.train import _schedule, hyperparams
+    from rl_distill.teachers.train import hyperparams, sb3_model
 
     proto = AtariProtocol(sticky_actions=0.25, reward_clipping=True, episodic_life=True)
-    hp = hyperparams("ALE/Pong-v5", "ppo")
-    ppo = PPO("CnnPolicy", SB3VecEnv("ALE/Pong-v5", 8, seed=0, protocol=proto), seed=0, device="cpu", verbose=0,
-              **{k: _schedule(v) for k, v in hp.items() if k not in ("n_envs", "n_timesteps")})
+    ppo = sb3_model("ppo", "ALE/Pong-v5", SB3VecEnv("ALE/Pong-v5", 8, seed=0, protocol=proto), hyperparams("ALE/Pong-v5", "ppo"), device="cpu")
     ppo.learn(1024)  # fills the rollout buffer
     hq = hyperparams("ALE/Pong-v5", "dqn") | {"buffer_size": 2000, "learning_starts": 1000}
-    dqn = DQN("CnnPolicy", SB3VecEnv("ALE/Pong-v5", 1, seed=0, protocol=proto), seed=0, device="cpu", verbose=0,
-              **{k: _schedule(v) for k, v in hq.items() if k not in ("n_envs", "n_timesteps")})
+    dqn = sb3_model("dqn", "ALE/Pong-v5", SB3VecEnv("ALE/Pong-v5", 1, seed=0, protocol=proto), hq, device="cpu")
     dqn.learn(1500)
     for m in (ppo, dqn):
         channels_last_convolutions(m.policy)

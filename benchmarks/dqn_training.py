@@ -37,15 +37,12 @@ from rl_distill.networks import NatureCNN, channels_last_convolutions
 
 
 def _dqn(env, train_freq: int, gradient_steps: int, buffer: int, learning_starts: int):
-    from stable_baselines3 import DQN
-
-    from rl_distill.teachers.train import _schedule, hyperparams
+    from rl_distill.teachers.train import hyperparams, sb3_model
 
     hp = hyperparams("ALE/Pong-v5", "dqn") | {"train_freq": train_freq, "gradient_steps": gradient_steps, "buffer_size": buffer,
                                              "learning_starts": learning_starts, "optimize_memory_usage": True,
                                              "replay_buffer_kwargs": {"handle_timeout_termination": False}}
-    kw = {k: _schedule(v) for k, v in hp.items() if k not in ("n_envs", "n_timesteps", "net_arch")}
-    model = DQN("CnnPolicy", env, seed=0, device="cpu", verbose=0, **kw)
+    model = sb3_model("dqn", "ALE/Pong-v5", env, hp, device="cpu")
     channels_last_convolutions(model.policy)  # as `teachers train` does (off with --nchw)
     return model, hp
 

@@ -42,13 +42,10 @@ from rl_distill.networks import NatureCNN, channels_last_convolutions
 
 
 def _ppo(env, threads: int):
-    from stable_baselines3 import PPO
-
-    from rl_distill.teachers.train import _schedule, hyperparams
+    from rl_distill.teachers.train import hyperparams, sb3_model
 
     hp = hyperparams("ALE/Pong-v5", "ppo")
-    kw = {k: _schedule(v) for k, v in hp.items() if k not in ("n_envs", "n_timesteps", "net_arch")}
-    model = PPO("CnnPolicy", env, seed=0, device="cpu", verbose=0, **kw)
+    model = sb3_model("ppo", "ALE/Pong-v5", env, hp, device="cpu")
     channels_last_convolutions(model.policy)  # as `teachers train` does (off with --nchw)
     torch.set_num_threads(threads)  # SB3's set_random_seed leaves it alone, but be sure
     return model, hp

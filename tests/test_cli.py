@@ -143,13 +143,13 @@ def test_continued_model_holds_the_teacher(tmp_path, tid):
 
     from rl_distill.sb3_vec_env import SB3VecEnv
     from rl_distill.teachers import load_teacher
-    from rl_distill.teachers.train import TrainConfig, _carried_state, _load_init_teacher, _load_into, _make_model, hyperparams
+    from rl_distill.teachers.train import TrainConfig, _carried_state, _load_init_teacher, _load_into, hyperparams, sb3_model
 
     algo = tid.split("-")[0]
     cfg = TrainConfig("CartPole-v1", algo=algo, init_from=tid, progress=False)
     hp = hyperparams("CartPole-v1", algo)
     teacher = _load_init_teacher(cfg, 10**9)
-    model = _make_model(cfg, hp, SB3VecEnv("CartPole-v1", 2, seed=0), str(tmp_path))
+    model = sb3_model(cfg.algo, cfg.env_id, SB3VecEnv("CartPole-v1", 2, seed=0), hp, cfg.seed, cfg.device, str(tmp_path))
     _load_into(model, teacher, cfg, hp)
     state = _carried_state(teacher, cfg)
     steps = teacher.meta["training"]["steps"]

@@ -117,16 +117,25 @@ def _schedule(v: Any) -> Any:
     return v
 
 
-def _make_model(cfg: TrainConfig, hp: dict[str, Any], env, tb_dir: str):
+def sb3_model(algo: str, env_id: str, env, hp: dict[str, Any], seed: int = 0, device: str = "auto", tensorboard_log: str | None = None):
+    """A fresh SB3 PPO or DQN from a hyperparameter entry (``hyperparams()`` plus overrides): ``lin_`` schedules
+    resolved, ``net_arch`` into the policy kwargs, CnnPolicy on Atari. What ``teachers train`` and the
+    teacher-training benchmarks build."""
     from stable_baselines3 import DQN, PPO
 
     kw = {k: _schedule(v) for k, v in hp.items() if k not in ("n_envs", "n_timesteps", "net_arch")}
-    policy_kwargs = {}
-    if "net_arch" in hp:
-        policy_kwargs["net_arch"] = list(hp["net_arch"])
-    policy = "CnnPolicy" if is_atari(cfg.env_id) else "MlpPolicy"
-    cls = PPO if cfg.algo == "ppo" else DQN
-    return cls(policy, env, seed=cfg.seed, device=cfg.device, tensorboard_log=tb_dir, policy_kwargs=policy_kwargs or None, verbose=0, **kw)
+    policy_kwargs = {"net_arch": list(hp["net_arch"])} if "net_arch" in hp else None
+    policy = "CnnPolicy" if is_atari(env_id) else "MlpPolicy"
+    cls = PPO if algo == "ppo" else DQN
+    return cls(policy, env, seed=seed, device=device, tensorboard_log=tensorboard_log, policy_kwargs=policy_kwargs, verbose=0, **kw)
+
+
+def _protocols(env_id: str, sticky_actions: float) -> tuple[AtariProtocol | None, AtariProtocol | None]:
+    """(evaluation, training) protocols: Atari trains on clipped rewards with a lost life ending the learner's
+    episode, and is judged on full games with raw scores; other envs have none."""
+    if not is_atari(env_id):
+        return None, None
+    return AtariProtocol(sticky_actions=sticky_actions), AtariProtocol(sticky_actions=sticky_actions, reward_clipping=True, episodic_life=True)
 
 
 def _load_init_teacher(cfg: TrainConfig, total: int):
@@ -214,9 +223,7 @@ def train_teacher(cfg: TrainConfig) -> dict[str, Any]:
     eval_every = int(cfg.eval_every or max(total // 20, 1000))
     ckpt_every = int(cfg.checkpoint_every or eval_every)
     atari = is_atari(cfg.env_id)
-    protocol = AtariProtocol(sticky_actions=cfg.sticky_actions) if atari else None
-    train_protocol = AtariProtocol(sticky_actions=cfg.sticky_actions, reward_clipping=True, episodic_life=True) if atari else None
-    final_episodes = cfg.final_episodes or (30 if atari else 100)
+    protocol, train_protocol = _protocols(cfg.env_id, cfg.sticky_actions)
     if not atari:
         # 64-256 wide MLPs gain nothing from intra-op threads, and two threaded jobs on 2 cores thrash
         # (measured: DQN MountainCar at ~100 steps/s beside another job, instead of ~1,000).
@@ -250,7 +257,7 @@ def train_teacher(cfg: TrainConfig) -> dict[str, Any]:
             model.load_replay_buffer(str(run_dir / "replay.pkl"))
         print(f"resuming {run_dir} at {model.num_timesteps} steps", file=sys.stderr)
     else:
-        model = _make_model(cfg, hp, env, str(run_dir / "tb"))
+        model = sb3_model(cfg.algo, cfg.env_id, env, hp, cfg.seed, cfg.device, str(run_dir / "tb"))
         if init_teacher is not None:
             _load_into(model, init_teacher, cfg, hp)
             if state["best"] is not None:  # the teacher is the best model so far until an evaluation beats it
@@ -325,7 +332,7 @@ def train_teacher(cfg: TrainConfig) -> dict[str, Any]:
     _atomic_save(model, run_dir / "final.zip")
     env.close()
 
-    out, meta = export_run(run_dir, cfg.out, final_episodes)
+    out, meta = export_run(run_dir, cfg.out, cfg.final_episodes)
     summary = {"run_dir": str(run_dir), "teacher": str(out), "steps": steps_done, "wall_s": round(train_wall, 1), "score": meta["score"]}
     logger.close()
     atomic_write_json(run_dir / "summary.json", summary)
@@ -357,8 +364,7 @@ def export_run(run_dir: str | Path, out: str | Path | None = None, episodes: int
         raise UserError(f"{run_dir} has no model yet (no best.zip, final.zip or checkpoint.zip): wait for its first evaluation or checkpoint")
     env_id = cfg["env_id"]
     atari = is_atari(env_id)
-    protocol = AtariProtocol(sticky_actions=cfg["sticky_actions"]) if atari else None
-    train_protocol = AtariProtocol(sticky_actions=cfg["sticky_actions"], reward_clipping=True, episodic_life=True) if atari else None
+    protocol, train_protocol = _protocols(env_id, cfg["sticky_actions"])
     episodes = episodes or cfg.get("final_episodes") or (30 if atari else 100)
     segments = state.get("segments") or []
     steps_done = int(segments[-1]["end_step"]) if segments else 0
