@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from rl_distill.errors import UserError
-from rl_distill.networks import NatureCNN, count_params
+from rl_distill.networks import NatureCNN, count_params, image_floats
 
 ALIASES = {
     "nature": "cnn-32-64-64-512",
@@ -111,7 +111,7 @@ class Student(nn.Module):
     def forward(self, obs: torch.Tensor, task: int = 0) -> dict[str, torch.Tensor]:
         """logits (B, A_task), value (B,), features (B, H) for a batch from one task."""
         if self.spec.kind == "cnn":
-            h = self.encoder(obs.float() / 255.0)
+            h = self.encoder(image_floats(obs))
             hv = h
         else:
             x = obs.float().flatten(1)

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from rl_distill.networks import NatureCNN, channels_last_convolutions
+from rl_distill.networks import NatureCNN, channels_last_convolutions, image_floats
 
 
 @pytest.fixture
@@ -40,6 +40,20 @@ def test_nature_cnn_same_outputs_and_gradients(layout_switch):
     with torch.no_grad():  # acting: batch-8 forwards measured slower channels-last, so they stay NCHW
         net(x)
     assert seen[-1] is False and all(p.is_contiguous() for p in net.parameters())
+
+
+def test_image_floats_same_values_channels_last_in_training_only(layout_switch):
+    obs = torch.randint(0, 256, (3, 4, 84, 84), dtype=torch.uint8)
+    want = obs.float() / 255.0
+    got = image_floats(obs)
+    assert torch.equal(got, want) and got.is_contiguous(memory_format=torch.channels_last) and not got.is_contiguous()
+    with torch.no_grad():
+        got = image_floats(obs)
+    assert torch.equal(got, want) and got.is_contiguous()
+    NatureCNN.channels_last_on_cpu = False
+    assert image_floats(obs).is_contiguous()
+    floats = torch.full((1, 4, 84, 84), 255.0)  # float input is scaled in a copy, never in place
+    assert torch.equal(image_floats(floats), torch.ones_like(floats)) and floats.max().item() == 255.0
 
 
 def test_sb3_policy_hooks_keep_outputs_and_checkpoints(tmp_path):
