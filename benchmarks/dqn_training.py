@@ -33,17 +33,17 @@ import gymnasium as gym
 import torch
 
 from _timing import rate, time_calls
-from rl_distill.networks import NatureCNN, channels_last_convolutions
+from rl_distill.networks import NatureCNN
 
 
 def _dqn(env, train_freq: int, gradient_steps: int, buffer: int, learning_starts: int):
-    from rl_distill.teachers.train import hyperparams, sb3_model
+    from rl_distill.teachers.train import fast_sb3_training, hyperparams, sb3_model
 
     hp = hyperparams("ALE/Pong-v5", "dqn") | {"train_freq": train_freq, "gradient_steps": gradient_steps, "buffer_size": buffer,
                                              "learning_starts": learning_starts, "optimize_memory_usage": True,
                                              "replay_buffer_kwargs": {"handle_timeout_termination": False}}
     model = sb3_model("dqn", "ALE/Pong-v5", env, hp, device="cpu")
-    channels_last_convolutions(model.policy)  # as `teachers train` does (off with --nchw)
+    fast_sb3_training(model)  # as `teachers train` does (NCHW convolutions with --nchw)
     return model, hp
 
 
@@ -119,7 +119,7 @@ def main() -> None:
         "machine": {"cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
                     "ale_py": ale_py.__version__, "python": platform.python_version()},
         "note": a.note,
-        "conv_input_layout": "NCHW" if a.nchw else "channels-last in training passes (rl_distill.networks.channels_last_convolutions)",
+        "conv_input_layout": "NCHW" if a.nchw else "channels-last in training passes (rl_distill.teachers.train.fast_sb3_training)",
         "rounds": rounds,
         "agent_steps_per_s": sps,
         "ratio_to_sb3_plain": {name: round(v / sps["sb3-plain 1 env"], 3) for name, v in sps.items()},

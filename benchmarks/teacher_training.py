@@ -38,15 +38,15 @@ import gymnasium as gym
 import torch
 
 from _timing import rate, time_calls
-from rl_distill.networks import NatureCNN, channels_last_convolutions
+from rl_distill.networks import NatureCNN
 
 
 def _ppo(env, threads: int):
-    from rl_distill.teachers.train import hyperparams, sb3_model
+    from rl_distill.teachers.train import fast_sb3_training, hyperparams, sb3_model
 
     hp = hyperparams("ALE/Pong-v5", "ppo")
     model = sb3_model("ppo", "ALE/Pong-v5", env, hp, device="cpu")
-    channels_last_convolutions(model.policy)  # as `teachers train` does (off with --nchw)
+    fast_sb3_training(model)  # as `teachers train` does (NCHW convolutions with --nchw)
     torch.set_num_threads(threads)  # SB3's set_random_seed leaves it alone, but be sure
     return model, hp
 
@@ -127,7 +127,7 @@ def main() -> None:
         "machine": {"cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
                     "ale_py": ale_py.__version__, "python": platform.python_version()},
         "note": a.note,
-        "conv_input_layout": "NCHW" if a.nchw else "channels-last in training passes (rl_distill.networks.channels_last_convolutions)",
+        "conv_input_layout": "NCHW" if a.nchw else "channels-last in training passes (rl_distill.teachers.train.fast_sb3_training)",
         "pipelines": {
             "sb3-plain": "make_atari_env(env_id, n_envs=8, seed=0, env_kwargs={'frameskip': 1}) + VecFrameStack(4): DummyVecEnv of gymnasium "
                          "ALE v5 envs (sticky actions 0.25 in ALE, per frame) + Monitor + AtariWrapper (noop 30, MaxAndSkip 4, "

@@ -77,3 +77,35 @@ def test_sb3_policy_hooks_keep_outputs_and_checkpoints(tmp_path):
     torch.testing.assert_close(again.policy.evaluate_actions(obs, torch.zeros(2))[0], model.policy.evaluate_actions(obs, torch.zeros(2))[0],
                                rtol=1e-5, atol=1e-5)
     env.close()
+
+
+def test_fast_sb3_training_same_outputs_fused_adam_and_checkpoints(tmp_path):
+    from stable_baselines3 import DQN, PPO
+
+    from rl_distill.envs import AtariProtocol
+    from rl_distill.sb3_vec_env import SB3VecEnv
+    from rl_distill.teachers.train import fast_sb3_training
+
+    env = SB3VecEnv("ALE/Pong-v5", 2, seed=0, protocol=AtariProtocol(reward_clipping=True, episodic_life=True))
+    obs = torch.as_tensor(env.reset())  # uint8, as SB3 passes observations
+    assert obs.dtype == torch.uint8
+    ppo = PPO("CnnPolicy", env, n_steps=8, batch_size=16, seed=0, device="cpu")
+    dqn = DQN("CnnPolicy", env, buffer_size=100, learning_starts=8, batch_size=4, seed=0, device="cpu")
+    before = [ppo.policy.evaluate_actions(obs, torch.zeros(2))[0].detach(), dqn.q_net(obs).detach(), dqn.q_net_target(obs).detach()]
+    seen = _seen_layouts(ppo.policy)
+    for m in (ppo, dqn):
+        fast_sb3_training(m)
+        assert all(g["fused"] and not g["foreach"] for g in m.policy.optimizer.param_groups)
+    after = [ppo.policy.evaluate_actions(obs, torch.zeros(2))[0].detach(), dqn.q_net(obs).detach(), dqn.q_net_target(obs).detach()]
+    assert seen == [True]  # the image_floats input reaches the convolutions channels-last
+    for b, a in zip(before, after):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+    w0 = dqn.q_net.q_net[0].weight.clone()
+    for m in (ppo, dqn):
+        m.learn(16)  # training updates through the fused Adam and the new input path
+    assert not torch.equal(w0, dqn.q_net.q_net[0].weight)
+    ppo.save(tmp_path / "p.zip")
+    again = PPO.load(tmp_path / "p.zip", device="cpu")
+    torch.testing.assert_close(again.policy.evaluate_actions(obs, torch.zeros(2))[0], ppo.policy.evaluate_actions(obs, torch.zeros(2))[0],
+                               rtol=1e-5, atol=1e-5)
+    env.close()
