@@ -267,14 +267,16 @@ def _plot_sweep(rows: list[dict[str, Any]], x: str, y: str, series: str, path: P
 
     plt = _plt()
     envs = list(dict.fromkeys(r["env"] for r in rows))
+    # One colour per series across the panels, so a series missing from one env does not shift the others'.
+    colour = {s: f"C{i % 10}" for i, s in enumerate(dict.fromkeys(r[series] for r in rows))}
     fig, axes = plt.subplots(1, len(envs), figsize=(4.6 * len(envs), 3.6), dpi=100, squeeze=False)
     for ax, env in zip(axes[0], envs):
         for (s,), rs in _groups([r for r in rows if r["env"] == env and r[y] is not None], [series]).items():
             pts = sorted(_groups(rs, [x]).items())
             xs = [k[0] for k, _ in pts]
             stats = [_mean_ci([r[y] for r in g]) for _, g in pts]
-            (line,) = ax.plot(xs, [m for m, _, _ in stats], marker="o", ms=3, label=str(s))
-            ax.fill_between(xs, [lo for _, lo, _ in stats], [hi for _, _, hi in stats], color=line.get_color(), alpha=0.18)
+            ax.plot(xs, [m for m, _, _ in stats], marker="o", ms=3, label=str(s), color=colour[s])
+            ax.fill_between(xs, [lo for _, lo, _ in stats], [hi for _, _, hi in stats], color=colour[s], alpha=0.18)
         if y == "percent":
             ax.axhline(100, color="k", ls="--", lw=0.8)
         else:
@@ -290,7 +292,7 @@ def _plot_sweep(rows: list[dict[str, Any]], x: str, y: str, series: str, path: P
         ax.set_xlabel(x.replace("tag_", "").replace("_", " "))
         ax.set_ylabel("% of teacher" if y == "percent" else "eval return")
         ax.set_title(env, fontsize=10)
-    axes[0][-1].legend(fontsize=7)
+        ax.legend(fontsize=7)  # each panel lists its own series (a suite in progress may lack some)
     fig.suptitle(title, fontsize=11)
     fig.tight_layout()
     _save(fig, path)
