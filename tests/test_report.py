@@ -31,3 +31,19 @@ def test_teacher_report_rows_and_resumed_segments(tmp_path, monkeypatch):
     assert "`rl-distill teachers train B`" in exp and "train C" not in exp and "| 2500032 | 2000000 |" in exp
     assert "| 2500032 | - |" in one
     assert (tmp_path / "one-run.png").stat().st_size > 0 and (tmp_path / "resumed.png").exists()
+
+
+def test_sweep_plot_keeps_each_series_colour_across_panels(tmp_path, monkeypatch):
+    """A suite in progress: series 'a' ran on one env only; 'b' keeps one colour in both panels, each with a legend."""
+    import rl_distill.report as report
+
+    figs = []
+    monkeypatch.setattr(report, "_save", lambda fig, path: figs.append(fig))
+    rows = [{"env": env, "label": s, "student_params": p, "percent": 50.0 + p / 1000, "teacher_score": 1.0}
+            for env, series in (("E1", ("a", "b")), ("E2", ("b",))) for s in series for p in (1000, 4000)]
+    report._plot_sweep(rows, "student_params", "percent", "label", tmp_path / "s.png", "t", logx=False)
+    ax1, ax2 = figs[0].axes
+    colour = [{line.get_label(): line.get_color() for line in ax.get_lines() if not line.get_label().startswith("_")} for ax in (ax1, ax2)]
+    assert set(colour[0]) == {"a", "b"} and set(colour[1]) == {"b"}
+    assert colour[0]["b"] == colour[1]["b"] != colour[0]["a"]
+    assert [t.get_text() for t in ax2.get_legend().get_texts()] == ["b"] and ax1.get_legend() is not None
