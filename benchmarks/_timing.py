@@ -44,14 +44,8 @@ def time_calls(obj: object, name: str) -> dict[str, float]:
 
 
 def ms_per_call(fn: Callable[[], object], seconds: float) -> float:
-    """Milliseconds per call: one warm-up call, then calls for about ``seconds`` (at least one)."""
-    t0 = time.perf_counter()
-    fn()
-    calls = max(1, int(seconds / (time.perf_counter() - t0)))
-    t0 = time.perf_counter()
-    for _ in range(calls):
-        fn()
-    return (time.perf_counter() - t0) / calls * 1000
+    """Milliseconds per call of ``fn`` over about ``seconds`` after one warm-up call (:func:`rate`, inverted)."""
+    return 1000.0 / rate(fn, 1, seconds)
 
 
 def student_gradient_steps(specs=("rusu-27x", "rusu-15x", "rusu-4x", "nature")) -> dict[str, Callable[[], None]]:
