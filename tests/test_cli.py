@@ -107,8 +107,14 @@ def test_train_writes_run_and_resumes(cli, tmp_path, algo):
     obs = np.random.default_rng(0).normal(size=(5, 4)).astype(np.float32)
     assert torch.equal(load_teacher(str(tmp_path / "early.json")).logits(obs), load_sb3_zip(run_dir / "best.zip", env_id="CartPole-v1").logits(obs))
     assert not (run_dir / "summary.json").exists()
+    # A resumed run keeps the hyperparameters its checkpoint holds: a changed one is refused, not ignored.
+    changed = [a.replace("gamma=0.97", "gamma=0.9") for a in argv[:6] + ["2048"] + argv[7:] + ["--resume"]]
+    refused = cli(*changed)
+    _one_line_error(*refused)
+    assert "gamma=0.9 (the run has 0.97)" in refused[2]
     code, stdout, _ = cli(*(argv[:6] + ["2048"] + argv[7:] + ["--resume"]))
     assert code == 0
+    assert json.loads((run_dir / "config.json").read_text())["hyperparams"]["gamma"] == 0.97
     again = json.loads(stdout)
     assert again["run_dir"] == summary["run_dir"] and again["steps"] >= 2048
     assert [r["step"] for r in read_scalars(run_dir) if "eval/mean_reward" in r][-1] >= 2048

@@ -213,6 +213,27 @@ def _load_into(model, teacher, cfg: TrainConfig, hp: dict[str, Any]) -> None:
         model.learning_starts = model.num_timesteps + int(hp.get("learning_starts", 0))
 
 
+def _resumed_settings(run_dir: Path, cfg: TrainConfig, hp: dict[str, Any], n_envs: int) -> tuple[dict[str, Any], int]:
+    """The hyperparameters and env count a resumed run keeps (its checkpoint holds them, and a DQN replay
+    buffer is shaped by its env count); a different ``--hyperparams`` value or ``--n-envs`` is refused rather
+    than silently ignored. Only the budget (``--steps``) may change."""
+    import json
+
+    try:
+        saved = json.loads((run_dir / "config.json").read_text())
+        saved_hp, saved_envs = dict(saved["hyperparams"]), int(saved["n_envs"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return hp, n_envs  # a run from before config.json kept these: trust the command
+    changed = [f"{k}={v!r} (the run has {saved_hp.get(k)!r})" for k, v in cfg.hyperparams.items()
+               if k != "n_timesteps" and saved_hp.get(k) != v]
+    if cfg.n_envs is not None and cfg.n_envs != saved_envs:
+        changed.append(f"--n-envs {cfg.n_envs} (the run has {saved_envs})")
+    if changed:
+        raise UserError(f"--resume {run_dir}: a resumed run keeps its settings, but this command changes {'; '.join(changed)}; "
+                        "drop them, or export the run and continue it with --init-from")
+    return saved_hp, saved_envs
+
+
 def _find_resumable(cfg: TrainConfig) -> Path | None:
     prefix = run_name(cfg.env_id, f"{cfg.algo}-teacher", cfg.seed, 0).rsplit("__", 1)[0]
     return find_resumable(cfg.runs_dir, prefix, "checkpoint.zip")
@@ -265,6 +286,8 @@ def train_teacher(cfg: TrainConfig) -> dict[str, Any]:
     if run_dir is None:
         run_dir = Path(cfg.runs_dir) / run_name(cfg.env_id, f"{cfg.algo}-teacher", cfg.seed)
     run_dir.mkdir(parents=True, exist_ok=True)
+    if resumed:
+        hp, n_envs = _resumed_settings(run_dir, cfg, hp, n_envs)
     atomic_write_json(run_dir / "config.json", {"config": asdict(cfg), "hyperparams": hp, "total_steps": total, "n_envs": n_envs, "protocol": protocol.to_dict() if protocol else None})
     state_path = run_dir / "state.json"
     import json
