@@ -205,3 +205,17 @@ def build_net(arch: Arch) -> nn.Module:
 
 def count_params(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
+
+
+@torch.no_grad()
+def dead_first_conv(module: nn.Module, frames: torch.Tensor) -> float | None:
+    """The fraction of the first convolution's output channels that are negative at every position of every
+    frame in ``frames`` (uint8 images), i.e. silenced by the ReLU after it; None without a convolution.
+    When every channel is dead the network's outputs no longer depend on the frame and no gradient reaches
+    that layer again: a DQN Pong run whose first convolution died within its first 100k steps scored -21 for
+    the 400k steps after (results/teachers/README.md). A freshly built Nature CNN has 6-28% dead on Pong."""
+    conv = next((m for m in module.modules() if isinstance(m, nn.Conv2d)), None)
+    if conv is None or len(frames) == 0:
+        return None
+    x = frames.to(conv.weight.device, torch.float32) / 255.0
+    return float((conv(x).amax(dim=(0, 2, 3)) <= 0).float().mean())

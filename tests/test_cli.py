@@ -169,3 +169,19 @@ def test_continued_model_holds_the_teacher(tmp_path, tid):
             assert model.learning_starts == steps + int(hp.get("learning_starts", 0))
         else:
             assert torch.allclose(model.policy.get_distribution(obs).distribution.logits, torch.log_softmax(ref.logits(obs), -1), atol=1e-5)
+
+
+def test_atari_dqn_run_checks_its_first_convolution_and_takes_optimizer_kwargs(cli, tmp_path):
+    """An Atari run logs how much of its first convolution is dead at each evaluation; Adam's settings reach
+    SB3 through ``optimizer_kwargs`` and stay in the checkpoint."""
+    code, stdout, err = cli("teachers", "train", "ALE/Pong-v5", "--algo", "dqn", "--n-envs", "1", "--steps", "64", "--eval-every", "64",
+                            "--eval-episodes", "1", "--final-episodes", "1", "--runs-dir", str(tmp_path / "runs"), "--out", str(tmp_path / "t"),
+                            "--no-progress", "--json", "--hyperparams", "learning_starts=32", "buffer_size=500", "optimizer_kwargs={eps=1.5e-4}")
+    assert code == 0, err
+    run_dir = tmp_path / "runs" / json.loads(stdout)["run_dir"].split("/")[-1]
+    dead = [r["train/dead_first_conv"] for r in read_scalars(run_dir) if "train/dead_first_conv" in r]
+    assert len(dead) == 1 and 0.0 <= dead[0] < 0.9  # a fresh Nature CNN: 6-28% dead on Pong frames
+    from stable_baselines3 import DQN
+
+    model = DQN.load(str(run_dir / "checkpoint.zip"), device="cpu", buffer_size=1)
+    assert model.policy.optimizer.param_groups[0]["eps"] == 1.5e-4

@@ -109,3 +109,21 @@ def test_fast_sb3_training_same_outputs_fused_adam_and_checkpoints(tmp_path):
     torch.testing.assert_close(again.policy.evaluate_actions(obs, torch.zeros(2))[0], ppo.policy.evaluate_actions(obs, torch.zeros(2))[0],
                                rtol=1e-5, atol=1e-5)
     env.close()
+
+
+def test_dead_first_conv_counts_silenced_channels():
+    from rl_distill.networks import dead_first_conv
+
+    net = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 2), torch.nn.ReLU(), torch.nn.Conv2d(4, 2, 1))
+    with torch.no_grad():
+        net[0].weight.fill_(-1.0)
+        net[0].bias.zero_()
+        net[0].weight[1].fill_(1.0)  # positive on any non-black frame
+        net[0].bias[2] = 0.5  # positive where the 2x2 patch sums below 0.5 (a black corner)
+    frames = torch.full((3, 1, 4, 4), 200, dtype=torch.uint8)
+    assert dead_first_conv(net, frames) == 0.75  # only channel 1 is positive anywhere
+    frames[1, 0, :2, :2] = 0  # a black patch: channel 2 gives 0.5 there
+    assert dead_first_conv(net, frames) == 0.5
+    frames[2] = 0  # an all-black frame alone: channels 0, 1 and 3 give 0 (not positive), channel 2 gives 0.5
+    assert dead_first_conv(net, frames[2:]) == 0.75
+    assert dead_first_conv(torch.nn.Linear(3, 2), frames) is None

@@ -28,7 +28,7 @@ import numpy as np
 
 from rl_distill.envs import AtariProtocol, check_env_id, is_atari
 from rl_distill.errors import UserError
-from rl_distill.networks import channels_last_convolutions, image_floats
+from rl_distill.networks import channels_last_convolutions, dead_first_conv, image_floats
 from rl_distill.runs import RunLogger, atomic_write_json, find_resumable, run_name
 
 HYPERPARAMS = Path(__file__).with_name("hyperparams.toml")
@@ -104,7 +104,7 @@ def _check_overrides(algo: str, overrides: dict[str, Any]) -> None:
     from stable_baselines3 import DQN, PPO
 
     known = set(inspect.signature((PPO if algo == "ppo" else DQN).__init__).parameters) - {"self", "policy", "env"}
-    known |= {"n_envs", "n_timesteps", "net_arch"}
+    known |= {"n_envs", "n_timesteps", "net_arch", "optimizer_kwargs"}
     bad = sorted(set(overrides) - known)
     if bad:
         raise UserError(f"--hyperparams: {', '.join(bad)} {'is' if len(bad) == 1 else 'are'} not {algo} hyperparameters")
@@ -119,12 +119,13 @@ def _schedule(v: Any) -> Any:
 
 def sb3_model(algo: str, env_id: str, env, hp: dict[str, Any], seed: int = 0, device: str = "auto", tensorboard_log: str | None = None):
     """A fresh SB3 PPO or DQN from a hyperparameter entry (``hyperparams()`` plus overrides): ``lin_`` schedules
-    resolved, ``net_arch`` into the policy kwargs, CnnPolicy on Atari. What ``teachers train`` and the
+    resolved, ``net_arch`` and ``optimizer_kwargs`` (e.g. Adam's ``eps``) into the policy kwargs, CnnPolicy on Atari. What ``teachers train`` and the
     teacher-training benchmarks build."""
     from stable_baselines3 import DQN, PPO
 
-    kw = {k: _schedule(v) for k, v in hp.items() if k not in ("n_envs", "n_timesteps", "net_arch")}
-    policy_kwargs = {"net_arch": list(hp["net_arch"])} if "net_arch" in hp else None
+    policy_keys = ("net_arch", "optimizer_kwargs")  # SB3 takes these through policy_kwargs
+    kw = {k: _schedule(v) for k, v in hp.items() if k not in ("n_envs", "n_timesteps", *policy_keys)}
+    policy_kwargs = {k: (list(hp[k]) if k == "net_arch" else dict(hp[k])) for k in policy_keys if k in hp} or None
     policy = "CnnPolicy" if is_atari(env_id) else "MlpPolicy"
     cls = PPO if algo == "ppo" else DQN
     return cls(policy, env, seed=seed, device=device, tensorboard_log=tensorboard_log, policy_kwargs=policy_kwargs, verbose=0, **kw)
@@ -318,7 +319,13 @@ def train_teacher(cfg: TrainConfig) -> dict[str, Any]:
     continued = resumed or bool(cfg.init_from)
     logger = RunLogger(run_dir, tensorboard=False)  # SB3 writes the tensorboard events itself
 
+    seen: list[np.ndarray] = []  # every 25th batch of evaluation frames, for the dead-convolution check
+    calls = [0]
+
     def greedy(obs):
+        calls[0] += 1
+        if atari and calls[0] % 25 == 0 and len(seen) < 32:
+            seen.append(np.asarray(obs))
         return model.predict(obs, deterministic=True)[0]
 
     t_start = time.time()
@@ -351,7 +358,15 @@ def train_teacher(cfg: TrainConfig) -> dict[str, Any]:
                 self.logger.record("eval/mean_reward", mean)
                 self.logger.record("eval/std_reward", res.summary["std"])
                 ep = [e["r"] for e in self.model.ep_info_buffer]
-                logger.scalars(n, {"eval/mean_reward": mean, "rollout/ep_rew_mean": float(np.mean(ep)) if ep else None, "time/wall_s": wall})
+                dead = dead_first_conv(self.model.policy, torch.as_tensor(np.concatenate(seen))) if seen else None
+                seen.clear()
+                if dead is not None:
+                    self.logger.record("train/dead_first_conv", dead)
+                    if dead >= 0.9:
+                        print(f"{run_dir.name} at {n} steps: {dead:.0%} of the first convolution's channels are dead on the evaluation frames; "
+                              "at 100% its outputs no longer depend on the frame and it cannot learn again", file=sys.stderr)
+                logger.scalars(n, {"eval/mean_reward": mean, "rollout/ep_rew_mean": float(np.mean(ep)) if ep else None, "time/wall_s": wall,
+                                   "train/dead_first_conv": dead})
                 if state["best"] is None or mean > state["best"]["mean"]:
                     state["best"] = {"step": n, "mean": mean}
                     _atomic_save(self.model, run_dir / "best.zip")
