@@ -213,7 +213,7 @@ def dead_first_conv(module: nn.Module, frames: torch.Tensor) -> float | None:
     frame in ``frames`` (uint8 images), i.e. silenced by the ReLU after it; None without a convolution.
     When every channel is dead the network's outputs no longer depend on the frame and no gradient reaches
     that layer again: a DQN Pong run whose first convolution died within its first 100k steps scored -21 for
-    the 400k steps after (results/teachers/README.md). A freshly built Nature CNN has 6-28% dead on Pong."""
+    the 400k steps after (results/benchmarks/README.md). A freshly built Nature CNN has 6-28% dead on Pong."""
     conv = next((m for m in module.modules() if isinstance(m, nn.Conv2d)), None)
     if conv is None or len(frames) == 0:
         return None
