@@ -9,6 +9,21 @@ from typing import Any
 from rl_distill.runs import atomic_write_text
 
 
+def steps_label(x: float) -> str:
+    """A step count for an axis tick: 500, 50k, 1.25M."""
+    if abs(x) >= 1e6:
+        return f"{x / 1e6:g}M"
+    if abs(x) >= 1e3:
+        return f"{x / 1e3:g}k"
+    return f"{x:g}"
+
+
+def _short_steps(ax) -> None:
+    from matplotlib.ticker import FuncFormatter
+
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _pos: steps_label(x)))
+
+
 def _plot_curve(meta: dict[str, Any], path: Path) -> None:
     import matplotlib
 
@@ -28,6 +43,7 @@ def _plot_curve(meta: dict[str, Any], path: Path) -> None:
         ax.axhline(score, color="k", ls="--", lw=0.8, label=f"final eval {score:.1f}")
         ax.legend(loc="lower right", fontsize=8)
     ax.set_xlabel("env steps")
+    _short_steps(ax)
     ax.set_ylabel("eval return (greedy)")
     ax.set_title(meta.get("id", ""), fontsize=10)
     fig.tight_layout()
@@ -210,6 +226,7 @@ def _plot_curves(rows: list[dict[str, Any]], path: Path, title: str, x: str = "e
         if lowest >= bottom:
             ax.set_title(env, fontsize=10)
         ax.set_xlabel("env steps")
+        _short_steps(ax)
         ax.set_ylabel("eval return (greedy)")
         if max(r["env_steps"] for r in env_rows) > 10 * min(r["env_steps"] for r in env_rows):  # budgets differ by orders of magnitude
             ax.set_xscale("symlog", linthresh=100)

@@ -47,3 +47,9 @@ def test_sweep_plot_keeps_each_series_colour_across_panels(tmp_path, monkeypatch
     assert set(colour[0]) == {"a", "b"} and set(colour[1]) == {"b"}
     assert colour[0]["b"] == colour[1]["b"] != colour[0]["a"]
     assert [t.get_text() for t in ax2.get_legend().get_texts()] == ["b"] and ax1.get_legend() is not None
+
+
+def test_steps_label_short_ticks():
+    from rl_distill.report import steps_label
+
+    assert [steps_label(x) for x in (0, 500, 50_000, 350_000, 1_250_000, 2_500_000)] == ["0", "500", "50k", "350k", "1.25M", "2.5M"]
