@@ -217,5 +217,4 @@ def dead_first_conv(module: nn.Module, frames: torch.Tensor) -> float | None:
     conv = next((m for m in module.modules() if isinstance(m, nn.Conv2d)), None)
     if conv is None or len(frames) == 0:
         return None
-    x = frames.to(conv.weight.device, torch.float32) / 255.0
-    return float((conv(x).amax(dim=(0, 2, 3)) <= 0).float().mean())
+    return float((conv(image_floats(frames.to(conv.weight.device))).amax(dim=(0, 2, 3)) <= 0).float().mean())

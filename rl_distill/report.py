@@ -9,8 +9,8 @@ from typing import Any
 from rl_distill.runs import atomic_write_text
 
 
-def steps_label(x: float) -> str:
-    """A step count for an axis tick: 500, 50k, 1.25M."""
+def short_count(x: float) -> str:
+    """A count (env steps, parameters, teacher queries) for an axis tick: 500, 50k, 1.25M."""
     if abs(x) >= 1e6:
         return f"{x / 1e6:g}M"
     if abs(x) >= 1e3:
@@ -21,7 +21,7 @@ def steps_label(x: float) -> str:
 def _short_steps(ax) -> None:
     from matplotlib.ticker import FuncFormatter
 
-    ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _pos: steps_label(x)))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _pos: short_count(x)))
 
 
 def _plot_curve(meta: dict[str, Any], path: Path) -> None:
@@ -304,7 +304,7 @@ def _plot_sweep(rows: list[dict[str, Any]], x: str, y: str, series: str, path: P
 
             ax.set_xscale("log")
             ticks = sorted({r[x] for r in rows if r["env"] == env and r[x]})
-            ax.set_xticks(ticks, [f"{t / 1000:g}k" if t >= 1000 else f"{t:g}" for t in ticks], fontsize=8)
+            ax.set_xticks(ticks, [short_count(t) for t in ticks], fontsize=8)
             ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_xlabel(x.replace("tag_", "").replace("_", " "))
         ax.set_ylabel("% of teacher" if y == "percent" else "eval return")

@@ -49,7 +49,7 @@ def test_sweep_plot_keeps_each_series_colour_across_panels(tmp_path, monkeypatch
     assert [t.get_text() for t in ax2.get_legend().get_texts()] == ["b"] and ax1.get_legend() is not None
 
 
-def test_steps_label_short_ticks():
-    from rl_distill.report import steps_label
+def test_short_count_ticks():
+    from rl_distill.report import short_count
 
-    assert [steps_label(x) for x in (0, 500, 50_000, 350_000, 1_250_000, 2_500_000)] == ["0", "500", "50k", "350k", "1.25M", "2.5M"]
+    assert [short_count(x) for x in (0, 500, 50_000, 350_000, 1_250_000, 2_500_000)] == ["0", "500", "50k", "350k", "1.25M", "2.5M"]
