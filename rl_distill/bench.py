@@ -192,6 +192,17 @@ def sync_records(runs_root: str | Path, out_dir: str | Path, keys: list[str]) ->
     return sum(save_record(runs_root, out_dir, k) for k in keys if not record_path(out_dir, k).exists())
 
 
+def copy_records(src_out: str | Path, out_dir: str | Path, keys: list[str]) -> int:
+    """Copy the records among ``keys`` that another results folder holds and ``out_dir`` lacks; returns how many."""
+    n = 0
+    for k in keys:
+        src, dst = record_path(src_out, k), record_path(out_dir, k)
+        if src.exists() and not dst.exists():
+            atomic_write_json(dst, json.loads(src.read_text()))
+            n += 1
+    return n
+
+
 def finished_summary(path: Path) -> dict[str, Any] | None:
     """The summary of the cell's finished run, if any (the newest)."""
     done = sorted(path.glob("*/summary.json"), key=lambda p: p.stat().st_mtime)

@@ -122,10 +122,11 @@ def _percent(score: float, teacher: float, env_id: str) -> float | None:
 def collect_bench(source: str | Path, out_dir: str | Path | None = None) -> tuple[dict[str, Any], Path, list[dict[str, Any]]]:
     """The suite snapshot, its results folder and one row per (finished run, task): cell, final scores and
     learning curve, read from the run records in ``<results>/runs/``. ``source`` is a results folder or a
-    benchmark runs folder; from a runs folder, finished runs without a record get one first."""
+    benchmark runs folder; from a runs folder, finished runs without a record get one first. With ``out_dir``
+    elsewhere, a results folder's records are copied there (the report is drawn from ``out_dir``'s records)."""
     import json
 
-    from rl_distill.bench import load_record, sync_records
+    from rl_distill.bench import copy_records, load_record, sync_records
 
     root = Path(source)
     if not (root / "suite.json").exists():
@@ -135,7 +136,10 @@ def collect_bench(source: str | Path, out_dir: str | Path | None = None) -> tupl
     suite = json.loads((root / "suite.json").read_text())
     out = Path(out_dir or suite.get("out") or f"results/{suite['name']}")
     if root.resolve() != out.resolve():
-        sync_records(root, out, [cell["key"] for cell in suite["cells"]])
+        keys = [cell["key"] for cell in suite["cells"]]
+        # A results folder holds records (root/runs/<key>.json); a runs folder holds run folders (root/<key>/).
+        copy_records(root, out, keys)
+        sync_records(root, out, keys)
     rows = []
     for cell in suite["cells"]:
         rec = load_record(out, cell["key"])
