@@ -202,20 +202,29 @@ def _curve_band(curves: list[list[tuple]], x_max: float, n: int = 40):
     return xs, mean, band[:, 0], band[:, 1]
 
 
+def _series_colours(rows: list[dict[str, Any]], key: str) -> dict[Any, str]:
+    """One colour per series across a figure's panels, so a series missing from one env (a suite in progress)
+    does not shift the others' colours."""
+    return {s: f"C{i % 10}" for i, s in enumerate(dict.fromkeys(r[key] for r in rows))}
+
+
 def _plot_curves(rows: list[dict[str, Any]], path: Path, title: str, x: str = "env_steps") -> bool:
     plt = _plt()
     with_curves = [r for r in rows if len(r["curve"]) >= 2]
     if not with_curves:
         return False
     envs = list(dict.fromkeys(r["env"] for r in with_curves))
+    colour = _series_colours(with_curves, "label")
+    # All series in every panel: one legend (the last panel's); a suite in progress: each panel lists its own.
+    partial = any({r["label"] for r in with_curves if r["env"] == env} != set(colour) for env in envs)
     fig, axes = plt.subplots(1, len(envs), figsize=(4.6 * len(envs), 3.6), dpi=100, squeeze=False)
     for ax, env in zip(axes[0], envs):
         env_rows = [r for r in with_curves if r["env"] == env]
-        for label, rs in _groups(env_rows, ["label"]).items():
+        for (label,), rs in _groups(env_rows, ["label"]).items():
             x_max = max(r["env_steps"] for r in rs)
             xs, mean, lo, hi = _curve_band([r["curve"] for r in rs], x_max)
-            (line,) = ax.plot(xs, mean, lw=1.4, label=f"{label[0]} (n={len(rs)})")
-            ax.fill_between(xs, lo, hi, color=line.get_color(), alpha=0.18)
+            ax.plot(xs, mean, lw=1.4, label=f"{label} (n={len(rs)})", color=colour[label])
+            ax.fill_between(xs, lo, hi, color=colour[label], alpha=0.18)
         teacher = sum(r["teacher_score"] for r in env_rows) / len(env_rows)
         ax.axhline(teacher, color="k", ls="--", lw=0.8, label=f"teacher {teacher:.1f}")
         # Keep the teacher's range readable when a run collapses far below it (noted in the title).
@@ -235,7 +244,8 @@ def _plot_curves(rows: list[dict[str, Any]], path: Path, title: str, x: str = "e
         if max(r["env_steps"] for r in env_rows) > 10 * min(r["env_steps"] for r in env_rows):  # budgets differ by orders of magnitude
             ax.set_xscale("symlog", linthresh=100)
             ax.set_xlim(0, max(r["env_steps"] for r in env_rows))
-    axes[0][-1].legend(fontsize=7, loc="lower right")
+        if ax is axes[0][-1] or partial:
+            ax.legend(fontsize=7, loc="lower right")
     fig.suptitle(title, fontsize=11)
     fig.tight_layout()
     _save(fig, path)
@@ -288,8 +298,7 @@ def _plot_sweep(rows: list[dict[str, Any]], x: str, y: str, series: str, path: P
 
     plt = _plt()
     envs = list(dict.fromkeys(r["env"] for r in rows))
-    # One colour per series across the panels, so a series missing from one env does not shift the others'.
-    colour = {s: f"C{i % 10}" for i, s in enumerate(dict.fromkeys(r[series] for r in rows))}
+    colour = _series_colours(rows, series)
     fig, axes = plt.subplots(1, len(envs), figsize=(4.6 * len(envs), 3.6), dpi=100, squeeze=False)
     for ax, env in zip(axes[0], envs):
         for (s,), rs in _groups([r for r in rows if r["env"] == env and r[y] is not None], [series]).items():

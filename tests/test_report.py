@@ -53,3 +53,26 @@ def test_short_count_ticks():
     from rl_distill.report import short_count
 
     assert [short_count(x) for x in (0, 500, 50_000, 350_000, 1_250_000, 2_500_000)] == ["0", "500", "50k", "350k", "1.25M", "2.5M"]
+
+
+def test_curve_plot_keeps_each_series_colour_and_lists_it_in_a_suite_in_progress(tmp_path, monkeypatch):
+    """Series 'b' ran on E1 only: 'c' keeps one colour in both panels, and every panel has its own legend,
+    so 'b' is named somewhere (it used to be the last panel's legend alone, which lacked it)."""
+    import rl_distill.report as report
+
+    figs = []
+    monkeypatch.setattr(report, "_save", lambda fig, path: figs.append(fig))
+    curve = [(0, 0.0, None), (100, 1.0, None)]
+    rows = [{"env": env, "label": s, "env_steps": 100, "teacher_score": 1.0, "curve": curve}
+            for env, series in (("E1", ("a", "b", "c")), ("E2", ("a", "c"))) for s in series]
+    assert report._plot_curves(rows, tmp_path / "c.png", "t")
+    ax1, ax2 = figs[0].axes
+    colour = [{line.get_label().split(" (")[0]: line.get_color() for line in ax.get_lines() if not line.get_label().startswith(("_", "teacher"))}
+              for ax in (ax1, ax2)]
+    assert colour[0]["c"] == colour[1]["c"] != colour[0]["b"]
+    assert [t.get_text() for t in ax1.get_legend().get_texts()][:3] == ["a (n=1)", "b (n=1)", "c (n=1)"]
+    assert ax2.get_legend() is not None
+    # Every series in every panel: one legend, the last panel's.
+    figs.clear()
+    assert report._plot_curves([r for r in rows if r["label"] != "b"], tmp_path / "c.png", "t")
+    assert figs[0].axes[0].get_legend() is None and figs[0].axes[1].get_legend() is not None
