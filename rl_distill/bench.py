@@ -49,7 +49,7 @@ from pathlib import Path
 from typing import Any
 
 from rl_distill.errors import UserError
-from rl_distill.runs import atomic_write_json
+from rl_distill.runs import atomic_write_bytes, atomic_write_json
 
 SUITES_DIR = Path("experiments")
 
@@ -193,12 +193,13 @@ def sync_records(runs_root: str | Path, out_dir: str | Path, keys: list[str]) ->
 
 
 def copy_records(src_out: str | Path, out_dir: str | Path, keys: list[str]) -> int:
-    """Copy the records among ``keys`` that another results folder holds and ``out_dir`` lacks; returns how many."""
+    """Copy the records among ``keys`` that another results folder holds and ``out_dir`` lacks (byte for byte,
+    atomically); returns how many."""
     n = 0
     for k in keys:
         src, dst = record_path(src_out, k), record_path(out_dir, k)
         if src.exists() and not dst.exists():
-            atomic_write_json(dst, json.loads(src.read_text()))
+            atomic_write_bytes(dst, src.read_bytes())
             n += 1
     return n
 
