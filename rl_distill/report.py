@@ -213,13 +213,12 @@ def _plot_curves(rows: list[dict[str, Any]], path: Path, title: str, x: str = "e
     with_curves = [r for r in rows if len(r["curve"]) >= 2]
     if not with_curves:
         return False
-    envs = list(dict.fromkeys(r["env"] for r in with_curves))
+    by_env = {env: rs for (env,), rs in _groups(with_curves, ["env"]).items()}
     colour = _series_colours(with_curves, "label")
     # All series in every panel: one legend (the last panel's); a suite in progress: each panel lists its own.
-    partial = any({r["label"] for r in with_curves if r["env"] == env} != set(colour) for env in envs)
-    fig, axes = plt.subplots(1, len(envs), figsize=(4.6 * len(envs), 3.6), dpi=100, squeeze=False)
-    for ax, env in zip(axes[0], envs):
-        env_rows = [r for r in with_curves if r["env"] == env]
+    partial = any({r["label"] for r in rs} != set(colour) for rs in by_env.values())
+    fig, axes = plt.subplots(1, len(by_env), figsize=(4.6 * len(by_env), 3.6), dpi=100, squeeze=False)
+    for ax, (env, env_rows) in zip(axes[0], by_env.items()):
         for (label,), rs in _groups(env_rows, ["label"]).items():
             x_max = max(r["env_steps"] for r in rs)
             xs, mean, lo, hi = _curve_band([r["curve"] for r in rs], x_max)
