@@ -63,7 +63,8 @@ class AtariProtocol:
     reward_clipping: bool = False
     """Training option: clip rewards to {-1, 0, 1}. Never used in evaluation."""
     episodic_life: bool = False
-    """Training option: a lost life ends the agent's episode. Never used in evaluation."""
+    """Training option: a lost life ends the agent's episode while the game goes on (DeepMind's and SB3's
+    EpisodicLifeEnv). Never used in evaluation."""
     full_action_space: bool = False
     fire_reset: bool = True
     """Press FIRE after reset in games that need it to start."""
@@ -148,7 +149,11 @@ def make_env(
             autoreset_mode=gym.vector.AutoresetMode.SAME_STEP,
             frameskip=p.frameskip,
             noop_max=p.noop_max,
-            episodic_life=p.episodic_life,
+            # ale-py's own ``episodic_life`` restarts the whole game at every lost life (each "episode" is
+            # then the first life of a fresh game); ``life_loss_info`` signals the lost life and lets the
+            # game go on, which is what the protocol means.
+            episodic_life=False,
+            life_loss_info=p.episodic_life,
             reward_clipping=p.reward_clipping,
             use_fire_reset=p.fire_reset,
         )

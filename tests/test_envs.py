@@ -52,6 +52,22 @@ def test_reward_clipping_option_clips():
     raw.close(); clipped.close()
 
 
+def test_episodic_life_ends_the_episode_but_the_game_goes_on():
+    # ale-py's episodic_life would restart the game at each lost life: lives would read 5 after every end.
+    env = make_env("ALE/Breakout-v5", 1, atari=AtariProtocol(episodic_life=True))
+    _, info = env.reset(seed=0)
+    rng = np.random.default_rng(0)
+    lives_after_end = []
+    for _ in range(2000):
+        _, _, term, trunc, info = env.step(rng.integers(0, 4, 1))
+        if term[0] or trunc[0]:
+            lives_after_end.append(int(info["lives"][0]))
+            if len(lives_after_end) == 3:
+                break
+    env.close()
+    assert lives_after_end == [4, 3, 2]
+
+
 @pytest.mark.parametrize("env_id", ["CartPole-v1", "ALE/Breakout-v5"])
 def test_same_seed_same_trajectory(env_id):
     def roll():
