@@ -109,6 +109,11 @@ class Context:
         self.checkpoint_every_s = spec.checkpoint_every_s
         self._t0 = time.time()
         self._wall_base = 0.0
+        self.started_at = self._t0
+        """When this process's part of the run started (``run`` sets it to its own start)."""
+        self.elapsed_base = 0.0
+        """Wall seconds of the earlier parts of a resumed run, evaluations included (0 for a fresh run)."""
+        self.resumed_from: int | None = None
         self._next_curve_eval = 0
         if spec.progress:
             from tqdm import tqdm
@@ -282,7 +287,7 @@ class Context:
         buf = io.BytesIO()
         torch.save({"student": self.student.state_dict(), "optimizer": optimizer.state_dict(), "env_steps": self.env_steps,
                     "teacher_queries": self.teacher_queries, "gradient_steps": self.gradient_steps, "wall_s": self.wall_s,
-                    "method": state or {}}, buf)
+                    "elapsed_s": self.elapsed_base + time.time() - self.started_at, "method": state or {}}, buf)
         atomic_write_bytes(self.run_dir / "checkpoint.pt", buf.getvalue())
 
     def restore(self, optimizer: torch.optim.Optimizer) -> dict[str, Any] | None:
@@ -300,6 +305,9 @@ class Context:
         self._queries_base = int(ck["teacher_queries"])
         self.gradient_steps = int(ck["gradient_steps"])
         self._wall_base, self._t0 = float(ck.get("wall_s", 0.0)), time.time()
+        # Checkpoints from before elapsed_s was kept hold only the training time: a lower bound.
+        self.elapsed_base = float(ck.get("elapsed_s", ck.get("wall_s", 0.0)))
+        self.resumed_from = self._steps_base
         if self.spec.eval_every:
             self._next_curve_eval = (self._steps_base // self.spec.eval_every + 1) * self.spec.eval_every
         print(f"resuming {self.run_dir} at {self._steps_base} env steps", file=sys.stderr)
@@ -371,6 +379,7 @@ def run(method: ModuleType, spec: RunSpec) -> dict[str, Any]:
     atomic_write_json(run_dir / "config.json", config)
     logger.hparams({**{k: v for k, v in dataclasses.asdict(spec).items() if k != "options"}, **dataclasses.asdict(cfg)})
     ctx = Context(spec, teachers, env_ids, specs, student, device, run_dir, logger, budget)
+    ctx.started_at = t0
     if spec.eval_every and not (spec.resume and (run_dir / "checkpoint.pt").exists()):
         ctx.maybe_evaluate(force=True)  # the curve's first point: the untrained student
     try:
@@ -411,7 +420,9 @@ def run(method: ModuleType, spec: RunSpec) -> dict[str, Any]:
         "student_score": tasks[0]["student_score"] if len(tasks) == 1 else [t["student_score"] for t in tasks],
         "percent_of_teacher": tasks[0]["percent_of_teacher"] if len(tasks) == 1 else [t["percent_of_teacher"] for t in tasks],
         "env_steps": ctx.env_steps, "teacher_queries": ctx.teacher_queries, "gradient_steps": ctx.gradient_steps,
-        "wall_s": round(time.time() - t0, 2), "train_wall_s": round(train_wall, 2), "train_time_s": round(train_time, 2),
+        # Whole-run figures: a resumed run adds the wall time of its earlier parts.
+        "wall_s": round(ctx.elapsed_base + time.time() - t0, 2), "train_wall_s": round(ctx.elapsed_base + train_wall, 2),
+        "train_time_s": round(train_time, 2), "resumed_from_step": ctx.resumed_from,
         "student": str(student.spec), "student_params": student.policy_params(),
         "teacher_params": [t.num_params for t in teachers] if len(teachers) > 1 else teachers[0].num_params,
         "protocol": tasks[0]["protocol"], "tasks": tasks, "method_config": dataclasses.asdict(cfg),

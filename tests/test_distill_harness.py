@@ -3,8 +3,9 @@
 import json
 
 import pytest
-
+import torch
 from helpers import distill
+
 from rl_distill.distill import Context, load_student
 from rl_distill.runs import read_scalars
 
@@ -20,6 +21,7 @@ def test_bc_cartpole_reaches_teacher_and_writes_run(tmp_path):
                 "gradient_steps", "wall_s", "student_params", "teacher_params", "protocol"):
         assert key in s
     assert s["env_steps"] == s["teacher_queries"] == 6000 and s["gradient_steps"] > 0
+    assert s["resumed_from_step"] is None and 0 < s["train_time_s"] <= s["train_wall_s"] <= s["wall_s"]
     run_dir = tmp_path / s["run_dir"].split("/")[-1]
     assert json.loads((run_dir / "summary.json").read_text())["student_score"] == s["student_score"]
     assert (run_dir / "config.json").exists() and list((run_dir / "tb").glob("events.out.tfevents*"))
@@ -92,7 +94,13 @@ def test_every_method_resumes_after_a_kill(tmp_path, method, monkeypatch, capsys
     monkeypatch.undo()
     (run_dir,) = tmp_path.iterdir()
     assert not (run_dir / "summary.json").exists()
+    # Pretend the killed part took 1,000 s: the summary's wall times cover the whole run, not the last part.
+    ck = torch.load(run_dir / "checkpoint.pt", weights_only=True)
+    assert 0 < ck["elapsed_s"] < 600
+    torch.save({**ck, "elapsed_s": 1000.0}, run_dir / "checkpoint.pt")
     s = distill(method, tmp_path, "ppo-CartPole-v1", 1024, eval_episodes=2, resume=True, **SMALL[method])
     assert s["run_dir"].endswith(run_dir.name) and s["env_steps"] >= 1024
     resumed_at = int(capsys.readouterr().err.split("resuming")[1].split(" at ")[1].split()[0])
     assert 512 <= resumed_at <= 1024  # bc checkpoints once, when its dataset is complete
+    assert s["resumed_from_step"] == resumed_at
+    assert 1000 < s["train_wall_s"] <= s["wall_s"] < 1600
