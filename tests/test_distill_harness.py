@@ -4,8 +4,8 @@ import json
 
 import pytest
 import torch
-from helpers import distill
 
+from helpers import distill
 from rl_distill.distill import Context, load_student
 from rl_distill.runs import read_scalars
 
