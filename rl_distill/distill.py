@@ -88,7 +88,7 @@ class Context:
     """What a method gets: teachers, envs, the student, rollouts, logging, counters, checkpoints."""
 
     def __init__(self, spec: RunSpec, teachers: list[Teacher], env_ids: list[str], specs: list[EnvSpec], student: Student,
-                 device: torch.device, run_dir: Path, logger: RunLogger, budget: int):
+                 device: torch.device, run_dir: Path, logger: RunLogger, budget: int, started_at: float | None = None):
         self.spec = spec
         self.teachers = teachers
         self.env_ids = env_ids
@@ -109,8 +109,8 @@ class Context:
         self.checkpoint_every_s = spec.checkpoint_every_s
         self._t0 = time.time()
         self._wall_base = 0.0
-        self.started_at = self._t0
-        """When this process's part of the run started (``run`` sets it to its own start)."""
+        self.started_at = self._t0 if started_at is None else started_at
+        """When this process's part of the run started."""
         self.elapsed_base = 0.0
         """Wall seconds of the earlier parts of a resumed run, evaluations included (0 for a fresh run)."""
         self.resumed_from: int | None = None
@@ -217,6 +217,11 @@ class Context:
             self._pbar.refresh()
 
     @property
+    def elapsed_s(self) -> float:
+        """Wall seconds since the run started, evaluations and earlier parts of a resumed run included."""
+        return self.elapsed_base + time.time() - self.started_at
+
+    @property
     def wall_s(self) -> float:
         """Seconds of this run so far, resumed parts included."""
         return self._wall_base + time.time() - self._t0
@@ -287,7 +292,7 @@ class Context:
         buf = io.BytesIO()
         torch.save({"student": self.student.state_dict(), "optimizer": optimizer.state_dict(), "env_steps": self.env_steps,
                     "teacher_queries": self.teacher_queries, "gradient_steps": self.gradient_steps, "wall_s": self.wall_s,
-                    "elapsed_s": self.elapsed_base + time.time() - self.started_at, "method": state or {}}, buf)
+                    "elapsed_s": self.elapsed_s, "method": state or {}}, buf)
         atomic_write_bytes(self.run_dir / "checkpoint.pt", buf.getvalue())
 
     def restore(self, optimizer: torch.optim.Optimizer) -> dict[str, Any] | None:
@@ -378,15 +383,14 @@ def run(method: ModuleType, spec: RunSpec) -> dict[str, Any]:
               "init": init}
     atomic_write_json(run_dir / "config.json", config)
     logger.hparams({**{k: v for k, v in dataclasses.asdict(spec).items() if k != "options"}, **dataclasses.asdict(cfg)})
-    ctx = Context(spec, teachers, env_ids, specs, student, device, run_dir, logger, budget)
-    ctx.started_at = t0
+    ctx = Context(spec, teachers, env_ids, specs, student, device, run_dir, logger, budget, started_at=t0)
     if spec.eval_every and not (spec.resume and (run_dir / "checkpoint.pt").exists()):
         ctx.maybe_evaluate(force=True)  # the curve's first point: the untrained student
     try:
         method.train(ctx, cfg)
     finally:
         ctx.close()
-    train_wall = time.time() - t0
+    train_wall = ctx.elapsed_s
     train_time = ctx.wall_s  # training only: learning-curve evaluations excluded, resumed parts included
 
     student.eval()
@@ -421,7 +425,7 @@ def run(method: ModuleType, spec: RunSpec) -> dict[str, Any]:
         "percent_of_teacher": tasks[0]["percent_of_teacher"] if len(tasks) == 1 else [t["percent_of_teacher"] for t in tasks],
         "env_steps": ctx.env_steps, "teacher_queries": ctx.teacher_queries, "gradient_steps": ctx.gradient_steps,
         # Whole-run figures: a resumed run adds the wall time of its earlier parts.
-        "wall_s": round(ctx.elapsed_base + time.time() - t0, 2), "train_wall_s": round(ctx.elapsed_base + train_wall, 2),
+        "wall_s": round(ctx.elapsed_s, 2), "train_wall_s": round(train_wall, 2),
         "train_time_s": round(train_time, 2), "resumed_from_step": ctx.resumed_from,
         "student": str(student.spec), "student_params": student.policy_params(),
         "teacher_params": [t.num_params for t in teachers] if len(teachers) > 1 else teachers[0].num_params,
