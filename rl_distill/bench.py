@@ -33,6 +33,7 @@ accumulates across machines and sessions.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import itertools
@@ -232,20 +233,49 @@ def _stale(out_dir: Path, cell: Cell) -> bool:
     return recorded is not None and recorded != teacher_fingerprints(cell.teachers)
 
 
+class CellBusy(Exception):
+    """Another process is running this cell in the same runs folder."""
+
+
+@contextlib.contextmanager
+def _cell_lock(runs_root: Path, key: str):
+    """Hold ``<runs_root>/_locks/<key>.lock`` while a cell runs, so two bench processes sharing a runs folder
+    (two terminals, or a second one started with --only) never train the same cell at once. The OS drops the
+    lock when its process dies, so a killed run leaves nothing to clean up."""
+    import fcntl
+
+    (runs_root / "_locks").mkdir(parents=True, exist_ok=True)
+    with open(runs_root / "_locks" / f"{key}.lock", "w") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise CellBusy(key) from None
+        yield
+
+
 def run_cell(cell: dict[str, Any], runs_root: str, resume: bool = True) -> dict[str, Any]:
     """Run one grid cell into ``<runs_root>/<key>/`` and return its summary: the unit of work of every backend."""
     import torch
 
-    from rl_distill.distill import RunSpec, run
-    from rl_distill.methods import get_method
-
     torch.set_num_threads(1)  # one core per run: threaded runs side by side thrash (MEASURED.md)
     c = Cell(**cell)
     out = cell_dir(runs_root, c)
-    if not resume and out.exists():
-        shutil.rmtree(out)  # an interrupted earlier attempt, restarted from scratch
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(out / "cell.json", {**asdict(c), "teacher_fingerprints": teacher_fingerprints(c.teachers)})
+    with _cell_lock(Path(runs_root), c.key):
+        fingerprints = teacher_fingerprints(c.teachers)
+        if resume and (done := finished_summary(out)) is not None and (out / "cell.json").exists() \
+                and json.loads((out / "cell.json").read_text()).get("teacher_fingerprints") == fingerprints:
+            return done  # finished since this grid started, by another bench process on the same runs folder
+        if not resume and out.exists():
+            shutil.rmtree(out)  # an interrupted earlier attempt, restarted from scratch
+        out.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(out / "cell.json", {**asdict(c), "teacher_fingerprints": fingerprints})
+        return _train_cell(c, out, runs_root)
+
+
+def _train_cell(c: Cell, out: Path, runs_root: str) -> dict[str, Any]:
+    from rl_distill.distill import RunSpec, run
+    from rl_distill.methods import get_method
+
     method = get_method(c.method)
     budget = c.steps or sum(method.default_steps(e) for e in c.envs)
     init = None
@@ -269,6 +299,8 @@ def _run_cell_safe(cell: dict[str, Any], runs_root: str, resume: bool) -> dict[s
     try:
         s = run_cell(cell, runs_root, resume)
         return {"key": cell["key"], "ok": True, "summary": s, "s": time.time() - t}
+    except CellBusy:
+        return {"key": cell["key"], "ok": False, "busy": True, "s": time.time() - t}
     except BaseException as e:  # noqa: BLE001 - one failed cell must not stop the grid
         if isinstance(e, KeyboardInterrupt):
             raise
@@ -431,8 +463,12 @@ def bench(suite_name: str, seeds: int | None = None, workers: int = 2, out: str 
 
         bar = tqdm(total=len(todo), unit="run", desc=f"bench {suite.name}", dynamic_ncols=True, file=sys.stderr)
     t0 = time.time()
+    busy = []
     for r in results():
-        if not r["ok"]:
+        if r.get("busy"):
+            busy.append(r["key"])
+            msg = f"{r['key']}: running in another bench process on {runs_root}, which writes its record"
+        elif not r["ok"]:
             failed.append(r)
             msg = f"FAILED {r['key']}: {r['error']}"
         else:
@@ -450,8 +486,8 @@ def bench(suite_name: str, seeds: int | None = None, workers: int = 2, out: str 
     if bar is not None:
         bar.close()
     report = bench_report(out_dir)
-    result = {"suite": suite.name, "runs": len(cells), "ran": len(todo), "failed": len(failed), "wall_s": round(time.time() - t0, 1),
-              "runs_dir": str(runs_root), "report": str(report)}
+    result = {"suite": suite.name, "runs": len(cells), "ran": len(todo) - len(busy), "busy": len(busy), "failed": len(failed),
+              "wall_s": round(time.time() - t0, 1), "runs_dir": str(runs_root), "report": str(report)}
     if failed:
         raise UserError(f"{len(failed)} of {len(todo)} runs failed (first: {failed[0]['key']}: {failed[0]['error']}); "
                         f"tracebacks in {runs_root}/<run>/error.txt; the report covers the finished runs")

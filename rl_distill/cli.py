@@ -181,7 +181,8 @@ def cmd_bench(a: argparse.Namespace) -> int:
     if a.json:
         _print_json(r)
     else:
-        print(f"bench {r['suite']}: {r['ran']} runs done in {r['wall_s']:.0f} s ({r['runs']} in the suite); report: {r['report']}")
+        busy = f", {r['busy']} left to the other bench process running them" if r["busy"] else ""
+        print(f"bench {r['suite']}: {r['ran']} runs done in {r['wall_s']:.0f} s ({r['runs']} in the suite{busy}); report: {r['report']}")
     return 0
 
 

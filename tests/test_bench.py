@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import shutil
 import statistics
@@ -310,6 +311,31 @@ def test_runs_made_with_other_teacher_weights_run_again(tmp_path, capsys):
     assert bench(suite, workers=1, runs_dir=str(runs), out=str(tmp_path / "res"), progress=False)["ran"] == 2
     assert "2 finished runs were made with other teacher weights" in capsys.readouterr().err
     assert len(list(runs.glob("_stale_*"))) == 2
+
+
+def test_two_bench_processes_share_a_runs_folder(tmp_path, capsys):
+    """A cell another process is running is left to it (no record, not a failure); a cell that process has
+    finished meanwhile is taken from its folder, not trained again."""
+    from rl_distill import bench as bench_mod
+
+    suite, runs, out = _suite(tmp_path), tmp_path / "runs", tmp_path / "res"
+    keys = sorted(c.key for c in load_suite(suite).cells)
+    with bench_mod._cell_lock(runs, keys[0]):  # "the other process" holds the first cell
+        r = bench(suite, workers=1, runs_dir=str(runs), out=str(out), progress=False)
+    assert (r["ran"], r["busy"], r["failed"]) == (1, 1, 0)
+    assert "running in another bench process" in capsys.readouterr().err
+    assert sorted(p.stem for p in (out / "runs").glob("*.json")) == [keys[1]]
+    assert not list((runs / keys[0]).glob("*/summary.json"))
+    # The other process finishes the cell after this grid listed it as to do: run_cell returns that run.
+    cell = next(c for c in load_suite(suite).cells if c.key == keys[1])
+    done = next((runs / keys[1]).glob("*/summary.json"))
+    before = (done.stat().st_mtime_ns, sorted(p.name for p in (runs / keys[1]).iterdir()))
+    s = bench_mod.run_cell(dataclasses.asdict(cell), str(runs), resume=True)
+    assert s == json.loads(done.read_text())
+    assert (done.stat().st_mtime_ns, sorted(p.name for p in (runs / keys[1]).iterdir())) == before
+    # Once the lock is free the cell runs; the lock does not outlive its holder.
+    assert bench(suite, workers=1, runs_dir=str(runs), out=str(out), progress=False)["ran"] == 1
+    assert len(list((out / "runs").glob("*.json"))) == 2
 
 
 def test_records_are_not_git_ignored():
