@@ -362,6 +362,47 @@ def _suite_arg(suite: dict[str, Any]) -> str:
     return suite["name"] if Path(suite.get("path", "")) == SUITES_DIR / f"{suite['name']}.toml" else suite["path"]
 
 
+def _transfer_lines(rows: list[dict[str, Any]], cells: list[dict[str, Any]]) -> list[str]:
+    """Each transfer series (cells with ``init_from``) beside the same method, env and budget from random weights:
+    mean return at each learning-curve point, the mean over the curve (its area / budget: what "learns faster"
+    means) and the final score, each a mean over seeds with a bootstrap 95% interval."""
+    import numpy as np
+
+    sources = {c["init_from"][5:] for c in cells if c.get("init_from")}
+    pairs = {}
+    for c in cells:
+        if c.get("init_from") and c["label"] not in pairs:
+            base = next((b["label"] for b in cells if not b.get("init_from") and b["label"] not in sources and b["method"] == c["method"]
+                         and b["envs"] == c["envs"] and b["steps"] == c["steps"]), None)
+            if base:
+                pairs[c["label"]] = (base, c["init_from"][5:])
+    lines: list[str] = []
+    for label, (base, source) in pairs.items():
+        for env in dict.fromkeys(r["env"] for r in rows if r["label"] in (label, base)):
+            series = [(x, [r for r in rows if r["label"] == x and r["env"] == env]) for x in (label, base)]
+            steps = sorted({int(p[0]) for _, rs in series for r in rs for p in r["curve"]})
+            if not lines:
+                games = cells[0].get("curve_episodes")
+                lines += ["## Transfer", "", "Each series that starts from another run's student beside the same method, env and budget "
+                          f"from random weights. Return at each learning-curve point (mean over seeds{f' of {games} games each' if games else ''}), "
+                          "the mean over the whole curve (area under it / budget; trapezoids) and the final evaluation, with bootstrap 95% "
+                          "intervals over seeds.", ""]
+            head = ["series", "seeds", *(f"return at {short_count(x)}" for x in steps), "mean over the curve [95% CI]", "final [95% CI]"]
+            lines += [f"### {label} (from `{source}`) against {base}, {env}", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+            for name, rs in series:
+                if not rs:
+                    lines.append(f"| {name} | 0 | " + " | ".join("-" for _ in steps) + " | - | - |")
+                    continue
+                at = [np.mean([dict((int(p[0]), p[1]) for p in r["curve"]).get(x, np.nan) for r in rs]) for x in steps]
+                area = [float(np.trapezoid([p[1] for p in r["curve"]], [p[0] for p in r["curve"]]) / max(p[0] for p in r["curve"]))
+                        for r in rs if len(r["curve"]) > 1]
+                a = "-" if not area else "{:.1f} [{:.1f}, {:.1f}]".format(*_mean_ci(area))
+                f = "{:.1f} [{:.1f}, {:.1f}]".format(*_mean_ci([r["score"] for r in rs]))
+                lines.append(f"| {name} | {len(rs)} | " + " | ".join("-" if np.isnan(v) else _fmt(float(v)) for v in at) + f" | {a} | {f} |")
+            lines.append("")
+    return lines
+
+
 def bench_report(source: str | Path, out_dir: str | Path | None = None) -> Path:
     """results/<suite>/: README.md (tables), runs.csv (one row per run and task), summary.csv and PNG plots,
     from the run records (see :func:`collect_bench`)."""
@@ -467,6 +508,7 @@ def bench_report(source: str | Path, out_dir: str | Path | None = None) -> Path:
         _plot_sweep(rows, x, y, series, out / "sweep.png", rep.get("title", suite["name"]), bool(rep.get("logx", True)))
         lines += ["## " + rep.get("title", "Sweep"), "", "![sweep](sweep.png)", ""]
 
+    lines += _transfer_lines(rows, suite["cells"])
     if _plot_curves(rows, out / "curves.png", f"{suite['name']}: return vs env steps"):
         lines += ["## Learning curves", "", "Greedy evaluation of the student during training; band: bootstrap 95% CI of the mean over seeds; "
                   "dashed: the teacher.", "", "![curves](curves.png)", ""]

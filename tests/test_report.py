@@ -76,3 +76,41 @@ def test_curve_plot_keeps_each_series_colour_and_lists_it_in_a_suite_in_progress
     figs.clear()
     assert report._plot_curves([r for r in rows if r["label"] != "b"], tmp_path / "c.png", "t")
     assert figs[0].axes[0].get_legend() is None and figs[0].axes[1].get_legend() is not None
+
+
+def test_transfer_table_beside_the_run_from_random_weights(tmp_path):
+    """A suite with a transfer series gets a table: return at each curve point, the mean over the curve (trapezoids /
+    budget) and the final score, for the transfer series and the same method from random weights."""
+    import json
+
+    from rl_distill.report import bench_report
+
+    def cell(label, seed, init_from=None):
+        return {"key": f"{label}__s{seed}", "label": label, "method": "ppo", "teachers": ["t"], "envs": ["E"], "seed": seed,
+                "student": "s", "steps": 100, "options": {}, "eval_episodes": 10, "curve_points": 2, "curve_episodes": 2,
+                "init_from": init_from, "tags": {}}
+
+    cells = [{**cell("src", 0), "method": "policy-distillation"}, cell("from src", 0, "cell:src"), cell("from src", 1, "cell:src"),
+             cell("scratch", 0), cell("scratch", 1)]
+    # from src: curves (0, 0) (50, 4) (100, 8) and (0, 2) (50, 6) (100, 6); scratch: flat 1 and a ramp 0 -> 2.
+    curves = {"from src__s0": [0, 4, 8], "from src__s1": [2, 6, 6], "scratch__s0": [1, 1, 1], "scratch__s1": [0, 1, 2]}
+    (tmp_path / "runs").mkdir()
+    (tmp_path / "suite.json").write_text(json.dumps({"name": "t", "path": "t.toml", "out": str(tmp_path), "cells": cells, "report": {"kind": "lineage"}}))
+    for c in cells[1:]:
+        ys = curves[c["key"]]
+        summary = {"envs": ["E"], "student": "s", "student_params": 10, "env_steps": 100, "teacher_queries": 0, "gradient_steps": 1,
+                   "train_time_s": 1.0, "train_wall_s": 1.0, "wall_s": 1.0,
+                   "tasks": [{"env": "E", "student_score": {"mean": ys[-1] + 0.5, "std": 0.0}, "teacher_score": {"mean": 10.0},
+                              "percent_of_teacher": 10 * ys[-1], "episodes": 10}]}
+        rec = {"cell": c, "summary": summary, "curve": [{"step": x, "eval/mean_reward": y} for x, y in zip((0, 50, 100), ys)]}
+        (tmp_path / "runs" / f"{c['key']}.json").write_text(json.dumps(rec))
+    text = bench_report(tmp_path).read_text()
+    assert "### from src (from `src`) against scratch, E" in text
+    # Areas / budget: s0 (0+4)/2*.5 + (4+8)/2*.5 = 4.0, s1 (2+6)/2*.5 + 6*.5 = 5.0 -> mean 4.5; scratch 1.0 and 1.0.
+    assert "| from src | 2 | 1.0 | 5.0 | 7.0 | 4.5 [4.0, 5.0] | 7.5 [6.5, 8.5] |" in text
+    assert "| scratch | 2 | 0.5 | 1.0 | 1.5 | 1.0 [1.0, 1.0] | 2.0 [1.5, 2.5] |" in text
+    assert text.count("### ") == 1  # one table for the series, not one per seed
+    # A source of the same method is no baseline: with "scratch" gone there is nothing to compare, so no table.
+    cells = [cell("src", 0), *cells[1:3]]
+    (tmp_path / "suite.json").write_text(json.dumps({"name": "t", "path": "t.toml", "out": str(tmp_path), "cells": cells}))
+    assert "## Transfer" not in bench_report(tmp_path).read_text()
