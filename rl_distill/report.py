@@ -172,6 +172,10 @@ def _fmt(x: Any, nd: int = 1) -> str:
     return str(x)
 
 
+def _duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min" if seconds < 7200 else f"{seconds / 3600:.1f} h"
+
+
 def _groups(rows: list[dict[str, Any]], keys: list[str]) -> dict[tuple, list[dict[str, Any]]]:
     out: dict[tuple, list[dict[str, Any]]] = {}
     for r in rows:
@@ -426,6 +430,13 @@ def bench_report(source: str | Path, out_dir: str | Path | None = None) -> Path:
              f"Runs finished: {done} of {total}. Regenerate with `rl-distill report {out}`; run the rest with "
              f"`rl-distill bench {_suite_arg(suite)} --resume{'' if out == Path('results', suite['name']) else f' --out {out}'}`. Every number below comes from the run records in `{out}/runs/`, "
              "each copied from its run folder when the run finished.", ""]
+    # train_s covers every part of a resumed run; records of runs resumed before checkpoints kept elapsed_s hold only
+    # their last part's wall_s, so the larger of the two is the better figure.
+    walls = list({r["key"]: max(r["wall_s"], r["train_s"]) for r in rows}.values())
+    if walls:
+        lines += [f"Wall clock of the finished runs, each on one core with its evaluations: {_duration(sum(walls))} in all, "
+                  f"{_duration(statistics.median(walls))} a run (median; {_duration(min(walls))} to {_duration(max(walls))}). Runs that shared "
+                  "the machine with other jobs took longer than alone, so these are upper bounds.", ""]
     varying = [c for c in tag_cols if len({str(r.get(c)) for r in rows}) > 1]
     group_keys = ["label", "env", *varying]
     summary_rows = []

@@ -96,15 +96,19 @@ def test_transfer_table_beside_the_run_from_random_weights(tmp_path):
     curves = {"from src__s0": [0, 4, 8], "from src__s1": [2, 6, 6], "scratch__s0": [1, 1, 1], "scratch__s1": [0, 1, 2]}
     (tmp_path / "runs").mkdir()
     (tmp_path / "suite.json").write_text(json.dumps({"name": "t", "path": "t.toml", "out": str(tmp_path), "cells": cells, "report": {"kind": "lineage"}}))
+    # Wall seconds: 60, 120, 180, and a run resumed before checkpoints kept their wall time (30 s of wall, 300 s of training).
+    times = {"from src__s0": (60, 50), "from src__s1": (120, 100), "scratch__s0": (180, 150), "scratch__s1": (30, 300)}
     for c in cells[1:]:
         ys = curves[c["key"]]
+        wall, train = times[c["key"]]
         summary = {"envs": ["E"], "student": "s", "student_params": 10, "env_steps": 100, "teacher_queries": 0, "gradient_steps": 1,
-                   "train_time_s": 1.0, "train_wall_s": 1.0, "wall_s": 1.0,
+                   "train_time_s": train, "train_wall_s": wall, "wall_s": wall,
                    "tasks": [{"env": "E", "student_score": {"mean": ys[-1] + 0.5, "std": 0.0}, "teacher_score": {"mean": 10.0},
                               "percent_of_teacher": 10 * ys[-1], "episodes": 10}]}
         rec = {"cell": c, "summary": summary, "curve": [{"step": x, "eval/mean_reward": y} for x, y in zip((0, 50, 100), ys)]}
         (tmp_path / "runs" / f"{c['key']}.json").write_text(json.dumps(rec))
     text = bench_report(tmp_path).read_text()
+    assert "11.0 min in all, 2.5 min a run (median; 60 s to 5.0 min)" in text  # (60 + 120 + 180 + 300) s; median of 120 and 180 s
     assert "### from src (from `src`) against scratch, E" in text
     # Areas / budget: s0 (0+4)/2*.5 + (4+8)/2*.5 = 4.0, s1 (2+6)/2*.5 + 6*.5 = 5.0 -> mean 4.5; scratch 1.0 and 1.0.
     assert "| from src | 2 | 1.0 | 5.0 | 7.0 | 4.5 [4.0, 5.0] | 7.5 [6.5, 8.5] |" in text
