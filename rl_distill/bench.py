@@ -241,9 +241,13 @@ class CellBusy(Exception):
 def _cell_lock(runs_root: Path, key: str):
     """Hold ``<runs_root>/_locks/<key>.lock`` while a cell runs, so two bench processes sharing a runs folder
     (two terminals, or a second one started with --only) never train the same cell at once. The OS drops the
-    lock when its process dies, so a killed run leaves nothing to clean up."""
-    import fcntl
-
+    lock when its process dies, so a killed run leaves nothing to clean up. Where there is no flock (Windows),
+    cells are not locked: one bench process per runs folder there."""
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
     (runs_root / "_locks").mkdir(parents=True, exist_ok=True)
     with open(runs_root / "_locks" / f"{key}.lock", "w") as f:
         try:
