@@ -181,9 +181,15 @@ def save_record(runs_root: str | Path, out_dir: str | Path, key: str) -> bool:
     if s is None:
         return False
     run_dir = Path(s["run_dir"]) if Path(s["run_dir"]).exists() else d / Path(s["run_dir"]).name
+    scalars = read_scalars(run_dir)
     curve = [{k: v for k, v in r.items() if k == "step" or k.startswith("eval/mean_reward") or k == "time/wall_s"}
-             for r in read_scalars(run_dir) if any(k.startswith("eval/mean_reward") for k in r)]
-    atomic_write_json(record_path(out_dir, key), {"cell": json.loads((d / "cell.json").read_text()), "summary": s, "curve": curve})
+             for r in scalars if any(k.startswith("eval/mean_reward") for k in r)]
+    # The training episodes' raw return (actions sampled, as the run played them): what RL papers plot, and the only
+    # sign of learning where a greedy policy is stuck (a Breakout policy that never serves scores 0 greedily).
+    train_curve = [{k: v for k, v in r.items() if k == "step" or k.startswith("rollout/ep_rew_mean")}
+                   for r in scalars if any(k.startswith("rollout/ep_rew_mean") for k in r)]
+    atomic_write_json(record_path(out_dir, key), {"cell": json.loads((d / "cell.json").read_text()), "summary": s, "curve": curve,
+                                                  "train_curve": train_curve})
     return True
 
 

@@ -150,6 +150,8 @@ def collect_bench(source: str | Path, out_dir: str | Path | None = None) -> tupl
         for i, t in enumerate(s["tasks"]):
             key = "eval/mean_reward" + (f"/{t['env']}" if multi else "")
             curve = [(r["step"], r[key], r.get("time/wall_s")) for r in rec["curve"] if key in r]
+            tkey = "rollout/ep_rew_mean" + (f"/{t['env']}" if multi else "")
+            train_curve = [(r["step"], r[tkey]) for r in rec.get("train_curve", []) if r.get(tkey) is not None]
             rows.append({
                 "key": cell["key"], "label": cell["label"], "method": cell["method"], "env": t["env"], "task": i, "tasks": len(s["envs"]),
                 "seed": cell["seed"], **{f"tag_{k}": v for k, v in cell["tags"].items()},
@@ -157,7 +159,7 @@ def collect_bench(source: str | Path, out_dir: str | Path | None = None) -> tupl
                 "score": t["student_score"]["mean"], "score_std": t["student_score"]["std"], "teacher_score": t["teacher_score"]["mean"],
                 "percent": t["percent_of_teacher"], "env_steps": s["env_steps"], "teacher_queries": s["teacher_queries"],
                 "gradient_steps": s["gradient_steps"], "train_s": s.get("train_time_s", s["train_wall_s"]), "wall_s": s["wall_s"],
-                "episodes": t["episodes"], "curve": curve,
+                "episodes": t["episodes"], "curve": curve, "train_curve": train_curve,
             })
     return suite, out, rows
 
@@ -389,20 +391,26 @@ def _transfer_lines(rows: list[dict[str, Any]], cells: list[dict[str, Any]]) -> 
                 games = cells[0].get("curve_episodes")
                 lines += ["## Transfer", "", "Each series that starts from another run's student beside the same method, env and budget "
                           f"from random weights. Return at each learning-curve point (mean over seeds{f' of {games} games each' if games else ''}), "
-                          "the mean over the whole curve (area under it / budget; trapezoids) and the final evaluation, with bootstrap 95% "
+                          "the mean over the whole curve (area under it / budget; trapezoids) and the final evaluation, all greedy; then the raw "
+                          "return of the games the run played while training, with sampled actions (mean of the logged last-100-games "
+                          "averages over the run, and the last one), which shows learning where a greedy policy is stuck. Bootstrap 95% "
                           "intervals over seeds.", ""]
-            head = ["series", "seeds", *(f"return at {short_count(x)}" for x in steps), "mean over the curve [95% CI]", "final [95% CI]"]
+            head = ["series", "seeds", *(f"return at {_fmt(x)}" for x in steps), "mean over the curve [95% CI]", "final [95% CI]",
+                    "training games: mean over the run [95% CI]", "training games: last [95% CI]"]
             lines += [f"### {label} (from `{source}`) against {base}, {env}", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
             for name, rs in series:
                 if not rs:
-                    lines.append(f"| {name} | 0 | " + " | ".join("-" for _ in steps) + " | - | - |")
+                    lines.append(f"| {name} | 0 | " + " | ".join("-" for _ in steps) + " | - | - | - | - |")
                     continue
                 at = [np.mean([dict((int(p[0]), p[1]) for p in r["curve"]).get(x, np.nan) for r in rs]) for x in steps]
                 area = [float(np.trapezoid([p[1] for p in r["curve"]], [p[0] for p in r["curve"]]) / max(p[0] for p in r["curve"]))
                         for r in rs if len(r["curve"]) > 1]
                 a = "-" if not area else "{:.1f} [{:.1f}, {:.1f}]".format(*_mean_ci(area))
                 f = "{:.1f} [{:.1f}, {:.1f}]".format(*_mean_ci([r["score"] for r in rs]))
-                lines.append(f"| {name} | {len(rs)} | " + " | ".join("-" if np.isnan(v) else _fmt(float(v)) for v in at) + f" | {a} | {f} |")
+                trained = [r["train_curve"] for r in rs if r.get("train_curve")]
+                tm = "-" if not trained else "{:.2f} [{:.2f}, {:.2f}]".format(*_mean_ci([float(np.mean([p[1] for p in c])) for c in trained]))
+                tl = "-" if not trained else "{:.2f} [{:.2f}, {:.2f}]".format(*_mean_ci([c[-1][1] for c in trained]))
+                lines.append(f"| {name} | {len(rs)} | " + " | ".join("-" if np.isnan(v) else _fmt(float(v)) for v in at) + f" | {a} | {f} | {tm} | {tl} |")
             lines.append("")
     return lines
 

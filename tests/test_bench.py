@@ -155,6 +155,7 @@ def test_bench_local_workers_idempotent_resume_and_report(tmp_path, capsys):
     assert sorted({r["step"] for r in rec["curve"]}) == steps and rec["cell"]["key"] == key
 
 
+
 def test_failed_run_is_reported_and_the_grid_goes_on(tmp_path, capsys):
     suite = _suite(tmp_path, TINY.replace('method = "policy-distillation"', 'method = ["policy-distillation", "dagger"]')
                    .replace("[report]", "[[grid]]\nmethod = 'bc'\nenv = 'CartPole-v1'\noptions = { tau = 0.5 }\n[report]"))
@@ -245,6 +246,11 @@ label = "src"
     assert bench(suite, workers=2, runs_dir=str(runs), out=str(tmp_path / "res"), progress=False)["failed"] == 0
     (src,) = runs.glob("src__*/*/summary.json")
     (dst,) = runs.glob("from-src__*/*/summary.json")
+    # The record keeps the training games' returns too, as the run logged them.
+    logged = [(r["step"], r["rollout/ep_rew_mean"]) for r in map(json.loads, (dst.parent / "scalars.jsonl").read_text().splitlines())
+              if "rollout/ep_rew_mean" in r]
+    rec = json.loads(next((tmp_path / "res" / "runs").glob("from-src__*.json")).read_text())
+    assert logged and [(r["step"], r["rollout/ep_rew_mean"]) for r in rec["train_curve"]] == logged
     init = json.loads(dst.read_text())["init"]
     assert init["from"] == str(src.parent) and init["tensors"] == 8  # the policy/value trunks' 4 layers; not the heads
     # What transfer copies, exactly: every shared tensor, no head.

@@ -105,14 +105,18 @@ def test_transfer_table_beside_the_run_from_random_weights(tmp_path):
                    "train_time_s": train, "train_wall_s": wall, "wall_s": wall,
                    "tasks": [{"env": "E", "student_score": {"mean": ys[-1] + 0.5, "std": 0.0}, "teacher_score": {"mean": 10.0},
                               "percent_of_teacher": 10 * ys[-1], "episodes": 10}]}
-        rec = {"cell": c, "summary": summary, "curve": [{"step": x, "eval/mean_reward": y} for x, y in zip((0, 50, 100), ys)]}
+        # Training games (sampled actions): from src 2.0 then 3.0 (seed 0) or 4.0 (seed 1); scratch 1.0 then 1.5.
+        train = [2.0, 3.0 if c["key"] == "from src__s0" else 4.0] if c["label"] == "from src" else [1.0, 1.5]
+        rec = {"cell": c, "summary": summary, "curve": [{"step": x, "eval/mean_reward": y} for x, y in zip((0, 50, 100), ys)],
+               "train_curve": [{"step": x, "rollout/ep_rew_mean": y} for x, y in zip((50, 100), train)]}
         (tmp_path / "runs" / f"{c['key']}.json").write_text(json.dumps(rec))
     text = bench_report(tmp_path).read_text()
     assert "11.0 min in all, 2.5 min a run (median; 60 s to 5.0 min)" in text  # (60 + 120 + 180 + 300) s; median of 120 and 180 s
     assert "### from src (from `src`) against scratch, E" in text
     # Areas / budget: s0 (0+4)/2*.5 + (4+8)/2*.5 = 4.0, s1 (2+6)/2*.5 + 6*.5 = 5.0 -> mean 4.5; scratch 1.0 and 1.0.
-    assert "| from src | 2 | 1.0 | 5.0 | 7.0 | 4.5 [4.0, 5.0] | 7.5 [6.5, 8.5] |" in text
-    assert "| scratch | 2 | 0.5 | 1.0 | 1.5 | 1.0 [1.0, 1.0] | 2.0 [1.5, 2.5] |" in text
+    # Training games: from src means 2.5 and 3.0 (-> 2.75), last 3.0 and 4.0 (-> 3.5); scratch 1.25 and 1.5 on both seeds.
+    assert "| from src | 2 | 1.0 | 5.0 | 7.0 | 4.5 [4.0, 5.0] | 7.5 [6.5, 8.5] | 2.75 [2.50, 3.00] | 3.50 [3.00, 4.00] |" in text
+    assert "| scratch | 2 | 0.5 | 1.0 | 1.5 | 1.0 [1.0, 1.0] | 2.0 [1.5, 2.5] | 1.25 [1.25, 1.25] | 1.50 [1.50, 1.50] |" in text
     assert text.count("### ") == 1  # one table for the series, not one per seed
     # A source of the same method is no baseline: with "scratch" gone there is nothing to compare, so no table.
     cells = [cell("src", 0), *cells[1:3]]
