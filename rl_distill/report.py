@@ -368,6 +368,11 @@ def _suite_arg(suite: dict[str, Any]) -> str:
     return suite["name"] if Path(suite.get("path", "")) == SUITES_DIR / f"{suite['name']}.toml" else suite["path"]
 
 
+def _ci_text(xs: list[float], nd: int = 1) -> str:
+    """'mean [lo, hi]' with a bootstrap 95% interval over ``xs`` (seeds), or '-' for none."""
+    return "-" if not xs else "{0:.{3}f} [{1:.{3}f}, {2:.{3}f}]".format(*_mean_ci(xs), nd)
+
+
 def _transfer_lines(rows: list[dict[str, Any]], cells: list[dict[str, Any]]) -> list[str]:
     """Each transfer series (cells with ``init_from``) beside the same method, env and budget from random weights:
     mean return at each learning-curve point, the mean over the curve (its area / budget: what "learns faster"
@@ -405,12 +410,10 @@ def _transfer_lines(rows: list[dict[str, Any]], cells: list[dict[str, Any]]) -> 
                 at = [np.mean([dict((int(p[0]), p[1]) for p in r["curve"]).get(x, np.nan) for r in rs]) for x in steps]
                 area = [float(np.trapezoid([p[1] for p in r["curve"]], [p[0] for p in r["curve"]]) / max(p[0] for p in r["curve"]))
                         for r in rs if len(r["curve"]) > 1]
-                a = "-" if not area else "{:.1f} [{:.1f}, {:.1f}]".format(*_mean_ci(area))
-                f = "{:.1f} [{:.1f}, {:.1f}]".format(*_mean_ci([r["score"] for r in rs]))
                 trained = [r["train_curve"] for r in rs if r.get("train_curve")]
-                tm = "-" if not trained else "{:.2f} [{:.2f}, {:.2f}]".format(*_mean_ci([float(np.mean([p[1] for p in c])) for c in trained]))
-                tl = "-" if not trained else "{:.2f} [{:.2f}, {:.2f}]".format(*_mean_ci([c[-1][1] for c in trained]))
-                lines.append(f"| {name} | {len(rs)} | " + " | ".join("-" if np.isnan(v) else _fmt(float(v)) for v in at) + f" | {a} | {f} | {tm} | {tl} |")
+                cis = [_ci_text(area), _ci_text([r["score"] for r in rs]), _ci_text([float(np.mean([p[1] for p in c])) for c in trained], 2),
+                       _ci_text([c[-1][1] for c in trained], 2)]
+                lines.append(f"| {name} | {len(rs)} | " + " | ".join("-" if np.isnan(v) else _fmt(float(v)) for v in at) + " | " + " | ".join(cis) + " |")
             lines.append("")
     return lines
 
