@@ -182,12 +182,16 @@ def save_record(runs_root: str | Path, out_dir: str | Path, key: str) -> bool:
         return False
     run_dir = Path(s["run_dir"]) if Path(s["run_dir"]).exists() else d / Path(s["run_dir"]).name
     scalars = read_scalars(run_dir)
-    curve = [{k: v for k, v in r.items() if k == "step" or k.startswith("eval/mean_reward") or k == "time/wall_s"}
-             for r in scalars if any(k.startswith("eval/mean_reward") for k in r)]
+
+    def points(prefix: str, *extra: str) -> list[dict[str, Any]]:
+        """The scalar rows that log ``prefix`` (per task too), with their step and ``extra`` keys only."""
+        return [{k: v for k, v in r.items() if k == "step" or k.startswith(prefix) or k in extra}
+                for r in scalars if any(k.startswith(prefix) for k in r)]
+
+    curve = points("eval/mean_reward", "time/wall_s")
     # The training episodes' raw return (actions sampled, as the run played them): what RL papers plot, and the only
     # sign of learning where a greedy policy is stuck (a Breakout policy that never serves scores 0 greedily).
-    train_curve = [{k: v for k, v in r.items() if k == "step" or k.startswith("rollout/ep_rew_mean")}
-                   for r in scalars if any(k.startswith("rollout/ep_rew_mean") for k in r)]
+    train_curve = points("rollout/ep_rew_mean")
     atomic_write_json(record_path(out_dir, key), {"cell": json.loads((d / "cell.json").read_text()), "summary": s, "curve": curve,
                                                   "train_curve": train_curve})
     return True

@@ -148,9 +148,9 @@ def collect_bench(source: str | Path, out_dir: str | Path | None = None) -> tupl
         s = rec["summary"]
         multi = len(s["envs"]) > 1
         for i, t in enumerate(s["tasks"]):
-            key = "eval/mean_reward" + (f"/{t['env']}" if multi else "")
+            suffix = f"/{t['env']}" if multi else ""
+            key, tkey = "eval/mean_reward" + suffix, "rollout/ep_rew_mean" + suffix
             curve = [(r["step"], r[key], r.get("time/wall_s")) for r in rec["curve"] if key in r]
-            tkey = "rollout/ep_rew_mean" + (f"/{t['env']}" if multi else "")
             train_curve = [(r["step"], r[tkey]) for r in rec.get("train_curve", []) if r.get(tkey) is not None]
             rows.append({
                 "key": cell["key"], "label": cell["label"], "method": cell["method"], "env": t["env"], "task": i, "tasks": len(s["envs"]),
@@ -407,7 +407,8 @@ def _transfer_lines(rows: list[dict[str, Any]], cells: list[dict[str, Any]]) -> 
                 if not rs:
                     lines.append(f"| {name} | 0 | " + " | ".join("-" for _ in steps) + " | - | - | - | - |")
                     continue
-                at = [np.mean([dict((int(p[0]), p[1]) for p in r["curve"]).get(x, np.nan) for r in rs]) for x in steps]
+                by_step = [{int(p[0]): p[1] for p in r["curve"]} for r in rs]
+                at = [np.mean([d.get(x, np.nan) for d in by_step]) for x in steps]
                 area = [float(np.trapezoid([p[1] for p in r["curve"]], [p[0] for p in r["curve"]]) / max(p[0] for p in r["curve"]))
                         for r in rs if len(r["curve"]) > 1]
                 trained = [r["train_curve"] for r in rs if r.get("train_curve")]
