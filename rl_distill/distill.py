@@ -112,6 +112,7 @@ class Context:
         self.started_at = self._t0 if started_at is None else started_at
         """When this process's part of the run started."""
         self.elapsed_base = 0.0
+        self.cpu_base, self._cpu0 = 0.0, time.process_time()
         """Wall seconds of the earlier parts of a resumed run, evaluations included (0 for a fresh run)."""
         self.resumed_from: int | None = None
         self._next_curve_eval = 0
@@ -222,6 +223,12 @@ class Context:
         return self.elapsed_base + time.time() - self.started_at
 
     @property
+    def cpu_s(self) -> float:
+        """CPU seconds (all threads of this process) since the run started, resumed parts included: its cost
+        whatever else shares the cores, so N workers take about the runs' CPU time / N."""
+        return self.cpu_base + time.process_time() - self._cpu0
+
+    @property
     def wall_s(self) -> float:
         """Seconds of this run so far, resumed parts included."""
         return self._wall_base + time.time() - self._t0
@@ -292,7 +299,7 @@ class Context:
         buf = io.BytesIO()
         torch.save({"student": self.student.state_dict(), "optimizer": optimizer.state_dict(), "env_steps": self.env_steps,
                     "teacher_queries": self.teacher_queries, "gradient_steps": self.gradient_steps, "wall_s": self.wall_s,
-                    "elapsed_s": self.elapsed_s, "method": state or {}}, buf)
+                    "elapsed_s": self.elapsed_s, "cpu_s": self.cpu_s, "method": state or {}}, buf)
         atomic_write_bytes(self.run_dir / "checkpoint.pt", buf.getvalue())
 
     def restore(self, optimizer: torch.optim.Optimizer) -> dict[str, Any] | None:
@@ -312,6 +319,7 @@ class Context:
         self._wall_base, self._t0 = float(ck.get("wall_s", 0.0)), time.time()
         # Checkpoints from before elapsed_s was kept hold only the training time: a lower bound.
         self.elapsed_base = float(ck.get("elapsed_s", ck.get("wall_s", 0.0)))
+        self.cpu_base, self._cpu0 = float(ck.get("cpu_s", 0.0)), time.process_time()
         self.resumed_from = self._steps_base
         if self.spec.eval_every:
             self._next_curve_eval = (self._steps_base // self.spec.eval_every + 1) * self.spec.eval_every
@@ -426,7 +434,7 @@ def run(method: ModuleType, spec: RunSpec) -> dict[str, Any]:
         "env_steps": ctx.env_steps, "teacher_queries": ctx.teacher_queries, "gradient_steps": ctx.gradient_steps,
         # Whole-run figures: a resumed run adds the wall time of its earlier parts.
         "wall_s": round(ctx.elapsed_s, 2), "train_wall_s": round(train_wall, 2),
-        "train_time_s": round(train_time, 2), "resumed_from_step": ctx.resumed_from,
+        "train_time_s": round(train_time, 2), "cpu_s": round(ctx.cpu_s, 2), "resumed_from_step": ctx.resumed_from,
         "student": str(student.spec), "student_params": student.policy_params(),
         "teacher_params": [t.num_params for t in teachers] if len(teachers) > 1 else teachers[0].num_params,
         "protocol": tasks[0]["protocol"], "tasks": tasks, "method_config": dataclasses.asdict(cfg),

@@ -159,6 +159,7 @@ def collect_bench(source: str | Path, out_dir: str | Path | None = None) -> tupl
                 "score": t["student_score"]["mean"], "score_std": t["student_score"]["std"], "teacher_score": t["teacher_score"]["mean"],
                 "percent": t["percent_of_teacher"], "env_steps": s["env_steps"], "teacher_queries": s["teacher_queries"],
                 "gradient_steps": s["gradient_steps"], "train_s": s.get("train_time_s", s["train_wall_s"]), "wall_s": s["wall_s"],
+                "cpu_s": s.get("cpu_s"),
                 "episodes": t["episodes"], "curve": curve, "train_curve": train_curve,
             })
     return suite, out, rows
@@ -447,8 +448,14 @@ def bench_report(source: str | Path, out_dir: str | Path | None = None) -> Path:
     walls = list({r["key"]: max(r["wall_s"], r["train_s"]) for r in rows}.values())
     if walls:
         lines += [f"Wall clock of the finished runs, each on one core with its evaluations: {_duration(sum(walls))} in all, "
-                  f"{_duration(statistics.median(walls))} a run (median; {_duration(min(walls))} to {_duration(max(walls))}). Runs that shared "
-                  "the machine with other jobs took longer than alone, so these are upper bounds.", ""]
+                  f"{_duration(statistics.median(walls))} a run (median; {_duration(min(walls))} to {_duration(max(walls))}). A run that "
+                  "shared the cores with other jobs may have been slowed by them, so these are upper bounds.", ""]
+    cpus = {r["key"]: r["cpu_s"] for r in rows if r.get("cpu_s") is not None}
+    if cpus:
+        # CPU time does not grow when other jobs share the cores: N workers alone take about its sum / N.
+        some = "" if len(cpus) == done else f" (the {len(cpus)} of {done} runs that record it)"
+        lines += [f"CPU time{some}: {_duration(sum(cpus.values()))} in all, so about {_duration(sum(cpus.values()) / 2)} with 2 workers "
+                  f"on 2 free cores; {_duration(statistics.median(cpus.values()))} a run (median).", ""]
     varying = [c for c in tag_cols if len({str(r.get(c)) for r in rows}) > 1]
     group_keys = ["label", "env", *varying]
     summary_rows = []

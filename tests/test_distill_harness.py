@@ -22,6 +22,7 @@ def test_bc_cartpole_reaches_teacher_and_writes_run(tmp_path):
         assert key in s
     assert s["env_steps"] == s["teacher_queries"] == 6000 and s["gradient_steps"] > 0
     assert s["resumed_from_step"] is None and 0 < s["train_time_s"] <= s["train_wall_s"] <= s["wall_s"]
+    assert 0 < s["cpu_s"] <= 1.2 * s["wall_s"]  # one torch thread; the CartPole envs run in-process
     run_dir = tmp_path / s["run_dir"].split("/")[-1]
     assert json.loads((run_dir / "summary.json").read_text())["student_score"] == s["student_score"]
     assert (run_dir / "config.json").exists() and list((run_dir / "tb").glob("events.out.tfevents*"))
@@ -96,11 +97,12 @@ def test_every_method_resumes_after_a_kill(tmp_path, method, monkeypatch, capsys
     assert not (run_dir / "summary.json").exists()
     # Pretend the killed part took 1,000 s: the summary's wall times cover the whole run, not the last part.
     ck = torch.load(run_dir / "checkpoint.pt", weights_only=True)
-    assert 0 < ck["elapsed_s"] < 600
-    torch.save({**ck, "elapsed_s": 1000.0}, run_dir / "checkpoint.pt")
+    assert 0 < ck["elapsed_s"] < 600 and 0 < ck["cpu_s"] < 600
+    torch.save({**ck, "elapsed_s": 1000.0, "cpu_s": 2000.0}, run_dir / "checkpoint.pt")
     s = distill(method, tmp_path, "ppo-CartPole-v1", 1024, eval_episodes=2, resume=True, **SMALL[method])
     assert s["run_dir"].endswith(run_dir.name) and s["env_steps"] >= 1024
     resumed_at = int(capsys.readouterr().err.split("resuming")[1].split(" at ")[1].split()[0])
     assert 512 <= resumed_at <= 1024  # bc checkpoints once, when its dataset is complete
     assert s["resumed_from_step"] == resumed_at
     assert 1000 < s["train_wall_s"] <= s["wall_s"] < 1600
+    assert 2000 < s["cpu_s"] < 2600  # the CPU time of the killed part counts too

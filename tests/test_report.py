@@ -98,11 +98,12 @@ def test_transfer_table_beside_the_run_from_random_weights(tmp_path):
     (tmp_path / "suite.json").write_text(json.dumps({"name": "t", "path": "t.toml", "out": str(tmp_path), "cells": cells, "report": {"kind": "lineage"}}))
     # Wall seconds: 60, 120, 180, and a run resumed before checkpoints kept their wall time (30 s of wall, 300 s of training).
     times = {"from src__s0": (60, 50), "from src__s1": (120, 100), "scratch__s0": (180, 150), "scratch__s1": (30, 300)}
+    cpu = {"from src__s0": 100, "from src__s1": 200, "scratch__s0": 300}  # the old resumed run has no CPU time
     for c in cells[1:]:
         ys = curves[c["key"]]
         wall, train = times[c["key"]]
         summary = {"envs": ["E"], "student": "s", "student_params": 10, "env_steps": 100, "teacher_queries": 0, "gradient_steps": 1,
-                   "train_time_s": train, "train_wall_s": wall, "wall_s": wall,
+                   "train_time_s": train, "train_wall_s": wall, "wall_s": wall, **({"cpu_s": cpu[c["key"]]} if c["key"] in cpu else {}),
                    "tasks": [{"env": "E", "student_score": {"mean": ys[-1] + 0.5, "std": 0.0}, "teacher_score": {"mean": 10.0},
                               "percent_of_teacher": 10 * ys[-1], "episodes": 10}]}
         # Training games (sampled actions): from src 2.0 then 3.0 (seed 0) or 4.0 (seed 1); scratch 1.0 then 1.5.
@@ -112,6 +113,7 @@ def test_transfer_table_beside_the_run_from_random_weights(tmp_path):
         (tmp_path / "runs" / f"{c['key']}.json").write_text(json.dumps(rec))
     text = bench_report(tmp_path).read_text()
     assert "11.0 min in all, 2.5 min a run (median; 60 s to 5.0 min)" in text  # (60 + 120 + 180 + 300) s; median of 120 and 180 s
+    assert "CPU time (the 3 of 4 runs that record it): 10.0 min in all, so about 5.0 min with 2 workers on 2 free cores; 3.3 min a run" in text
     assert "### from src (from `src`) against scratch, E" in text
     # Areas / budget: s0 (0+4)/2*.5 + (4+8)/2*.5 = 4.0, s1 (2+6)/2*.5 + 6*.5 = 5.0 -> mean 4.5; scratch 1.0 and 1.0.
     # Training games: from src means 2.5 and 3.0 (-> 2.75), last 3.0 and 4.0 (-> 3.5); scratch 1.25 and 1.5 on both seeds.
