@@ -303,7 +303,7 @@ def _train_cell(c: Cell, out: Path, runs_root: str) -> dict[str, Any]:
     spec = RunSpec(method=c.method, teachers=list(c.teachers), envs=list(c.envs), student=c.student, steps=c.steps, seed=c.seed,
                    eval_episodes=c.eval_episodes, runs_dir=str(out), resume=True, progress=False, options=dict(c.options),
                    eval_every=max(1, budget // c.curve_points) if c.curve_points else None, curve_episodes=c.curve_episodes,
-                   init_from=init, teacher_cache=str(Path(runs_root) / "_teacher_cache"), command=f"rl-distill bench (cell {c.key})")
+                   init_from=init, eval_cache=str(Path(runs_root) / "_eval_cache"), command=f"rl-distill bench (cell {c.key})")
     return run(method, spec)
 
 

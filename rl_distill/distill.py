@@ -26,7 +26,7 @@ from safetensors.torch import save_file
 
 from rl_distill.envs import EnvSpec, check_env_id, env_spec, is_atari, score_floor
 from rl_distill.errors import SpaceMismatchError, UserError
-from rl_distill.evaluation import evaluate, evaluate_teacher
+from rl_distill.evaluation import evaluate, evaluate_cached, evaluate_teacher, weights_fingerprint
 from rl_distill.rollout import ReplayConfig, ReplayMemory, Rollout
 from rl_distill.runs import (
     RunLogger,
@@ -69,8 +69,9 @@ class RunSpec:
     init_from: str | None = None
     """A finished run folder whose student's shared layers (everything but the per-task heads) initialise
     this student: Actor-Mimic transfer."""
-    teacher_cache: str | None = None
-    """Folder caching the teacher's evaluation per (teacher weights, env, episodes, seed): a grid evaluates each teacher once."""
+    eval_cache: str | None = None
+    """Folder caching evaluations per (weights, env, episodes, seed): a grid evaluates each teacher, and each untrained
+    student (the first learning-curve point, the same for every method of a seed), once."""
     options: dict[str, Any] = field(default_factory=dict)
     """Method-specific options (fields of the method's Config)."""
     command: str = field(default_factory=lambda: "rl-distill " + " ".join(shlex.quote(a) for a in sys.argv[1:]))
@@ -245,10 +246,13 @@ class Context:
         was_training = self.student.training
         self.student.eval()
         vals = {}
+        # The untrained student (step 0 of a fresh run) is the same for every method of a seed: cached.
+        cache = self.spec.eval_cache if self.env_steps == 0 else None
+        fingerprint = weights_fingerprint(self.student) if cache else ""
         with torch.no_grad():
             for i, env_id in enumerate(self.env_ids):
-                res = evaluate(student_policy(self.student, i, self.device), env_id, episodes=self.spec.curve_episodes,
-                               seed=self.spec.eval_seed + 1)
+                res = evaluate_cached(student_policy(self.student, i, self.device), f"{fingerprint}:task{i}:{self.device.type}", env_id,
+                                      self.spec.curve_episodes, self.spec.eval_seed + 1, cache, label=f"untrained {self.student.spec}")
                 vals["eval/mean_reward" + ("" if self.num_tasks == 1 else "/" + env_id)] = res.summary["mean"]
         self.student.train(was_training)
         self._t0 += time.time() - t  # evaluation time is not training time
@@ -405,7 +409,7 @@ def run(method: ModuleType, spec: RunSpec) -> dict[str, Any]:
     tasks = []
     for i, (env_id, teacher) in enumerate(zip(env_ids, teachers)):
         episodes = spec.eval_episodes or (10 if is_atari(env_id) else 100)
-        t_res = evaluate_teacher(teacher, env_id, episodes, spec.eval_seed, spec.teacher_cache)
+        t_res = evaluate_teacher(teacher, env_id, episodes, spec.eval_seed, spec.eval_cache)
         floor = score_floor(env_id)
         # A teacher no better than the floor (e.g. an untrained one) has no meaningful "% of teacher": None.
         ref = t_res.summary["mean"] if t_res.summary["mean"] > (floor if floor is not None else 0.0) else None

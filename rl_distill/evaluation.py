@@ -126,37 +126,48 @@ class _CachedResult:
     summary: dict[str, Any]
 
 
-def teacher_fingerprint(teacher: Any) -> str:
-    """sha256 of a teacher's weights (names, shapes, bytes): the cache key of its evaluations."""
+def weights_fingerprint(net: torch.nn.Module) -> str:
+    """sha256 of a network's weights (names, shapes, bytes): the cache key of its evaluations."""
     h = hashlib.sha256()
-    for k, v in sorted(teacher.net.state_dict().items()):
+    for k, v in sorted(net.state_dict().items()):
         t = v.detach().cpu().contiguous()
         h.update(f"{k}:{tuple(t.shape)}:{t.dtype}".encode())
         h.update(t.numpy().tobytes() if t.dtype != torch.bfloat16 else t.float().numpy().tobytes())
     return h.hexdigest()
 
 
-def evaluate_teacher(teacher: Any, env_id: str, episodes: int, seed: int, cache_dir: str | Path | None = None):
-    """``evaluate(teacher, env_id, episodes, seed)``, or its summary from ``cache_dir`` when that exact
-    evaluation (same weights, env, protocol, episodes, seed) was done before. The evaluation is
-    deterministic, so the cache changes no number; it only saves a benchmark grid from evaluating one
-    teacher again for every student. Returns an object with ``.summary``."""
+def teacher_fingerprint(teacher: Any) -> str:
+    """sha256 of a teacher's weights: the identity of a teacher in benchmark records."""
+    return weights_fingerprint(teacher.net)
+
+
+def evaluate_cached(policy: Policy, fingerprint: str, env_id: str, episodes: int, seed: int, cache_dir: str | Path | None,
+                    label: str | None = None):
+    """``evaluate(policy, env_id, episodes, seed)``, or its summary from ``cache_dir`` when that exact evaluation
+    (same ``fingerprint`` -- the weights, and anything else the policy's actions depend on --, env, protocol,
+    episodes, seed) was done before. The evaluation is deterministic, so the cache changes no number; it only
+    saves a benchmark grid from evaluating one network again for every cell. Returns an object with ``.summary``."""
     if cache_dir is None:
-        return evaluate(teacher, env_id, episodes=episodes, seed=seed)
+        return evaluate(policy, env_id, episodes=episodes, seed=seed)
     from rl_distill.runs import atomic_write_json
 
     proto = AtariProtocol().for_evaluation().to_dict() if is_atari(env_id) else None
-    key = _cache_key(teacher_fingerprint(teacher), env_id, episodes, seed, proto)
+    key = _cache_key(fingerprint, env_id, episodes, seed, proto)
     path = Path(cache_dir) / f"{key}.json"
     if path.exists():
         try:
             return _CachedResult(json.loads(path.read_text())["summary"])
         except (json.JSONDecodeError, KeyError):
             pass  # a foreign or damaged file: evaluate again and overwrite it
-    res = evaluate(teacher, env_id, episodes=episodes, seed=seed)
-    atomic_write_json(path, {"teacher": getattr(teacher, "name", None), "env_id": env_id, "episodes": episodes, "seed": seed,
-                             "protocol": proto, "summary": res.summary})
+    res = evaluate(policy, env_id, episodes=episodes, seed=seed)
+    atomic_write_json(path, {"policy": label, "env_id": env_id, "episodes": episodes, "seed": seed, "protocol": proto,
+                             "summary": res.summary})
     return res
+
+
+def evaluate_teacher(teacher: Any, env_id: str, episodes: int, seed: int, cache_dir: str | Path | None = None):
+    """A teacher's evaluation through :func:`evaluate_cached`: a grid evaluates each teacher once."""
+    return evaluate_cached(teacher, teacher_fingerprint(teacher), env_id, episodes, seed, cache_dir, getattr(teacher, "name", None))
 
 
 def _cache_key(*parts: Any) -> str:

@@ -106,3 +106,32 @@ def test_every_method_resumes_after_a_kill(tmp_path, method, monkeypatch, capsys
     assert s["resumed_from_step"] == resumed_at
     assert 1000 < s["train_wall_s"] <= s["wall_s"] < 1600
     assert 2000 < s["cpu_s"] < 2600  # the CPU time of the killed part counts too
+
+
+def test_untrained_student_evaluated_once_per_grid(tmp_path):
+    """The first curve point (the untrained student) and the teacher's evaluation come from the shared cache for a
+    second method of the same seed, with the numbers an uncached run gets."""
+    from rl_distill.distill import RunSpec, run
+    from rl_distill.methods import get_method
+
+    cache = tmp_path / "cache"
+
+    def go(method, seed, eval_cache):
+        s = run(get_method(method), RunSpec(method=method, teachers=["ppo-CartPole-v1"], steps=1024, seed=seed, progress=False,
+                                            tensorboard=False, eval_episodes=3, runs_dir=str(tmp_path / f"{method}{seed}{bool(eval_cache)}"),
+                                            eval_every=512, curve_episodes=3, eval_cache=eval_cache))
+        rows = read_scalars(next(p for p in (tmp_path / f"{method}{seed}{bool(eval_cache)}").iterdir() if p.is_dir()))
+        return [r["eval/mean_reward"] for r in rows if "eval/mean_reward" in r][0], s
+
+    first, s_bc = go("bc", 0, str(cache))
+    files = {p.name: p.stat().st_mtime_ns for p in cache.iterdir()}
+    assert len(files) == 2  # the teacher and the untrained student
+    labels = sorted(json.loads((cache / f).read_text())["policy"] for f in files)
+    assert labels == ["ppo-CartPole-v1", "untrained mlp-64-64"]
+    second, s_pd = go("policy-distillation", 0, str(cache))
+    assert {p.name: p.stat().st_mtime_ns for p in cache.iterdir()} == files  # both read back, neither evaluated again
+    uncached, _ = go("policy-distillation", 0, None)
+    assert first == second == uncached
+    assert s_pd["teacher_score"] == s_bc["teacher_score"]
+    go("bc", 1, str(cache))
+    assert len(list(cache.iterdir())) == 3  # another seed: another untrained student
