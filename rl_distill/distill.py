@@ -33,6 +33,7 @@ from rl_distill.runs import (
     atomic_write_bytes,
     atomic_write_json,
     find_resumable,
+    machine,
     run_name,
 )
 from rl_distill.students import Student, make_student, student_policy
@@ -442,7 +443,7 @@ def run(method: ModuleType, spec: RunSpec) -> dict[str, Any]:
         "student": str(student.spec), "student_params": student.policy_params(),
         "teacher_params": [t.num_params for t in teachers] if len(teachers) > 1 else teachers[0].num_params,
         "protocol": tasks[0]["protocol"], "tasks": tasks, "method_config": dataclasses.asdict(cfg),
-        "device": str(device), "run_dir": str(run_dir), "init": init,
+        "device": str(device), "machine": machine(str(device)), "run_dir": str(run_dir), "init": init,
     }
     logger.close()
     atomic_write_json(run_dir / "summary.json", summary)

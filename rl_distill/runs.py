@@ -124,3 +124,23 @@ def find_resumable(runs_dir: str | Path, prefix: str, marker: str) -> Path | Non
     root = Path(runs_dir)
     cands = [p for p in root.glob(prefix + "__*") if (p / marker).exists() and not (p / "summary.json").exists()]
     return max(cands, key=lambda p: p.stat().st_mtime) if cands else None
+
+
+def machine(device: str = "cpu") -> dict[str, Any]:
+    """What a run ran on: CPU model and cores, torch version and threads, the GPU if any. Float results of
+    the same seed can differ between CPU models (their math kernels differ), so records keep it."""
+    import platform
+
+    import torch
+
+    cpu, isa = platform.processor() or platform.machine(), None
+    try:
+        info = dict(ln.split(":", 1) for ln in Path("/proc/cpuinfo").read_text().split("\n\n")[0].splitlines() if ":" in ln)
+        info = {k.strip(): v.strip() for k, v in info.items()}
+        cpu = f"{info['model name']} (family {info.get('cpu family', '?')}, model {info.get('model', '?')})"
+        isa = " ".join(f for f in info.get("flags", "").split() if f.startswith(("avx", "amx", "fma")))  # what the kernels use
+    except (OSError, KeyError, ValueError):
+        pass
+    return {"cpu": cpu, "isa": isa, "cores": os.cpu_count(), "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
+            "gpu": torch.cuda.get_device_name() if str(device).startswith("cuda") else None}
+

@@ -23,6 +23,7 @@ def test_bc_cartpole_reaches_teacher_and_writes_run(tmp_path):
     assert s["env_steps"] == s["teacher_queries"] == 6000 and s["gradient_steps"] > 0
     assert s["resumed_from_step"] is None and 0 < s["train_time_s"] <= s["train_wall_s"] <= s["wall_s"]
     assert 0 < s["cpu_s"] <= 1.2 * s["wall_s"]  # one torch thread; the CartPole envs run in-process
+    assert s["machine"]["cores"] >= 1 and s["machine"]["cpu"] and s["machine"]["torch"].startswith("2.")
     run_dir = tmp_path / s["run_dir"].split("/")[-1]
     assert json.loads((run_dir / "summary.json").read_text())["student_score"] == s["student_score"]
     assert (run_dir / "config.json").exists() and list((run_dir / "tb").glob("events.out.tfevents*"))
@@ -130,8 +131,9 @@ def test_untrained_student_evaluated_once_per_grid(tmp_path):
     assert labels == ["ppo-CartPole-v1", "untrained mlp-64-64"]
     second, s_pd = go("policy-distillation", 0, str(cache))
     assert {p.name: p.stat().st_mtime_ns for p in cache.iterdir()} == files  # both read back, neither evaluated again
-    uncached, _ = go("policy-distillation", 0, None)
+    uncached, s_pd_uncached = go("policy-distillation", 0, None)
     assert first == second == uncached
+    assert s_pd["student_score"] == s_pd_uncached["student_score"]  # skipping an evaluation leaves training as it was
     assert s_pd["teacher_score"] == s_bc["teacher_score"]
     go("bc", 1, str(cache))
     assert len(list(cache.iterdir())) == 3  # another seed: another untrained student

@@ -29,7 +29,7 @@ import numpy as np
 from rl_distill.envs import AtariProtocol, check_env_id, is_atari
 from rl_distill.errors import UserError
 from rl_distill.networks import channels_last_convolutions, dead_first_conv, image_floats
-from rl_distill.runs import RunLogger, atomic_write_json, find_resumable, run_name
+from rl_distill.runs import RunLogger, atomic_write_json, find_resumable, machine, run_name
 
 HYPERPARAMS = Path(__file__).with_name("hyperparams.toml")
 
@@ -241,10 +241,8 @@ def _find_resumable(cfg: TrainConfig) -> Path | None:
 
 
 def _machine(device: str) -> str:
-    import torch
-
-    gpu = f" + {torch.cuda.get_device_name()}" if device.startswith("cuda") else ""
-    return f"{os.cpu_count()} CPU cores, {torch.get_num_threads()} torch threads{gpu}"
+    m = machine(device)
+    return f"{m['cores']} CPU cores, {m['torch_threads']} torch threads" + (f" + {m['gpu']}" if m["gpu"] else "")
 
 
 def _atomic_save(model, path: Path) -> None:
