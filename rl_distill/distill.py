@@ -26,7 +26,7 @@ from safetensors.torch import save_file
 
 from rl_distill.envs import EnvSpec, check_env_id, env_spec, is_atari, score_floor
 from rl_distill.errors import SpaceMismatchError, UserError
-from rl_distill.evaluation import evaluate, evaluate_cached, evaluate_teacher, weights_fingerprint
+from rl_distill.evaluation import STALL_STEPS, evaluate, evaluate_cached, evaluate_teacher, weights_fingerprint
 from rl_distill.rollout import ReplayConfig, ReplayMemory, Rollout
 from rl_distill.runs import (
     RunLogger,
@@ -253,7 +253,8 @@ class Context:
         with torch.no_grad():
             for i, env_id in enumerate(self.env_ids):
                 res = evaluate_cached(student_policy(self.student, i, self.device), f"{fingerprint}:task{i}:{self.device.type}", env_id,
-                                      self.spec.curve_episodes, self.spec.eval_seed + 1, cache, label=f"untrained {self.student.spec}")
+                                      self.spec.curve_episodes, self.spec.eval_seed + 1, cache, label=f"untrained {self.student.spec}",
+                                      stall_steps=STALL_STEPS)
                 vals["eval/mean_reward" + ("" if self.num_tasks == 1 else "/" + env_id)] = res.summary["mean"]
         self.student.train(was_training)
         self._t0 += time.time() - t  # evaluation time is not training time
@@ -415,14 +416,14 @@ def run(method: ModuleType, spec: RunSpec) -> dict[str, Any]:
         # A teacher no better than the floor (e.g. an untrained one) has no meaningful "% of teacher": None.
         ref = t_res.summary["mean"] if t_res.summary["mean"] > (floor if floor is not None else 0.0) else None
         s_res = evaluate(student_policy(student, i, device), env_id, episodes=episodes, seed=spec.eval_seed,
-                         reference=ref, floor=floor)
+                         reference=ref, floor=floor, stall_steps=STALL_STEPS)
         logger.scalars(ctx.env_steps, {f"eval/mean_reward{'' if len(env_ids) == 1 else '/' + env_id}": s_res.summary["mean"], "time/wall_s": train_time})
         tasks.append({
             "env": env_id, "teacher": teacher.name,
             "teacher_score": {k: t_res.summary[k] for k in ("mean", "std", "iqm")},
             "student_score": {k: s_res.summary[k] for k in ("mean", "std", "iqm", "iqm_ci")},
             "percent_of_teacher": s_res.summary.get("percent_of_reference"),
-            "episodes": episodes, "protocol": s_res.protocol,
+            "episodes": episodes, "protocol": s_res.protocol, "stalled_games": s_res.summary.get("stalled_games"),
         })
     tensors = {k: v.detach().cpu().contiguous() for k, v in student.state_dict().items()}
     import tempfile

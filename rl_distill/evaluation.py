@@ -29,6 +29,10 @@ from rl_distill.metrics import summarize
 
 Policy = Callable[[np.ndarray], Any]
 
+STALL_STEPS = 1_000
+"""``evaluate(stall_steps=...)`` for greedy students: 1,000 agent steps (4,000 frames, ~67 s of play) of a frozen
+screen under one constant action end a game (an env's last one) at the score it has."""
+
 
 @dataclass
 class EvalResult:
@@ -72,12 +76,20 @@ def evaluate(
     floor: float | None = None,
     bootstrap_reps: int = 2000,
     max_steps: int | None = None,
+    stall_steps: int | None = None,
 ) -> EvalResult:
     """Run ``episodes`` episodes of ``policy`` (batched obs -> actions) on ``env_id``.
 
     ``reference`` (the teacher's score) adds ``percent_of_reference``; Atari games with a known
     random/human pair add ``human_normalized``. ``num_envs`` is part of the seed: keep the default
     for comparable numbers.
+
+    ``stall_steps`` (Atari, for a deterministic policy such as a greedy student): an env's last game whose
+    screen (the whole frame stack) and action have not changed for that many steps is scored as it stands,
+    at the frame cap's length, instead of being played to the cap. Under a constant input a frozen screen
+    stays frozen (Breakout waits for FIRE after a lost life: a policy that never serves otherwise plays
+    108k frames of nothing), so the score is the one the full game would give; only an env's last game
+    is cut, so no other game's random state changes. ``summary["stalled_games"]`` counts them.
     """
     if episodes < 1:
         raise ValueError("episodes must be >= 1")
@@ -92,18 +104,35 @@ def evaluate(
     env = make_env(env_id, n, atari=p)
     returns: list[list[float]] = [[] for _ in range(n)]
     lengths: list[list[int]] = [[] for _ in range(n)]
+    stall = stall_steps if p is not None and stall_steps else None
+    stalled = 0
     try:
         obs, _ = env.reset(seed=seed)
         ep_ret = np.zeros(n)
         ep_len = np.zeros(n, dtype=np.int64)
+        still = np.zeros(n, dtype=np.int64)  # steps in a row with the same frame stack and action
+        prev_actions = None
         steps = 0
         while any(len(returns[i]) < quota[i] for i in range(n)):
             actions = _to_numpy_actions(policy(obs))
+            prev_obs = obs
             obs, rew, term, trunc, _ = env.step(actions)
             ep_ret += rew
             ep_len += 1
             steps += 1
-            for i in np.flatnonzero(term | trunc):
+            done = term | trunc
+            if stall:
+                same = (obs.reshape(n, -1) == prev_obs.reshape(n, -1)).all(1) & (rew == 0) & ~done
+                if prev_actions is not None:
+                    same &= actions == prev_actions
+                prev_actions = actions
+                still = np.where(same, still + 1, 0)
+                for i in np.flatnonzero(still >= stall):
+                    if len(returns[i]) == quota[i] - 1:  # its last game: scored as the capped game would be
+                        returns[i].append(float(ep_ret[i]))
+                        lengths[i].append(p.frame_cap // p.frameskip)
+                        stalled += 1
+            for i in np.flatnonzero(done):
                 if len(returns[i]) < quota[i]:
                     returns[i].append(float(ep_ret[i]))
                     lengths[i].append(int(ep_len[i]))
@@ -118,6 +147,8 @@ def evaluate(
     human = ATARI_RANDOM_HUMAN.get(atari_game(env_id)) if atari else None
     summary = summarize(r, reference=reference, floor=floor, human=human, reps=bootstrap_reps, seed=seed)
     summary["mean_length"] = float(ln.mean()) if len(ln) else float("nan")
+    if stall:
+        summary["stalled_games"] = stalled
     return EvalResult(env_id, seed, r, ln, summary, p.to_dict() if p else None)
 
 
@@ -142,24 +173,24 @@ def teacher_fingerprint(teacher: Any) -> str:
 
 
 def evaluate_cached(policy: Policy, fingerprint: str, env_id: str, episodes: int, seed: int, cache_dir: str | Path | None,
-                    label: str | None = None):
+                    label: str | None = None, stall_steps: int | None = None):
     """``evaluate(policy, env_id, episodes, seed)``, or its summary from ``cache_dir`` when that exact evaluation
     (same ``fingerprint`` -- the weights, and anything else the policy's actions depend on --, env, protocol,
     episodes, seed) was done before. The evaluation is deterministic, so the cache changes no number; it only
     saves a benchmark grid from evaluating one network again for every cell. Returns an object with ``.summary``."""
     if cache_dir is None:
-        return evaluate(policy, env_id, episodes=episodes, seed=seed)
+        return evaluate(policy, env_id, episodes=episodes, seed=seed, stall_steps=stall_steps)
     from rl_distill.runs import atomic_write_json
 
     proto = AtariProtocol().for_evaluation().to_dict() if is_atari(env_id) else None
-    key = _cache_key(fingerprint, env_id, episodes, seed, proto)
+    key = _cache_key(fingerprint, env_id, episodes, seed, proto, *([stall_steps] if stall_steps else []))
     path = Path(cache_dir) / f"{key}.json"
     if path.exists():
         try:
             return _CachedResult(json.loads(path.read_text())["summary"])
         except (json.JSONDecodeError, KeyError):
             pass  # a foreign or damaged file: evaluate again and overwrite it
-    res = evaluate(policy, env_id, episodes=episodes, seed=seed)
+    res = evaluate(policy, env_id, episodes=episodes, seed=seed, stall_steps=stall_steps)
     atomic_write_json(path, {"policy": label, "env_id": env_id, "episodes": episodes, "seed": seed, "protocol": proto,
                              "summary": res.summary})
     return res

@@ -99,6 +99,21 @@ def test_evaluate_reports_percent_and_human_normalized():
     assert p.protocol["reward_clipping"] is False and p.protocol["episodic_life"] is False
 
 
+
+def test_stalled_game_scored_as_the_full_game():
+    """A NOOP policy on Breakout: FIRE on reset serves the first ball, it is lost, and the next is never served, so the
+    screen freezes until the frame cap. The stall rule scores that game without playing it out, with the same numbers."""
+    noop = lambda o: np.zeros(len(o), dtype=int)  # noqa: E731
+    full = evaluate(noop, "ALE/Breakout-v5", episodes=2, seed=5)
+    cut = evaluate(noop, "ALE/Breakout-v5", episodes=2, seed=5, stall_steps=500)
+    assert full.lengths.tolist() == [27_000, 27_000]  # 108,000 frames / frameskip 4
+    assert cut.returns.tolist() == full.returns.tolist() and cut.lengths.tolist() == full.lengths.tolist()
+    assert cut.summary["stalled_games"] == 2 and "stalled_games" not in full.summary
+    # Pong never freezes (the ball keeps moving): nothing is cut.
+    pong = evaluate(noop, "ALE/Pong-v5", episodes=2, seed=5, stall_steps=500)
+    assert pong.summary["stalled_games"] == 0 and pong.returns.tolist() == evaluate(noop, "ALE/Pong-v5", episodes=2, seed=5).returns.tolist()
+
+
 SHIPPED = shipped_ids()
 
 
