@@ -257,7 +257,7 @@ def train_teacher(cfg: TrainConfig) -> dict[str, Any]:
     from stable_baselines3 import DQN, PPO
     from stable_baselines3.common.callbacks import BaseCallback
 
-    from rl_distill.evaluation import evaluate
+    from rl_distill.evaluation import STALL_STEPS, evaluate
     from rl_distill.sb3_vec_env import SB3VecEnv
     check_env_id(cfg.env_id)
     if cfg.algo not in ("ppo", "dqn"):
@@ -349,7 +349,9 @@ def train_teacher(cfg: TrainConfig) -> dict[str, Any]:
             keep_going = True
             if n >= self.next_eval:
                 self.next_eval += eval_every
-                res = evaluate(greedy, cfg.env_id, episodes=cfg.eval_episodes, seed=10_000 + len(state["evals"]), protocol=protocol)
+                # Greedy, so a frozen game (a DQN that does not serve on Breakout: 16+ min an evaluation) is scored early.
+                res = evaluate(greedy, cfg.env_id, episodes=cfg.eval_episodes, seed=10_000 + len(state["evals"]), protocol=protocol,
+                               stall_steps=STALL_STEPS)
                 mean = res.summary["mean"]
                 wall = wall_before + time.time() - t_start
                 state["evals"].append({"step": n, "mean": mean, "std": res.summary["std"], "wall_s": wall})
