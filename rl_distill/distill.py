@@ -114,8 +114,9 @@ class Context:
         self.started_at = self._t0 if started_at is None else started_at
         """When this process's part of the run started."""
         self.elapsed_base = 0.0
-        self.cpu_base, self._cpu0 = 0.0, time.process_time()
         """Wall seconds of the earlier parts of a resumed run, evaluations included (0 for a fresh run)."""
+        self.cpu_base, self._cpu0 = 0.0, time.process_time()
+        """CPU seconds of the earlier parts of a resumed run; this process's CPU clock when this part started."""
         self.resumed_from: int | None = None
         self._next_curve_eval = 0
         if spec.progress:
