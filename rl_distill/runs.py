@@ -143,4 +143,3 @@ def machine(device: str = "cpu") -> dict[str, Any]:
         pass
     return {"cpu": cpu, "isa": isa, "cores": os.cpu_count(), "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
             "gpu": torch.cuda.get_device_name() if str(device).startswith("cuda") else None}
-
