@@ -351,11 +351,24 @@ def _suite_cells(runs_root: Path) -> list[dict[str, Any]]:
     return json.loads((runs_root / "suite.json").read_text())["cells"]
 
 
-def _worker_init() -> None:
+def _worker_init(parent: int | None = None) -> None:
     os.environ["OMP_NUM_THREADS"] = "1"
     import torch
 
     torch.set_num_threads(1)
+    if parent is not None:
+        import threading
+
+        threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
+
+
+def _exit_with_parent(parent: int, every_s: float = 2.0) -> None:
+    """End this worker once the bench process that started it is gone (killed, or stopped with its session): an
+    orphan would go on training its cell unseen, on cores the next bench needs. The cell's lock goes with the
+    process and its checkpoint stays, so ``--resume`` continues it."""
+    while os.getppid() == parent:
+        time.sleep(every_s)
+    os._exit(1)
 
 
 def _local(todo: list[Cell], runs_root: Path, workers: int, resume: bool):
@@ -367,7 +380,8 @@ def _local(todo: list[Cell], runs_root: Path, workers: int, resume: bool):
     import multiprocessing as mp
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
-    with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"), initializer=_worker_init) as pool:
+    with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"), initializer=_worker_init,
+                             initargs=(os.getpid(),)) as pool:
         pending = {pool.submit(_run_cell_safe, asdict(c), str(runs_root), resume) for c in todo}
         try:
             while pending:

@@ -354,3 +354,53 @@ def test_records_are_not_git_ignored():
     probe = ["results/lineage/runs/x.json", "results/compression/suite.json", "runs/bench/lineage/x/summary.json"]
     r = subprocess.run(["git", "check-ignore", *probe], cwd=root, capture_output=True, text=True)
     assert r.stdout.split() == ["runs/bench/lineage/x/summary.json"]
+
+
+def test_workers_end_with_their_bench_process(tmp_path):
+    """A bench process killed outright (SIGKILL: no cleanup of its own) takes its worker processes with it; an
+    orphaned worker would go on training its cell unseen."""
+    import subprocess
+    import sys
+    import textwrap
+    import time
+
+    script = tmp_path / "parent.py"
+    script.write_text(textwrap.dedent("""
+        import multiprocessing as mp, os, sys, time
+        from concurrent.futures import ProcessPoolExecutor
+        from rl_distill.bench import _worker_init
+
+        def work(path):
+            open(path + ".tmp", "w").write(str(os.getpid()))
+            os.replace(path + ".tmp", path)
+            time.sleep(300)
+
+        if __name__ == "__main__":
+            with ProcessPoolExecutor(1, mp_context=mp.get_context("spawn"), initializer=_worker_init, initargs=(os.getpid(),)) as pool:
+                pool.submit(work, sys.argv[1])
+                time.sleep(300)
+    """))
+    pidfile = tmp_path / "worker.pid"
+    parent = subprocess.Popen([sys.executable, str(script), str(pidfile)])
+
+    def alive(pid):
+        try:
+            return "\nState:\tZ" not in Path(f"/proc/{pid}/status").read_text()  # a zombie has ended
+        except FileNotFoundError:
+            return False
+
+    try:
+        for _ in range(600):
+            if pidfile.exists():
+                break
+            time.sleep(0.1)
+        worker = int(pidfile.read_text())
+        assert alive(worker)
+    finally:
+        parent.kill()
+        parent.wait()
+    for _ in range(200):
+        if not alive(worker):
+            break
+        time.sleep(0.1)
+    assert not alive(worker), "the worker outlived its bench process"
