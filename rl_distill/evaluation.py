@@ -30,7 +30,8 @@ from rl_distill.metrics import summarize
 Policy = Callable[[np.ndarray], Any]
 
 STALL_STEPS = 1_000
-"""``evaluate(stall_steps=...)`` for greedy students: 1,000 agent steps (4,000 frames, ~67 s of play) of a frozen
+"""``evaluate(stall_steps=...)`` for greedy policies (students' curve points and scores, teachers' periodic evaluations
+in training): 1,000 agent steps (4,000 frames, ~67 s of play) of a frozen
 screen under one constant action end a game (an env's last one) at the score it has."""
 
 
