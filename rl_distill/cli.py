@@ -262,7 +262,8 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--eval-episodes", type=int, default=None)
     d.add_argument("--runs-dir", default="runs")
     d.add_argument("--resume", action="store_true")
-    d.add_argument("--init-from", default=None, help="a finished run folder whose student's shared layers start this one (transfer)")
+    d.add_argument("--init-from", default=None, help="a finished run folder whose student starts this one: its shared layers (transfer), "
+                   "its heads too if it played the same envs (continuation)")
     d.add_argument("--no-progress", action="store_true")
     d.add_argument("--json", action="store_true")
     for flag, field, typ in METHOD_FLAGS:

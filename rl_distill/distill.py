@@ -68,8 +68,8 @@ class RunSpec:
     curve_episodes: int = 10
     """Episodes of each learning-curve evaluation."""
     init_from: str | None = None
-    """A finished run folder whose student's shared layers (everything but the per-task heads) initialise
-    this student: Actor-Mimic transfer."""
+    """A finished run folder whose student initialises this one: its shared layers (Actor-Mimic transfer to new
+    games), and its heads too where it played the same games (a continuation); see ``transfer_weights``."""
     eval_cache: str | None = None
     """Folder caching evaluations per (weights, env, episodes, seed): a grid evaluates each teacher, and each untrained
     student (the first learning-curve point, the same for every method of a seed), once."""
@@ -386,7 +386,7 @@ def run(method: ModuleType, spec: RunSpec) -> dict[str, Any]:
     torch.manual_seed(spec.seed)
     np.random.seed(spec.seed)
     student = make_student(spec.student, [s.obs_shape for s in specs], [s.n_actions for s in specs], spec.seed).to(device)
-    init = transfer_weights(student, spec.init_from) if spec.init_from else None
+    init = transfer_weights(student, spec.init_from, env_ids) if spec.init_from else None
     # Multi-task: each task gets its own default budget, the total is their sum.
     budget = int(spec.steps or sum(method.default_steps(e) for e in env_ids))
 
@@ -462,18 +462,25 @@ def load_student(run_dir: str | Path, device: str = "cpu") -> Student:
     return s.to(device)
 
 
-def transfer_weights(student: Student, run_dir: str | Path) -> dict[str, Any]:
-    """Copy a finished run's student weights into ``student`` wherever name and shape agree, except the
-    per-task policy and value heads (they belong to the source's games). Returns what was copied."""
+def transfer_weights(student: Student, run_dir: str | Path, envs: list[str] | None = None) -> dict[str, Any]:
+    """Copy a finished run's student weights into ``student`` wherever name and shape agree. The per-task policy
+    and value heads belong to the source's games: they are copied only when the source played exactly ``envs``
+    (a continuation, e.g. on-policy distillation or RL from an off-policy-distilled student, as in the Qwen3
+    report), and left fresh otherwise (Actor-Mimic transfer to a new game). Returns what was copied."""
     p = Path(run_dir)
     if not (p / "student.safetensors").exists():
         raise UserError(f"cannot initialise from {p}: no student.safetensors there (is it a finished run?)")
     from safetensors.torch import load_file
 
+    try:
+        src_envs = json.loads((p / "student.json").read_text()).get("envs")
+    except (OSError, ValueError):
+        src_envs = None
+    heads = envs is not None and src_envs == list(envs)
     src = load_file(str(p / "student.safetensors"))
     own = student.state_dict()
-    take = {k: v for k, v in src.items() if k in own and own[k].shape == v.shape and not k.startswith(("heads.", "value_heads."))}
+    take = {k: v for k, v in src.items() if k in own and own[k].shape == v.shape and (heads or not k.startswith(("heads.", "value_heads.")))}
     if not take:
         raise SpaceMismatchError(f"the student of {p} shares no layer with this student ({student.spec}): nothing to transfer")
     student.load_state_dict(take, strict=False)
-    return {"from": str(p), "tensors": len(take), "params": int(sum(v.numel() for v in take.values()))}
+    return {"from": str(p), "tensors": len(take), "params": int(sum(v.numel() for v in take.values())), "heads": heads}

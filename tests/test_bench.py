@@ -219,7 +219,7 @@ def test_ray_backend_two_tiny_runs(tmp_path):
 
 
 def test_transfer_from_another_cell(tmp_path, capsys):
-    """A cell with init_from runs after its source and starts from the source's shared layers."""
+    """A cell with init_from runs after its source and starts from its student: the shared layers, and the heads where the source played the same envs."""
     import torch
     from safetensors.torch import load_file
 
@@ -252,15 +252,19 @@ label = "src"
     rec = json.loads(next((tmp_path / "res" / "runs").glob("from-src__*.json")).read_text())
     assert logged and [(r["step"], r["rollout/ep_rew_mean"]) for r in rec["train_curve"]] == logged
     init = json.loads(dst.read_text())["init"]
-    assert init["from"] == str(src.parent) and init["tensors"] == 8  # the policy/value trunks' 4 layers; not the heads
-    # What transfer copies, exactly: every shared tensor, no head.
-    s = make_student("mlp-64-64", [(4,)], [2], seed=123)
-    before = {k: v.clone() for k, v in s.state_dict().items()}
-    transfer_weights(s, src.parent)
+    # Same env as the source: a continuation, so the heads come too (the trunks' 4 layers and 2 heads, weights and biases).
+    assert init["from"] == str(src.parent) and init["tensors"] == 12 and init["heads"] is True
+    # What transfer copies, exactly: every shared tensor; the heads only where the source played the same envs.
     w = load_file(str(src.parent / "student.safetensors"))
-    for k, v in s.state_dict().items():
-        expect = before[k] if k.startswith(("heads.", "value_heads.")) else w[k]
-        assert torch.equal(v, expect), k
+    for envs, heads in ((["CartPole-v1"], True), (["Other-v0"], False), (None, False)):
+        s = make_student("mlp-64-64", [(4,)], [2], seed=123)
+        before = {k: v.clone() for k, v in s.state_dict().items()}
+        info = transfer_weights(s, src.parent, envs)
+        assert info["heads"] is heads and info["tensors"] == (12 if heads else 8)
+        for k, v in s.state_dict().items():
+            expect = before[k] if k.startswith(("heads.", "value_heads.")) and not heads else w[k]
+            assert torch.equal(v, expect), (envs, k)
+        assert not torch.equal(before["heads.0.weight"], w["heads.0.weight"])  # so the check above can fail
     with pytest.raises(UserError, match="no student.safetensors"):
         transfer_weights(s, tmp_path)
     # On a fresh clone the source's record is there but not its weights: a transfer run still to do runs it again.
