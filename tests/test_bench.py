@@ -116,16 +116,32 @@ def test_bench_local_workers_idempotent_resume_and_report(tmp_path, capsys):
     sc = [json.loads(line) for p in runs.glob("*/*/scalars.jsonl") for line in p.read_text().splitlines()]
     steps = sorted({x["step"] for x in sc if "eval/mean_reward" in x})
     assert steps[0] == 0 and 300 <= steps[1] < 600 and steps[-1] == 600
-    # A killed cell (checkpoint but no summary) continues from its checkpoint with --resume.
+    # A finished cell keeps its student and record but not its checkpoint: it is skipped, never resumed.
+    assert not list(runs.glob("*/*/checkpoint.pt")) and len(list(runs.glob("*/*/student.safetensors"))) == 2
+    # A cell that dies after a checkpoint (no summary, no record) continues from it with --resume.
+    from rl_distill.distill import Context
+
     key, s0 = sorted(summaries.items())[0]
-    run_dir = Path(s0["run_dir"])
-    (run_dir / "summary.json").unlink()
-    (out / "runs" / f"{key}.json").unlink()  # killed before it finished: no record either
+    shutil.rmtree(runs / key)
+    (out / "runs" / f"{key}.json").unlink()
+    write = Context.maybe_checkpoint
+
+    def write_then_die(self, optimizer, state=None, force=False):
+        write(self, optimizer, state, force=True)
+        if self.env_steps >= 300:
+            raise RuntimeError("killed")
+
+    with pytest.MonkeyPatch.context() as mp, pytest.raises(UserError, match="1 of 1 runs failed .*RuntimeError: killed"):
+        mp.setattr(Context, "maybe_checkpoint", write_then_die)
+        bench(suite, workers=1, runs_dir=str(runs), out=str(out), progress=False, resume=True)
+    (ck,) = (runs / key).glob("*/checkpoint.pt")
+    run_dir = ck.parent
+    assert not (run_dir / "summary.json").exists() and not (out / "runs" / f"{key}.json").exists()
     capsys.readouterr()
     r = bench(suite, workers=1, runs_dir=str(runs), out=str(out), progress=False, resume=True)
-    assert r["ran"] == 1 and f"resuming {run_dir}" in capsys.readouterr().err
+    assert (r["ran"], r["failed"]) == (1, 0) and f"resuming {run_dir}" in capsys.readouterr().err
     s1 = json.loads((run_dir / "summary.json").read_text())
-    assert s1["student_score"] == s0["student_score"] and s1["env_steps"] == s0["env_steps"]
+    assert s1["env_steps"] == s0["env_steps"] and 300 <= s1["resumed_from_step"] < 600 and not ck.exists()
     # Without --resume an interrupted cell starts over in a fresh folder.
     (run_dir / "summary.json").unlink()
     (out / "runs" / f"{key}.json").unlink()
