@@ -420,6 +420,60 @@ def _transfer_lines(rows: list[dict[str, Any]], cells: list[dict[str, Any]]) -> 
     return lines
 
 
+def _efficiency_lines(summary_rows: list[dict[str, Any]], suite: dict[str, Any], base: str, threshold: float) -> list[str]:
+    """Steps and training time to ``threshold`` of the teacher, as ratios to the ``base`` series (PPO from scratch).
+    A series that starts from another cell's student (``init_from``: the Qwen3 report's off-policy then on-policy
+    stages) is compared with the base method from the same start, and with the base from scratch counting the
+    start's own env steps and training time."""
+    cells = {c["label"]: c for c in suite["cells"]}
+    base_method = cells[base]["method"] if base in cells else base
+
+    def row(label: str | None, env: str) -> dict[str, Any] | None:
+        return next((x for x in summary_rows if x["label"] == label and x["env"] == env), None)
+
+    def ratio(ours: float | None, theirs: float | None, theirs_budget: float | None) -> str:
+        if not ours or theirs_budget is None:
+            return "-"
+        if theirs:
+            return f"{theirs / ours:.1f}x"
+        bound = theirs_budget / ours  # the baseline never got there: its whole budget gives a lower bound
+        return f"> {bound:.0f}x" if bound >= 10 else f"> {bound:.1f}x"
+
+    starts = any(c.get("init_from") for c in cells.values())
+    points = max(1, max((c["curve_points"] for c in suite["cells"]), default=1))
+    lines = [f"## Env steps and training time to {threshold:.0%} of the teacher", "",
+             f"First learning-curve point (every budget/{points} steps, {suite['cells'][0]['curve_episodes']} episodes) at >= "
+             f"{threshold:.0%} of the teacher; median over the seeds that got there. Ratio: `{base}` over the method (how many times "
+             "fewer steps)." + (" A series with a start began from that cell's student (same seed, all its weights): its steps and "
+                                "seconds count from there, its ratio is to the same method as `" + base + "` from the same start, and the last "
+                                "column compares it with `" + base + "` from scratch, the start's own steps and training time added." if starts else ""), "",
+             "| series | env |" + (" start |" if starts else "") + " reached (seeds) | env steps to threshold | train s to threshold | step ratio vs "
+             + base + " | time ratio vs " + base + " |" + (f" step / time ratio vs {base} from scratch, start counted |" if starts else ""),
+             "|---|---|" + ("---|" if starts else "") + "---|---|---|---|---|" + ("---|" if starts else "")]
+    for s in summary_rows:
+        src = (cells[s["label"]].get("init_from") or "")[5:] or None
+        b = next((x for x in summary_rows if x["env"] == s["env"] and cells[x["label"]]["method"] == base_method
+                  and ((cells[x["label"]].get("init_from") or "")[5:] or None) == src), None) if src else row(base, s["env"])
+        line = f"| {s['label']} | {s['env']} |"
+        if starts:
+            st = row(src, s["env"]) if src else None
+            line += f" `{src}` ({_fmt(st['env_steps'] if st else None)} steps) |" if src else " - |"
+        line += (f" {s['reached']}/{s['seeds']} | {_fmt(s['steps_to_threshold'])} | {_fmt(s['wall_to_threshold'])} | "
+                 f"{ratio(s['steps_to_threshold'], b and b['steps_to_threshold'], b and b['env_steps'])} | "
+                 f"{ratio(s['wall_to_threshold'], b and b['wall_to_threshold'], b and b['train_s'])} |")
+        if starts:
+            sc = row(base, s["env"])
+            if src and st and s["steps_to_threshold"]:
+                line += (f" {ratio(st['env_steps'] + s['steps_to_threshold'], sc and sc['steps_to_threshold'], sc and sc['env_steps'])} / "
+                         f"{ratio(st['train_s'] + s['wall_to_threshold'], sc and sc['wall_to_threshold'], sc and sc['train_s'])} |")
+            else:
+                line += " - |"
+        lines.append(line)
+    return lines + ["", f"Where the baseline never reached {threshold:.0%} within its budget, the ratio is its whole budget (env steps, or "
+                    "training seconds) over the method's: a lower bound, marked `>`. The curve's resolution (budget / points) bounds "
+                    "every figure from above.", ""]
+
+
 def bench_report(source: str | Path, out_dir: str | Path | None = None) -> Path:
     """results/<suite>/: README.md (tables), runs.csv (one row per run and task), summary.csv and PNG plots,
     from the run records (see :func:`collect_bench`)."""
@@ -505,29 +559,7 @@ def bench_report(source: str | Path, out_dir: str | Path | None = None) -> Path:
         lines += ["", "![aggregate](aggregate.png)", ""]
 
     if kind == "efficiency" and summary_rows:
-        base = rep.get("baseline", "ppo")
-        lines += [f"## Env steps and training time to {threshold:.0%} of the teacher", "",
-                  f"First learning-curve point (every budget/{max(1, max((c['curve_points'] for c in suite['cells']), default=1))} steps, "
-                  f"{suite['cells'][0]['curve_episodes']} episodes) at >= {threshold:.0%} of the teacher; median over the seeds that got there. "
-                  f"Ratio: `{base}` over the method (how many times fewer steps).", "",
-                  "| series | env | reached (seeds) | env steps to threshold | train s to threshold | step ratio vs " + base + " | time ratio vs " + base + " |",
-                  "|---|---|---|---|---|---|---|"]
-        for s in summary_rows:
-            b = next((x for x in summary_rows if x["label"] == base and x["env"] == s["env"]), None)
-
-            def ratio(ours: float | None, theirs: float | None, theirs_budget: float | None) -> str:
-                if not ours or theirs_budget is None:
-                    return "-"
-                if theirs:
-                    return f"{theirs / ours:.1f}x"
-                return f"> {theirs_budget / ours:.0f}x"  # the baseline never got there: its whole budget is a lower bound
-
-            lines.append(f"| {s['label']} | {s['env']} | {s['reached']}/{s['seeds']} | {_fmt(s['steps_to_threshold'])} | {_fmt(s['wall_to_threshold'])} | "
-                         f"{ratio(s['steps_to_threshold'], b and b['steps_to_threshold'], b and b['env_steps'])} | "
-                         f"{ratio(s['wall_to_threshold'], b and b['wall_to_threshold'], b and b['train_s'])} |")
-        lines += ["", f"Where `{base}` never reached {threshold:.0%} within its budget, the ratio is its whole budget (env steps, or "
-                  "training seconds) over the method's: a lower bound, marked `>`. The curve's resolution (budget / points) bounds "
-                  "every figure from above.", ""]
+        lines += _efficiency_lines(summary_rows, suite, rep.get("baseline", "ppo"), threshold)
 
     if kind == "sweep" and rows:
         x = rep.get("x", "teacher_queries")

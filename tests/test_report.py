@@ -124,3 +124,40 @@ def test_transfer_table_beside_the_run_from_random_weights(tmp_path):
     cells = [cell("src", 0), *cells[1:3]]
     (tmp_path / "suite.json").write_text(json.dumps({"name": "t", "path": "t.toml", "out": str(tmp_path), "cells": cells}))
     assert "## Transfer" not in bench_report(tmp_path).read_text()
+
+
+def test_efficiency_ratios_from_a_distilled_start(tmp_path):
+    """The Qwen3 comparison: on-policy distillation and PPO from the same off-policy-distilled student. A series
+    with a start is compared with PPO from that start, and with PPO from scratch counting the start's cost."""
+    import json
+
+    from rl_distill.report import bench_report
+
+    def cell(label, method, init_from=None):
+        return {"key": f"{label}__s0", "label": label, "method": method, "teachers": ["t"], "envs": ["E"], "seed": 0, "student": "s",
+                "steps": 100, "options": {}, "eval_episodes": 10, "curve_points": 2, "curve_episodes": 2, "init_from": init_from, "tags": {}}
+
+    # (step, return, training seconds) points; the teacher scores 10, so 90% is a return of 9.
+    runs = {"ppo": (cell("ppo", "ppo"), [(0, 0, 0), (50, 2, 20), (100, 4, 40)]),  # from scratch: never gets there
+            "start": (cell("start", "bc"), [(0, 0, 0), (20, 5, 5)]),
+            "op from start": (cell("op from start", "on-policy", "cell:start"), [(0, 5, 0), (25, 9, 10), (50, 10, 20)]),
+            "ppo from start": (cell("ppo from start", "ppo", "cell:start"), [(0, 5, 0), (50, 7, 15), (100, 9, 30)])}
+    (tmp_path / "runs").mkdir()
+    suite = {"name": "t", "path": "t.toml", "out": str(tmp_path), "cells": [c for c, _ in runs.values()],
+             "report": {"kind": "efficiency", "baseline": "ppo", "threshold": 0.9}}
+    (tmp_path / "suite.json").write_text(json.dumps(suite))
+    for c, curve in runs.values():
+        steps, train = curve[-1][0], curve[-1][2]
+        summary = {"envs": ["E"], "student": "s", "student_params": 10, "env_steps": steps, "teacher_queries": 0, "gradient_steps": 1,
+                   "train_time_s": train, "train_wall_s": train, "wall_s": train,
+                   "tasks": [{"env": "E", "student_score": {"mean": curve[-1][1], "std": 0.0}, "teacher_score": {"mean": 10.0},
+                              "percent_of_teacher": 10 * curve[-1][1], "episodes": 10}]}
+        rec = {"cell": c, "summary": summary, "curve": [{"step": x, "eval/mean_reward": y, "time/wall_s": w} for x, y, w in curve]}
+        (tmp_path / "runs" / f"{c['key']}.json").write_text(json.dumps(rec))
+    lines = {line.split(" | ")[0][2:]: line for line in bench_report(tmp_path).read_text().splitlines() if line.startswith("| ") and " | E | " in line}
+    # On-policy from the start: 90% at 25 steps and 10 s; PPO from the same start at 100 and 30 s: 4.0x and 3.0x.
+    # Against PPO from scratch (never there in 100 steps, 40 s) with the start's 20 steps and 5 s added: > 100/45, > 40/15.
+    assert lines["op from start"] == "| op from start | E | `start` (20 steps) | 1/1 | 25 | 10.0 | 4.0x | 3.0x | > 2.2x / > 2.7x |"
+    assert lines["ppo from start"] == "| ppo from start | E | `start` (20 steps) | 1/1 | 100 | 30.0 | 1.0x | 1.0x | > 0.8x / > 1.1x |"
+    assert lines["ppo"] == "| ppo | E | - | 0/1 | - | - | - | - | - |"
+    assert lines["start"] == "| start | E | - | 0/1 | - | - | - | - | - |"
