@@ -108,6 +108,11 @@ def _slug(s: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "-" for c in s)
 
 
+EVAL_KEYS = ("eval_episodes", "curve_points", "curve_episodes")
+"""Evaluation settings a suite sets for all its runs, and a grid block may set for its own (Atari games of a
+good player take far longer than a control task's episodes)."""
+
+
 def load_suite(name: str, seeds: int | None = None) -> Suite:
     """Parse and expand a suite file into its cells (a clear error for a malformed one)."""
     from rl_distill.methods import get_method
@@ -122,7 +127,7 @@ def load_suite(name: str, seeds: int | None = None) -> Suite:
         raise UserError("--seeds must be >= 1")
     cells: list[Cell] = []
     for gi, g in enumerate(doc.get("grid", [])):
-        unknown = set(g) - {"method", "env", "teacher", "student", "steps", "options", "sweep", "label", "init_from"}
+        unknown = set(g) - {"method", "env", "teacher", "student", "steps", "options", "sweep", "label", "init_from", *EVAL_KEYS}
         if unknown:
             raise UserError(f"{path}: grid block {gi + 1} has unknown keys {sorted(unknown)}")
         if "method" not in g or "env" not in g:
@@ -144,9 +149,9 @@ def load_suite(name: str, seeds: int | None = None) -> Suite:
                 label = g.get("label", "{method}").format(method=method, **{k: v for k, v in tags.items()})
                 for seed in range(n_seeds):
                     body = {"label": label, "method": method, "teachers": teachers, "envs": envs, "seed": seed, "student": student,
-                            "steps": steps, "options": options, "eval_episodes": doc.get("eval_episodes"),
-                            "curve_points": int(doc.get("curve_points", 0)), "curve_episodes": int(doc.get("curve_episodes", 10)),
-                            "init_from": g.get("init_from")}
+                            "steps": steps, "options": options, "eval_episodes": g.get("eval_episodes", doc.get("eval_episodes")),
+                            "curve_points": int(g.get("curve_points", doc.get("curve_points", 0))),
+                            "curve_episodes": int(g.get("curve_episodes", doc.get("curve_episodes", 10))), "init_from": g.get("init_from")}
                     digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:8]
                     key = f"{_slug(label)}__{_slug('+'.join(envs))}__{digest}__s{seed}"
                     cells.append(Cell(key=key, tags=tags, **body))

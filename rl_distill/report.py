@@ -440,9 +440,10 @@ def _efficiency_lines(summary_rows: list[dict[str, Any]], suite: dict[str, Any],
         return f"> {bound:.0f}x" if bound >= 10 else f"> {bound:.1f}x"
 
     starts = any(c.get("init_from") for c in cells.values())
-    points = max(1, max((c["curve_points"] for c in suite["cells"]), default=1))
+    every = " or ".join(f"budget/{max(1, p)} steps, {e} episodes" for p, e in sorted({(c["curve_points"], c["curve_episodes"]) for c in suite["cells"]},
+                                                                                     reverse=True))
     lines = [f"## Env steps and training time to {threshold:.0%} of the teacher", "",
-             f"First learning-curve point (every budget/{points} steps, {suite['cells'][0]['curve_episodes']} episodes) at >= "
+             f"First learning-curve point (every {every}) at >= "
              f"{threshold:.0%} of the teacher; median over the seeds that got there. Ratio: `{base}` over the method (how many times "
              "fewer steps)." + (" A series with a start began from that cell's student (same seed, all its weights): its steps and "
                                 "seconds count from there, its ratio is to the same method as `" + base + "` from the same start, and the last "

@@ -44,6 +44,8 @@ def test_suite_expands_the_grid(tmp_path):
     s = load_suite(_suite(tmp_path, """
 name = "g"
 seeds = 3
+eval_episodes = 7
+curve_points = 4
 [[grid]]
 method = ["dagger", "bc"]
 env = ["CartPole-v1", "Acrobot-v1"]
@@ -55,6 +57,8 @@ label = "{method}-{loss}"
 method = "actor-mimic"
 env = [["CartPole-v1", "Acrobot-v1"]]
 teacher = "dqn-{env}"
+curve_points = 8
+curve_episodes = 2
 """))
     # 2 methods x (CartPole: 2 budgets + Acrobot: 1) x 2 students x 2 losses x 3 seeds, + 3 multi-task seeds
     assert len(s.cells) == 2 * 3 * 2 * 2 * 3 + 3
@@ -63,6 +67,8 @@ teacher = "dqn-{env}"
     assert (c.label, c.steps, c.teachers, c.tags) == ("bc-kl", 700, ["ppo-Acrobot-v1"], {"student": "mlp-16", "steps": 700, "loss": "kl"})
     mt = [c for c in s.cells if c.method == "actor-mimic"]
     assert mt[0].teachers == ["dqn-CartPole-v1", "dqn-Acrobot-v1"] and mt[0].envs == ["CartPole-v1", "Acrobot-v1"]
+    # Evaluation settings: the suite's, unless a grid block sets its own.
+    assert (c.eval_episodes, c.curve_points, c.curve_episodes) == (7, 4, 10) and (mt[0].eval_episodes, mt[0].curve_points, mt[0].curve_episodes) == (7, 8, 2)
     assert load_suite(_suite(tmp_path, TINY), seeds=5).seeds == 5 and len(load_suite(_suite(tmp_path, TINY), seeds=5).cells) == 5
 
 
