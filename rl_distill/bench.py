@@ -18,11 +18,14 @@ A suite file names the runs as blocks of ``[[grid]]``; each block crosses its li
     options = { loss = "kl" }      # fixed method options
     sweep = { tau = [0.01, 1.0] }  # method options crossed
     label = "{method}"             # the series name; may use {method}, {student}, {steps} and sweep keys
+    init_from = "cell:LABEL"       # start from the same seed's student of that series (its heads too on the same envs)
+    curve_points = 6               # eval_episodes, curve_points, curve_episodes: this block's own (else the suite's)
 
 Every grid cell is one independent call of :func:`run_cell` (a pure function of its config and the
 output folder), so cells run in worker processes here or as Ray tasks on a cluster, and land in the
 same layout: ``<runs>/<cell key>/<run dir>/`` with the usual run files, plus ``cell.json``. With
-``--resume`` an interrupted cell continues from its checkpoint instead of starting over.
+``--resume`` an interrupted cell continues from its checkpoint instead of starting over; a finished cell's
+checkpoint is deleted (it is never resumed).
 
 Run folders are scratch (checkpoints, tensorboard) that another machine or a fresh clone does not have,
 so each finished cell also leaves a record, ``results/<suite>/runs/<cell key>.json`` (its cell, summary and
