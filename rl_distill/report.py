@@ -431,6 +431,9 @@ def _efficiency_lines(summary_rows: list[dict[str, Any]], suite: dict[str, Any],
     def row(label: str | None, env: str) -> dict[str, Any] | None:
         return next((x for x in summary_rows if x["label"] == label and x["env"] == env), None)
 
+    def start(label: str) -> str | None:
+        return (cells[label].get("init_from") or "")[5:] or None  # "cell:LABEL" -> LABEL
+
     def ratio(ours: float | None, theirs: float | None, theirs_budget: float | None) -> str:
         if not ours or theirs_budget is None:
             return "-"
@@ -452,9 +455,9 @@ def _efficiency_lines(summary_rows: list[dict[str, Any]], suite: dict[str, Any],
              + base + " | time ratio vs " + base + " |" + (f" step / time ratio vs {base} from scratch, start counted |" if starts else ""),
              "|---|---|" + ("---|" if starts else "") + "---|---|---|---|---|" + ("---|" if starts else "")]
     for s in summary_rows:
-        src = (cells[s["label"]].get("init_from") or "")[5:] or None
-        b = next((x for x in summary_rows if x["env"] == s["env"] and cells[x["label"]]["method"] == base_method
-                  and ((cells[x["label"]].get("init_from") or "")[5:] or None) == src), None) if src else row(base, s["env"])
+        src = start(s["label"])
+        b = next((x for x in summary_rows if x["env"] == s["env"] and cells[x["label"]]["method"] == base_method and start(x["label"]) == src),
+                 None) if src else row(base, s["env"])
         line = f"| {s['label']} | {s['env']} |"
         if starts:
             st = row(src, s["env"]) if src else None
