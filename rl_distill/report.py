@@ -343,11 +343,18 @@ def _steps_to(r: dict[str, Any], fraction: float) -> tuple[int | None, float | N
     return None, None
 
 
-def _median(xs: list[Any], cast=float) -> Any:
+def _median_to(xs: list[Any], cast=float) -> Any:
+    """Median over all seeds of the steps (or seconds) to a threshold, a seed that never got there (None) counting as
+    past the budget: None where the median seed did not get there. Series that got there on different numbers of
+    seeds are then compared on the same statistic (a median over only the seeds that got there favours the series
+    whose slow seeds never did)."""
+    import math
     import statistics
 
-    xs = [x for x in xs if x is not None]
-    return cast(statistics.median(xs)) if xs else None
+    if not xs:
+        return None
+    m = statistics.median([math.inf if x is None else x for x in xs])
+    return None if math.isinf(m) else cast(m)
 
 
 def _write_csv(path: Path, rows: list[dict[str, Any]], cols: list[str]) -> None:
@@ -390,11 +397,14 @@ def _transfer_lines(rows: list[dict[str, Any]], cells: list[dict[str, Any]]) -> 
                 pairs[c["label"]] = (base, c["init_from"][5:])
     lines: list[str] = []
     for label, (base, source) in pairs.items():
-        for env in dict.fromkeys(r["env"] for r in rows if r["label"] in (label, base)):
+        for env in dict.fromkeys(r["env"] for r in rows if r["label"] == label):  # only where the transfer series ran
             series = [(x, [r for r in rows if r["label"] == x and r["env"] == env]) for x in (label, base)]
-            steps = sorted({int(p[0]) for _, rs in series for r in rs for p in r["curve"]})
+            grids = [sorted({int(p[0]) for r in rs for p in r["curve"]}) for _, rs in series]
+            steps = grids[0]  # the columns: the transfer series' curve points
+            other_grid = bool(series[1][1]) and grids[1] != steps
             if not lines:
-                games = cells[0].get("curve_episodes")
+                games = " or ".join(str(g) for g in sorted({c.get("curve_episodes") for c in cells if c["label"] in pairs
+                                                            or c["label"] in {b for b, _ in pairs.values()}} - {None}))
                 lines += ["## Transfer", "", "Each series that starts from another run's student beside the same method, env and budget "
                           f"from random weights. Return at each learning-curve point (mean over seeds{f' of {games} games each' if games else ''}), "
                           "the mean over the whole curve (area under it / budget; trapezoids) and the final evaluation, all greedy; then the raw "
@@ -403,13 +413,17 @@ def _transfer_lines(rows: list[dict[str, Any]], cells: list[dict[str, Any]]) -> 
                           "intervals over seeds.", ""]
             head = ["series", "seeds", *(f"return at {_fmt(x)}" for x in steps), "mean over the curve [95% CI]", "final [95% CI]",
                     "training games: mean over the run [95% CI]", "training games: last [95% CI]"]
-            lines += [f"### {label} (from `{source}`) against {base}, {env}", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+            lines += [f"### {label} (from `{source}`) against {base}, {env}", ""]
+            if other_grid:
+                lines += [f"`{base}` was evaluated at other steps ({len(grids[1])} points): each column shows its curve at its last point "
+                          "at or before that step.", ""]
+            lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
             for name, rs in series:
                 if not rs:
                     lines.append(f"| {name} | 0 | " + " | ".join("-" for _ in steps) + " | - | - | - | - |")
                     continue
-                by_step = [{int(p[0]): p[1] for p in r["curve"]} for r in rs]
-                at = [np.mean([d.get(x, np.nan) for d in by_step]) for x in steps]
+                # each seed's curve read at its last point at or before each column's step (the same points where the grids agree)
+                at = [np.mean([next((p[1] for p in reversed(r["curve"]) if p[0] <= x), np.nan) for r in rs]) for x in steps]
                 area = [float(np.trapezoid([p[1] for p in r["curve"]], [p[0] for p in r["curve"]]) / max(p[0] for p in r["curve"]))
                         for r in rs if len(r["curve"]) > 1]
                 trained = [r["train_curve"] for r in rs if r.get("train_curve")]
@@ -447,7 +461,7 @@ def _efficiency_lines(summary_rows: list[dict[str, Any]], suite: dict[str, Any],
                                                                                      reverse=True))
     lines = [f"## Env steps and training time to {threshold:.0%} of the teacher", "",
              f"First learning-curve point (every {every}) at >= "
-             f"{threshold:.0%} of the teacher; median over the seeds that got there. Ratio: `{base}` over the method (how many times "
+             f"{threshold:.0%} of the teacher; median over the seeds, one that never got there counting as past the budget. Ratio: `{base}` over the method (how many times "
              "fewer steps)." + (" A series with a start began from that cell's student (same seed, all its weights): its steps and "
                                 "seconds count from there, its ratio is to the same method as `" + base + "` from the same start, and the last "
                                 "column compares it with `" + base + "` from scratch, the start's own steps and training time added." if starts else ""), "",
@@ -528,8 +542,8 @@ def bench_report(source: str | Path, out_dir: str | Path | None = None) -> Path:
                              "teacher_queries": int(statistics.mean(r["teacher_queries"] for r in rs)),
                              "train_s": statistics.mean(r["train_s"] for r in rs),
                              "reached": len(reached),
-                             "steps_to_threshold": _median([r["steps_to_threshold"] for r in reached], int),
-                             "wall_to_threshold": _median([r["wall_to_threshold"] for r in reached])})
+                             "steps_to_threshold": _median_to([r["steps_to_threshold"] for r in rs], int),
+                             "wall_to_threshold": _median_to([r["wall_to_threshold"] for r in rs])})
     _write_csv(out / "summary.csv", summary_rows, list(summary_rows[0]) if summary_rows else group_keys)
 
     if summary_rows:
@@ -540,7 +554,8 @@ def bench_report(source: str | Path, out_dir: str | Path | None = None) -> Path:
         lines += ["## Final scores", "", "Mean over seeds; the interval is a bootstrap over seeds of the mean percent of teacher "
                   "(0% = the env's floor where it has one: Acrobot -500, MountainCar -200, Atari random play)."
                   + (f" Env steps to {threshold:.0%}: the first learning-curve evaluation at or above {threshold:.0%} of the teacher, "
-                     "median over the seeds that got there (the curve is sampled every budget / curve_points steps; bc collects "
+                     "median over the seeds, one that never got there counting as past the budget, so '-' where half or more "
+                     "never did (the curve is sampled every budget / curve_points steps; bc collects "
                      "first and trains at the end, so it only gets there at its last point)." if curves else ""), "",
                   "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         for s in summary_rows:

@@ -161,3 +161,46 @@ def test_efficiency_ratios_from_a_distilled_start(tmp_path):
     assert lines["ppo from start"] == "| ppo from start | E | `start` (20 steps) | 1/1 | 100 | 30.0 | 1.0x | 1.0x | > 0.8x / > 1.1x |"
     assert lines["ppo"] == "| ppo | E | - | 0/1 | - | - | - | - | - |"
     assert lines["start"] == "| start | E | - | 0/1 | - | - | - | - | - |"
+
+
+def test_transfer_table_only_where_the_series_ran_and_on_its_own_curve_points(tmp_path):
+    """The baseline also ran on another env (no table there) and was evaluated at other steps: its columns are its
+    curve at the last point at or before each of the transfer series' points."""
+    import json
+
+    from rl_distill.report import bench_report
+
+    def cell(label, env, seed=0, init_from=None):
+        return {"key": f"{label}__{env}__s{seed}", "label": label, "method": "ppo", "teachers": ["t"], "envs": [env], "seed": seed,
+                "student": "s", "steps": 100, "options": {}, "eval_episodes": 10, "curve_points": 2, "curve_episodes": 3,
+                "init_from": init_from, "tags": {}}
+
+    cells = [{**cell("src", "E"), "method": "bc"}, cell("from src", "E", init_from="cell:src"), cell("scratch", "E"), cell("scratch", "F")]
+    curves = {"from src__E__s0": [(0, 5), (50, 6), (100, 7)], "scratch__E__s0": [(0, 0), (30, 3), (60, 6), (100, 9)],
+              "scratch__F__s0": [(0, 1), (50, 1), (100, 1)]}
+    (tmp_path / "runs").mkdir()
+    (tmp_path / "suite.json").write_text(json.dumps({"name": "t", "path": "t.toml", "out": str(tmp_path), "cells": cells}))
+    for c in cells[1:]:
+        pts = curves[c["key"]]
+        summary = {"envs": c["envs"], "student": "s", "student_params": 10, "env_steps": 100, "teacher_queries": 0, "gradient_steps": 1,
+                   "train_time_s": 1, "train_wall_s": 1, "wall_s": 1,
+                   "tasks": [{"env": c["envs"][0], "student_score": {"mean": pts[-1][1], "std": 0.0}, "teacher_score": {"mean": 10.0},
+                              "percent_of_teacher": 10 * pts[-1][1], "episodes": 10}]}
+        rec = {"cell": c, "summary": summary, "curve": [{"step": x, "eval/mean_reward": y} for x, y in pts]}
+        (tmp_path / "runs" / f"{c['key']}.json").write_text(json.dumps(rec))
+    text = bench_report(tmp_path).read_text()
+    assert "### from src (from `src`) against scratch, E" in text and ", F\n" not in text
+    assert "mean over seeds of 3 games each" in text and "`scratch` was evaluated at other steps (4 points)" in text
+    assert "| series | seeds | return at 0 | return at 50 | return at 100 |" in text
+    # scratch read at 0, 50 (its point at 30) and 100; its area over its own points: (45 + 135 + 300) / 100 = 4.8.
+    assert "| scratch | 1 | 0.0 | 3.0 | 9.0 | 4.8 [4.8, 4.8] |" in text
+    assert "| from src | 1 | 5.0 | 6.0 | 7.0 |" in text
+
+
+def test_steps_to_threshold_median_counts_the_seeds_that_never_got_there():
+    from rl_distill.report import _median_to
+
+    assert _median_to([100, None, 300], int) == 300  # the median seed of three got there at 300
+    assert _median_to([100, 200, 300, None]) == 250.0
+    assert _median_to([100, None]) is None  # half never got there: no median step
+    assert _median_to([None, None, None]) is None and _median_to([]) is None
