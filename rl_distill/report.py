@@ -434,6 +434,18 @@ def _transfer_lines(rows: list[dict[str, Any]], cells: list[dict[str, Any]]) -> 
     return lines
 
 
+def _ratio(ours: float | None, theirs: float | None, theirs_budget: float | None) -> str:
+    """How many times fewer steps (or seconds) than the baseline: theirs / ours; where the baseline never got there
+    (``theirs`` None) its whole budget over ours, a lower bound marked '>'. '-' where the series never got there or
+    was there at its first point (ours 0: no ratio)."""
+    if not ours or theirs_budget is None:
+        return "-"
+    if theirs is not None:
+        return f"{theirs / ours:.1f}x"
+    bound = theirs_budget / ours
+    return f"> {bound:.0f}x" if bound >= 10 else f"> {bound:.1f}x"
+
+
 def _efficiency_lines(summary_rows: list[dict[str, Any]], suite: dict[str, Any], base: str, threshold: float) -> list[str]:
     """Steps and training time to ``threshold`` of the teacher, as ratios to the ``base`` series (PPO from scratch).
     A series that starts from another cell's student (``init_from``: the Qwen3 report's off-policy then on-policy
@@ -448,21 +460,13 @@ def _efficiency_lines(summary_rows: list[dict[str, Any]], suite: dict[str, Any],
     def start(label: str) -> str | None:
         return (cells[label].get("init_from") or "")[5:] or None  # "cell:LABEL" -> LABEL
 
-    def ratio(ours: float | None, theirs: float | None, theirs_budget: float | None) -> str:
-        if not ours or theirs_budget is None:
-            return "-"
-        if theirs:
-            return f"{theirs / ours:.1f}x"
-        bound = theirs_budget / ours  # the baseline never got there: its whole budget gives a lower bound
-        return f"> {bound:.0f}x" if bound >= 10 else f"> {bound:.1f}x"
-
     starts = any(c.get("init_from") for c in cells.values())
-    every = " or ".join(f"budget/{max(1, p)} steps, {e} episodes" for p, e in sorted({(c["curve_points"], c["curve_episodes"]) for c in suite["cells"]},
-                                                                                     reverse=True))
+    grids = sorted({(c["curve_points"], c["curve_episodes"]) for c in suite["cells"]}, reverse=True)
+    every = " or ".join(f"budget/{max(1, p)} steps, {e} episodes" for p, e in grids)
     lines = [f"## Env steps and training time to {threshold:.0%} of the teacher", "",
-             f"First learning-curve point (every {every}) at >= "
-             f"{threshold:.0%} of the teacher; median over the seeds, one that never got there counting as past the budget. Ratio: `{base}` over the method (how many times "
-             "fewer steps)." + (" A series with a start began from that cell's student (same seed, all its weights): its steps and "
+             f"First learning-curve point (every {every}) at >= {threshold:.0%} of the teacher; median over the seeds, one that "
+             f"never got there counting as past the budget. Ratio: `{base}` over the method (how many times fewer steps; none for a "
+             "series already there at its first point)." + (" A series with a start began from that cell's student (same seed, all its weights): its steps and "
                                 "seconds count from there, its ratio is to the same method as `" + base + "` from the same start, and the last "
                                 "column compares it with `" + base + "` from scratch, the start's own steps and training time added." if starts else ""), "",
              "| series | env |" + (" start |" if starts else "") + " reached (seeds) | env steps to threshold | train s to threshold | step ratio vs "
@@ -477,13 +481,13 @@ def _efficiency_lines(summary_rows: list[dict[str, Any]], suite: dict[str, Any],
             st = row(src, s["env"]) if src else None
             line += f" `{src}` ({_fmt(st['env_steps'] if st else None)} steps) |" if src else " - |"
         line += (f" {s['reached']}/{s['seeds']} | {_fmt(s['steps_to_threshold'])} | {_fmt(s['wall_to_threshold'])} | "
-                 f"{ratio(s['steps_to_threshold'], b and b['steps_to_threshold'], b and b['env_steps'])} | "
-                 f"{ratio(s['wall_to_threshold'], b and b['wall_to_threshold'], b and b['train_s'])} |")
+                 f"{_ratio(s['steps_to_threshold'], b and b['steps_to_threshold'], b and b['env_steps'])} | "
+                 f"{_ratio(s['wall_to_threshold'], b and b['wall_to_threshold'], b and b['train_s'])} |")
         if starts:
             sc = row(base, s["env"])
-            if src and st and s["steps_to_threshold"]:
-                line += (f" {ratio(st['env_steps'] + s['steps_to_threshold'], sc and sc['steps_to_threshold'], sc and sc['env_steps'])} / "
-                         f"{ratio(st['train_s'] + s['wall_to_threshold'], sc and sc['wall_to_threshold'], sc and sc['train_s'])} |")
+            if src and st and s["steps_to_threshold"] is not None:
+                line += (f" {_ratio(st['env_steps'] + s['steps_to_threshold'], sc and sc['steps_to_threshold'], sc and sc['env_steps'])} / "
+                         f"{_ratio(st['train_s'] + s['wall_to_threshold'], sc and sc['wall_to_threshold'], sc and sc['train_s'])} |")
             else:
                 line += " - |"
         lines.append(line)

@@ -204,3 +204,12 @@ def test_steps_to_threshold_median_counts_the_seeds_that_never_got_there():
     assert _median_to([100, 200, 300, None]) == 250.0
     assert _median_to([100, None]) is None  # half never got there: no median step
     assert _median_to([None, None, None]) is None and _median_to([]) is None
+
+
+def test_step_ratio_to_the_baseline():
+    from rl_distill.report import _ratio
+
+    assert _ratio(100, 250, 1000) == "2.5x"
+    assert _ratio(100, 0, 1000) == "0.0x"  # the baseline was there at its first point: not a lower bound
+    assert _ratio(100, None, 1000) == "> 10x" and _ratio(400, None, 1000) == "> 2.5x"  # never there: its budget bounds it
+    assert _ratio(0, 100, 1000) == "-" and _ratio(None, 100, 1000) == "-"
