@@ -403,8 +403,8 @@ def _transfer_lines(rows: list[dict[str, Any]], cells: list[dict[str, Any]]) -> 
             steps = grids[0]  # the columns: the transfer series' curve points
             other_grid = bool(series[1][1]) and grids[1] != steps
             if not lines:
-                games = " or ".join(str(g) for g in sorted({c.get("curve_episodes") for c in cells if c["label"] in pairs
-                                                            or c["label"] in {b for b, _ in pairs.values()}} - {None}))
+                compared = set(pairs) | {b for b, _ in pairs.values()}
+                games = " or ".join(str(g) for g in sorted({c.get("curve_episodes") for c in cells if c["label"] in compared} - {None}))
                 lines += ["## Transfer", "", "Each series that starts from another run's student beside the same method, env and budget "
                           f"from random weights. Return at each learning-curve point (mean over seeds{f' of {games} games each' if games else ''}), "
                           "the mean over the whole curve (area under it / budget; trapezoids) and the final evaluation, all greedy; then the raw "
@@ -538,14 +538,13 @@ def bench_report(source: str | Path, out_dir: str | Path | None = None) -> Path:
     for k, rs in _groups(rows, group_keys).items():
         pct = [r["percent"] for r in rs if r["percent"] is not None]
         m, lo, hi = _mean_ci(pct) if pct else (None, None, None)
-        reached = [r for r in rs if r["steps_to_threshold"] is not None]
         summary_rows.append({**dict(zip(group_keys, k)), "seeds": len(rs), "score": statistics.mean(r["score"] for r in rs),
                              "score_sd": statistics.pstdev(r["score"] for r in rs), "teacher": statistics.mean(r["teacher_score"] for r in rs),
                              "percent": m, "percent_lo": lo, "percent_hi": hi, "student_params": rs[0]["student_params"],
                              "env_steps": int(statistics.mean(r["env_steps"] for r in rs)),
                              "teacher_queries": int(statistics.mean(r["teacher_queries"] for r in rs)),
                              "train_s": statistics.mean(r["train_s"] for r in rs),
-                             "reached": len(reached),
+                             "reached": sum(r["steps_to_threshold"] is not None for r in rs),
                              "steps_to_threshold": _median_to([r["steps_to_threshold"] for r in rs], int),
                              "wall_to_threshold": _median_to([r["wall_to_threshold"] for r in rs])})
     _write_csv(out / "summary.csv", summary_rows, list(summary_rows[0]) if summary_rows else group_keys)
