@@ -103,6 +103,22 @@ def test_shipped_suites_parse():
         assert s.seeds >= 3 and s.cells
 
 
+def test_committed_results_match_their_suites():
+    """Each committed results folder is drawn from the grid its suite file declares now: the snapshot's cells
+    (what the report reads) are the file's, and every record is one of them (records moved between suites, as
+    compression's KL tau = 1 runs were into compression-tau1, land where their cells are)."""
+    root = Path(__file__).resolve().parents[1]
+    snapshots = sorted((root / "results").glob("**/suite.json"))
+    assert len(snapshots) >= 7
+    for sj in snapshots:
+        snap = json.loads(sj.read_text())
+        keys = [c.key for c in load_suite(str(root / snap["path"]), snap["seeds"]).cells]
+        assert [c["key"] for c in snap["cells"]] == keys, sj
+        assert snap["out"] == str(sj.parent.relative_to(root)), sj
+        strays = {p.stem for p in (sj.parent / "runs").glob("*.json")} - set(keys)
+        assert not strays, (sj, sorted(strays)[:3])
+
+
 def test_bench_local_workers_idempotent_resume_and_report(tmp_path, capsys):
     runs, out = tmp_path / "runs", tmp_path / "res"
     suite = _suite(tmp_path)
