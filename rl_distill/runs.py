@@ -127,8 +127,9 @@ def find_resumable(runs_dir: str | Path, prefix: str, marker: str) -> Path | Non
 
 
 def machine(device: str = "cpu") -> dict[str, Any]:
-    """What a run ran on: CPU model and cores, torch version and threads, the GPU if any. Float results of
-    the same seed can differ between CPU models (their math kernels differ), so records keep it."""
+    """What a run ran on: CPU model and cores, torch version and threads, the vector kernels torch chose (its
+    CPU capability: AVX2, AVX512, ...), the GPU if any. Float results of the same seed differ between kernel
+    sets, so records keep it; ``ATEN_CPU_CAPABILITY=avx2`` makes an AVX-512 CPU use the AVX2 ones."""
     import platform
 
     import torch
@@ -141,5 +142,6 @@ def machine(device: str = "cpu") -> dict[str, Any]:
         isa = " ".join(f for f in info.get("flags", "").split() if f.startswith(("avx", "amx", "fma")))  # what the kernels use
     except (OSError, KeyError, ValueError):
         pass
-    return {"cpu": cpu, "isa": isa, "cores": os.cpu_count(), "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
+    return {"cpu": cpu, "isa": isa, "kernels": torch.backends.cpu.get_cpu_capability(), "cores": os.cpu_count(),
+            "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
             "gpu": torch.cuda.get_device_name() if str(device).startswith("cuda") else None}
