@@ -127,9 +127,10 @@ def find_resumable(runs_dir: str | Path, prefix: str, marker: str) -> Path | Non
 
 
 def machine(device: str = "cpu") -> dict[str, Any]:
-    """What a run ran on: CPU model and cores, torch version and threads, the vector kernels torch chose (its
-    CPU capability: AVX2, AVX512, ...), the GPU if any. Float results of the same seed differ between kernel
-    sets, so records keep it; ``ATEN_CPU_CAPABILITY=avx2`` makes an AVX-512 CPU use the AVX2 ones."""
+    """What a run ran on: CPU model, its vector extensions and cores, torch version and threads, the GPU if any.
+    Float results of the same seed differ between CPU models, so records keep it: oneDNN and MKL pick their
+    kernels by CPU (measured 2026-11-28 on an AVX-512 EPYC: ``ATEN_CPU_CAPABILITY=avx2`` alone changes no result,
+    capping oneDNN and MKL at AVX2 too changes them, and neither gives an AVX2-only CPU's; results/reruns)."""
     import platform
 
     import torch
@@ -142,6 +143,5 @@ def machine(device: str = "cpu") -> dict[str, Any]:
         isa = " ".join(f for f in info.get("flags", "").split() if f.startswith(("avx", "amx", "fma")))  # what the kernels use
     except (OSError, KeyError, ValueError):
         pass
-    return {"cpu": cpu, "isa": isa, "kernels": torch.backends.cpu.get_cpu_capability(), "cores": os.cpu_count(),
-            "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
+    return {"cpu": cpu, "isa": isa, "cores": os.cpu_count(), "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
             "gpu": torch.cuda.get_device_name() if str(device).startswith("cuda") else None}

@@ -24,7 +24,6 @@ def test_bc_cartpole_reaches_teacher_and_writes_run(tmp_path):
     assert s["resumed_from_step"] is None and 0 < s["train_time_s"] <= s["train_wall_s"] <= s["wall_s"]
     assert 0 < s["cpu_s"] <= 1.2 * s["wall_s"]  # one torch thread; the CartPole envs run in-process
     assert s["machine"]["cores"] >= 1 and s["machine"]["cpu"] and s["machine"]["torch"].startswith("2.")
-    assert s["machine"]["kernels"] in {"DEFAULT", "AVX2", "AVX512", "VSX", "ZVECTOR", "SVE256"}  # torch's CPU capability
     run_dir = tmp_path / s["run_dir"].split("/")[-1]
     assert json.loads((run_dir / "summary.json").read_text())["student_score"] == s["student_score"]
     assert (run_dir / "config.json").exists() and list((run_dir / "tb").glob("events.out.tfevents*"))
