@@ -34,6 +34,7 @@ from rl_distill.runs import (
     atomic_write_json,
     find_resumable,
     machine,
+    new_run_dir,
     run_name,
 )
 from rl_distill.students import Student, make_student, student_policy
@@ -392,7 +393,7 @@ def run(method: ModuleType, spec: RunSpec) -> dict[str, Any]:
 
     tag = "+".join(env_ids)
     run_dir = find_resumable(spec.runs_dir, run_name(tag, method.NAME, spec.seed, 0).rsplit("__", 1)[0], "checkpoint.pt") if spec.resume else None
-    run_dir = run_dir or Path(spec.runs_dir) / run_name(tag, method.NAME, spec.seed)
+    run_dir = run_dir or new_run_dir(spec.runs_dir, tag, method.NAME, spec.seed)
     logger = RunLogger(run_dir, tensorboard=spec.tensorboard)
     config = {"run": {k: v for k, v in dataclasses.asdict(spec).items()}, "method_config": dataclasses.asdict(cfg), "budget": budget, "device": str(device),
               "init": init}

@@ -67,6 +67,22 @@ def run_name(env_id: str, method: str, seed: int, when: float | None = None) -> 
     return f"{env_id.replace('/', '-')}__{method}__{seed}__{int(when if when is not None else time.time())}"
 
 
+def new_run_dir(runs_dir: str | Path, env_id: str, method: str, seed: int) -> Path:
+    """Create and return a fresh run folder named by :func:`run_name`. A second run of the same env, method and
+    seed started within the same second (a fast machine, a restart) gets ``-1``, ``-2``, ... rather than writing
+    into the first one's folder; ``mkdir`` without ``exist_ok`` makes the claim atomic between processes."""
+    base = Path(runs_dir) / run_name(env_id, method, seed)
+    base.parent.mkdir(parents=True, exist_ok=True)
+    for n in range(1000):
+        path = base if n == 0 else base.with_name(f"{base.name}-{n}")
+        try:
+            path.mkdir()
+            return path
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free run folder name after {base}")
+
+
 class RunLogger:
     """Scalars to tensorboard and to ``scalars.jsonl`` under the same keys (SB3 names)."""
 

@@ -29,7 +29,7 @@ import numpy as np
 from rl_distill.envs import AtariProtocol, check_env_id, is_atari
 from rl_distill.errors import UserError
 from rl_distill.networks import channels_last_convolutions, dead_first_conv, image_floats
-from rl_distill.runs import RunLogger, atomic_write_json, find_resumable, machine, run_name
+from rl_distill.runs import RunLogger, atomic_write_json, find_resumable, machine, new_run_dir, run_name
 
 HYPERPARAMS = Path(__file__).with_name("hyperparams.toml")
 
@@ -283,7 +283,7 @@ def train_teacher(cfg: TrainConfig) -> dict[str, Any]:
     run_dir = _find_resumable(cfg) if cfg.resume else None
     resumed = run_dir is not None
     if run_dir is None:
-        run_dir = Path(cfg.runs_dir) / run_name(cfg.env_id, f"{cfg.algo}-teacher", cfg.seed)
+        run_dir = new_run_dir(cfg.runs_dir, cfg.env_id, f"{cfg.algo}-teacher", cfg.seed)
     run_dir.mkdir(parents=True, exist_ok=True)
     if resumed:
         hp, n_envs = _resumed_settings(run_dir, cfg, hp, n_envs)
