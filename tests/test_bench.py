@@ -168,11 +168,12 @@ def test_bench_local_workers_idempotent_resume_and_report(tmp_path, capsys):
     (run_dir / "summary.json").unlink()
     (out / "runs" / f"{key}.json").unlink()
     r = bench(suite, workers=1, runs_dir=str(runs), out=str(out), progress=False)
-    (s2,) = (runs / key).glob("*/summary.json")  # the interrupted folder is gone, one fresh run in its place
+    (s2_path,) = (runs / key).glob("*/summary.json")  # the interrupted folder is gone, one fresh run in its place
     # (the fresh folder may have the old one's name: both named by the same second on a fast machine)
-    assert r["ran"] == 1 and json.loads(s2.read_text())["resumed_from_step"] is None
+    s2 = json.loads(s2_path.read_text())
+    assert r["ran"] == 1 and s2["resumed_from_step"] is None
     assert len([p for p in (runs / key).iterdir() if p.is_dir()]) == 1
-    assert json.loads(s2.read_text())["student_score"] == s0["student_score"]  # same seed, same numbers
+    assert s2["student_score"] == s0["student_score"]  # same seed, same numbers
     # `rl-distill report` regenerates the same tables from the folders.
     before = (out / "summary.csv").read_text()
     (out / "summary.csv").unlink()

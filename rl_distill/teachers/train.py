@@ -284,7 +284,6 @@ def train_teacher(cfg: TrainConfig) -> dict[str, Any]:
     resumed = run_dir is not None
     if run_dir is None:
         run_dir = new_run_dir(cfg.runs_dir, cfg.env_id, f"{cfg.algo}-teacher", cfg.seed)
-    run_dir.mkdir(parents=True, exist_ok=True)
     if resumed:
         hp, n_envs = _resumed_settings(run_dir, cfg, hp, n_envs)
     atomic_write_json(run_dir / "config.json", {"config": asdict(cfg), "hyperparams": hp, "total_steps": total, "n_envs": n_envs, "protocol": protocol.to_dict() if protocol else None})
