@@ -275,8 +275,9 @@ def _cell_lock(runs_root: Path, key: str):
         yield
 
 
-def run_cell(cell: dict[str, Any], runs_root: str, resume: bool = True) -> dict[str, Any]:
-    """Run one grid cell into ``<runs_root>/<key>/`` and return its summary: the unit of work of every backend."""
+def run_cell(cell: dict[str, Any], runs_root: str, resume: bool = True, precision: str = "auto") -> dict[str, Any]:
+    """Run one grid cell into ``<runs_root>/<key>/`` and return its summary: the unit of work of every backend.
+    ``precision`` is how it computes (precision.py), not part of the cell: its summary records the one used."""
     import torch
 
     torch.set_num_threads(1)  # one core per run: threaded runs side by side thrash (MEASURED.md)
@@ -291,10 +292,10 @@ def run_cell(cell: dict[str, Any], runs_root: str, resume: bool = True) -> dict[
             shutil.rmtree(out)  # an interrupted earlier attempt, restarted from scratch
         out.mkdir(parents=True, exist_ok=True)
         atomic_write_json(out / "cell.json", {**asdict(c), "teacher_fingerprints": fingerprints})
-        return _train_cell(c, out, runs_root)
+        return _train_cell(c, out, runs_root, precision)
 
 
-def _train_cell(c: Cell, out: Path, runs_root: str) -> dict[str, Any]:
+def _train_cell(c: Cell, out: Path, runs_root: str, precision: str = "auto") -> dict[str, Any]:
     from rl_distill.distill import RunSpec, run
     from rl_distill.methods import get_method
 
@@ -311,7 +312,8 @@ def _train_cell(c: Cell, out: Path, runs_root: str) -> dict[str, Any]:
     spec = RunSpec(method=c.method, teachers=list(c.teachers), envs=list(c.envs), student=c.student, steps=c.steps, seed=c.seed,
                    eval_episodes=c.eval_episodes, runs_dir=str(out), resume=True, progress=False, options=dict(c.options),
                    eval_every=max(1, budget // c.curve_points) if c.curve_points else None, curve_episodes=c.curve_episodes,
-                   init_from=init, eval_cache=str(Path(runs_root) / "_eval_cache"), command=f"rl-distill bench (cell {c.key})")
+                   init_from=init, eval_cache=str(Path(runs_root) / "_eval_cache"), command=f"rl-distill bench (cell {c.key})",
+                   precision=precision)
     summary = run(method, spec)
     # A finished cell is skipped, never resumed, so its checkpoint only fills the disk: an Atari run's holds its
     # replay memory (~0.9 GB), and atari-lineage's 63 filled 45 GB. The student and its record stay.
@@ -319,11 +321,11 @@ def _train_cell(c: Cell, out: Path, runs_root: str) -> dict[str, Any]:
     return summary
 
 
-def _run_cell_safe(cell: dict[str, Any], runs_root: str, resume: bool) -> dict[str, Any]:
+def _run_cell_safe(cell: dict[str, Any], runs_root: str, resume: bool, precision: str = "auto") -> dict[str, Any]:
     """run_cell, with any failure returned (and written to the cell's error.txt) instead of raised."""
     t = time.time()
     try:
-        s = run_cell(cell, runs_root, resume)
+        s = run_cell(cell, runs_root, resume, precision)
         return {"key": cell["key"], "ok": True, "summary": s, "s": time.time() - t}
     except CellBusy:
         return {"key": cell["key"], "ok": False, "busy": True, "s": time.time() - t}
@@ -347,14 +349,14 @@ def _pack(root: Path, names: list[str]) -> bytes:
     return buf.getvalue()
 
 
-def _run_cell_packed(cell: dict[str, Any], deps: dict[str, bytes] | None = None) -> dict[str, Any]:
+def _run_cell_packed(cell: dict[str, Any], deps: dict[str, bytes] | None = None, precision: str = "auto") -> dict[str, Any]:
     """Ray task: run the cell in a scratch folder on whatever node runs it and send the run files back
     (checkpoints left out), so the driver writes them into its own runs folder: no shared filesystem needed."""
     with tempfile.TemporaryDirectory() as tmp:
         for data in (deps or {}).values():  # suite.json and the runs this one starts from
             with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
                 tar.extractall(tmp, filter="data")
-        r = _run_cell_safe(cell, tmp, resume=False)
+        r = _run_cell_safe(cell, tmp, resume=False, precision=precision)
         r["files"] = _pack(Path(tmp), [cell["key"]]) if (Path(tmp) / cell["key"]).exists() else b""
         return r
 
@@ -383,18 +385,18 @@ def _exit_with_parent(parent: int, every_s: float = 2.0) -> None:
     os._exit(1)
 
 
-def _local(todo: list[Cell], runs_root: Path, workers: int, resume: bool):
+def _local(todo: list[Cell], runs_root: Path, workers: int, resume: bool, precision: str = "auto"):
     """Yield each cell's result as it finishes, from ``workers`` processes (in-process for 1)."""
     if workers <= 1:
         for c in todo:
-            yield _run_cell_safe(asdict(c), str(runs_root), resume)
+            yield _run_cell_safe(asdict(c), str(runs_root), resume, precision)
         return
     import multiprocessing as mp
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
     with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"), initializer=_worker_init,
                              initargs=(os.getpid(),)) as pool:
-        pending = {pool.submit(_run_cell_safe, asdict(c), str(runs_root), resume) for c in todo}
+        pending = {pool.submit(_run_cell_safe, asdict(c), str(runs_root), resume, precision) for c in todo}
         try:
             while pending:
                 done, pending = wait(pending, return_when=FIRST_COMPLETED)
@@ -406,7 +408,7 @@ def _local(todo: list[Cell], runs_root: Path, workers: int, resume: bool):
             raise
 
 
-def _ray(todo: list[Cell], runs_root: Path, workers: int, address: str | None):
+def _ray(todo: list[Cell], runs_root: Path, workers: int, address: str | None, precision: str = "auto"):
     try:
         import ray
     except ImportError:
@@ -423,7 +425,7 @@ def _ray(todo: list[Cell], runs_root: Path, workers: int, address: str | None):
         src = next(x for x in _suite_cells(runs_root) if x["label"] == c.init_from[5:] and x["seed"] == c.seed)
         return {"runs": _pack(runs_root, ["suite.json", src["key"]])}
 
-    pending = [task.remote(asdict(c), deps(c)) for c in todo]
+    pending = [task.remote(asdict(c), deps(c), precision) for c in todo]
     while pending:
         done, pending = ray.wait(pending, num_returns=1)
         r = ray.get(done[0])
@@ -455,8 +457,12 @@ def _check_teachers(cells: list[Cell]) -> None:
 
 def bench(suite_name: str, seeds: int | None = None, workers: int = 2, out: str | None = None, runs_dir: str | None = None,
           resume: bool = False, backend: str = "local", address: str | None = None, progress: bool = True,
-          only: str | None = None) -> dict[str, Any]:
+          only: str | None = None, precision: str = "auto") -> dict[str, Any]:
     """Run every unfinished cell of a suite, then write its report. Returns counts and the report path."""
+    from rl_distill.precision import PRECISIONS
+
+    if precision not in PRECISIONS:
+        raise UserError(f"unknown --precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
     from rl_distill.report import bench_report
 
     suite = load_suite(suite_name, seeds)
@@ -494,7 +500,8 @@ def bench(suite_name: str, seeds: int | None = None, workers: int = 2, out: str 
         # Runs that start from another run's student (init_from) go after everything else.
         for phase in ([c for c in todo if not c.init_from], [c for c in todo if c.init_from]):
             if phase:
-                yield from (_local(phase, runs_root, workers, resume) if backend == "local" else _ray(phase, runs_root, workers, address))
+                yield from (_local(phase, runs_root, workers, resume, precision) if backend == "local"
+                            else _ray(phase, runs_root, workers, address, precision))
 
     failed = []
     bar = None

@@ -36,7 +36,7 @@ def cmd_teachers_train(a: argparse.Namespace) -> int:
 
     cfg = TrainConfig(
         env_id=a.env_id, algo=a.algo, seed=a.seed, steps=a.steps, eval_every=a.eval_every, stop_at=a.stop_at,
-        out=a.out, runs_dir=a.runs_dir, resume=a.resume, device=a.device, n_envs=a.n_envs,
+        out=a.out, runs_dir=a.runs_dir, resume=a.resume, device=a.device, precision=a.precision, n_envs=a.n_envs,
         sticky_actions=a.sticky_actions, progress=not a.no_progress, final_episodes=a.final_episodes,
         eval_episodes=a.eval_episodes, checkpoint_every=a.checkpoint_every, init_from=a.init_from,
         hyperparams=parse_overrides(a.hyperparams),
@@ -138,7 +138,7 @@ METHOD_FLAGS = [
     ("--rounds", "rounds", int), ("--num-envs", "num_envs", int), ("--lr", "lr", float),
     ("--batch-size", "batch_size", int), ("--feature-beta", "feature_beta", float), ("--epochs", "epochs", int),
     ("--collect-steps", "collect_steps", int), ("--replay-ratio", "replay_ratio", float), ("--capacity", "capacity", int),
-    ("--n-steps", "n_steps", int),
+    ("--n-steps", "n_steps", int), ("--memory", "memory", int), ("--lambda-ramp", "lambda_ramp", float),
 ]
 
 
@@ -150,7 +150,7 @@ def cmd_distill(a: argparse.Namespace) -> int:
     options = {field: getattr(a, field) for _, field, _ in METHOD_FLAGS if getattr(a, field) is not None}
     spec = RunSpec(method=a.method, teachers=a.teacher or [], envs=a.env or [], student=a.student, steps=a.steps, seed=a.seed,
                    device=a.device, eval_episodes=a.eval_episodes, runs_dir=a.runs_dir, resume=a.resume,
-                   progress=not a.no_progress, options=options, init_from=a.init_from)
+                   progress=not a.no_progress, options=options, init_from=a.init_from, precision=a.precision)
     summary = run(method, spec)
     if a.json:
         _print_json(summary)
@@ -177,7 +177,7 @@ def cmd_bench(a: argparse.Namespace) -> int:
     from rl_distill.bench import bench
 
     r = bench(a.suite, seeds=a.seeds, workers=a.workers, out=a.out, runs_dir=a.runs_dir, resume=a.resume, backend=a.backend,
-              address=a.address, progress=not a.no_progress, only=a.only)
+              address=a.address, progress=not a.no_progress, only=a.only, precision=a.precision)
     if a.json:
         _print_json(r)
     else:
@@ -194,6 +194,11 @@ def cmd_report(a: argparse.Namespace) -> int:
 
 
 # --- parser ------------------------------------------------------------------------------------
+PRECISIONS = ("auto", "fp32", "bf16")  # rl_distill.precision.PRECISIONS, without importing torch for --help
+PRECISION_HELP = ("bf16 autocast for the networks' matrix products, fp32 parameters, optimizer state and losses; "
+                  "auto: bf16 where the device computes it natively, else fp32")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="rl-distill", description="Policy distillation benchmark suite.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -217,6 +222,7 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--init-from", default=None, metavar="TEACHER",
                     help="continue training an exported teacher (shipped id or path) in a new run: weights, steps, curve carry over")
     tr.add_argument("--device", default="auto")
+    tr.add_argument("--precision", choices=PRECISIONS, default="auto", help=PRECISION_HELP)
     tr.add_argument("--n-envs", type=int, default=None)
     tr.add_argument("--sticky-actions", type=float, default=0.25)
     tr.add_argument("--no-progress", action="store_true")
@@ -259,6 +265,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--steps", type=int, default=None, help="env-step budget")
     d.add_argument("--seed", type=int, default=0)
     d.add_argument("--device", default="auto", help="auto|cpu|cuda")
+    d.add_argument("--precision", choices=PRECISIONS, default="auto", help=PRECISION_HELP)
     d.add_argument("--eval-episodes", type=int, default=None)
     d.add_argument("--runs-dir", default="runs")
     d.add_argument("--resume", action="store_true")
@@ -280,6 +287,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--backend", choices=["local", "ray"], default="local", help="worker processes here, or Ray tasks")
     b.add_argument("--address", default=None, help="Ray cluster address (default: start a local Ray)")
     b.add_argument("--only", default=None, help="run only the cells whose key contains one of these comma-separated texts (e.g. CartPole,Acrobot)")
+    b.add_argument("--precision", choices=PRECISIONS, default="auto", help=PRECISION_HELP)
     b.add_argument("--no-progress", action="store_true")
     b.add_argument("--json", action="store_true")
     b.set_defaults(func=cmd_bench)

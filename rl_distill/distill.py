@@ -27,6 +27,7 @@ from safetensors.torch import save_file
 from rl_distill.envs import EnvSpec, check_env_id, env_spec, is_atari, score_floor
 from rl_distill.errors import SpaceMismatchError, UserError
 from rl_distill.evaluation import STALL_STEPS, evaluate, evaluate_cached, evaluate_teacher, weights_fingerprint
+from rl_distill.precision import autocast, resolve_precision
 from rl_distill.rollout import ReplayConfig, ReplayMemory, Rollout
 from rl_distill.runs import (
     RunLogger,
@@ -55,6 +56,8 @@ class RunSpec:
     """Env-step budget (default: the method's DEFAULT_STEPS for the env)."""
     seed: int = 0
     device: str = "auto"
+    precision: str = "auto"
+    """auto | fp32 | bf16: bf16 autocast in training (precision.py); evaluations always in fp32."""
     eval_episodes: int | None = None
     """Episodes of the final evaluation (default 100 control, 10 Atari)."""
     eval_seed: int = 2_000_000
@@ -252,7 +255,7 @@ class Context:
         # The untrained student (step 0 of a fresh run) is the same for every method of a seed: cached.
         cache = self.spec.eval_cache if self.env_steps == 0 else None
         fingerprint = weights_fingerprint(self.student) if cache else ""
-        with torch.no_grad():
+        with torch.no_grad(), torch.autocast(self.device.type, enabled=False):  # evaluations in fp32, as the final one
             for i, env_id in enumerate(self.env_ids):
                 res = evaluate_cached(student_policy(self.student, i, self.device), f"{fingerprint}:task{i}:{self.device.type}", env_id,
                                       self.spec.curve_episodes, self.spec.eval_seed + 1, cache, label=f"untrained {self.student.spec}",
@@ -346,12 +349,17 @@ def mean_stats(rows: list[dict[str, float]]) -> dict[str, float]:
     return {k: sum(r[k] for r in rows) / len(rows) for k in rows[0]} if rows else {}
 
 
-def _config(method: ModuleType, options: dict[str, Any]):
+def _config(method: ModuleType, options: dict[str, Any], env_ids: list[str] | None = None):
+    """The method's Config from the given options over its per-env-family defaults (``env_defaults(env_id,
+    options)`` of the method module, where it has one: e.g. on-policy's replay memory on Atari)."""
     names = {f.name for f in dataclasses.fields(method.Config)}
     bad = sorted(set(options) - names)
     if bad:
         flags = ", ".join("--" + b.replace("_", "-") for b in bad)
         raise UserError(f"{flags} does not apply to {method.NAME} (its options: {', '.join(sorted(names)) or 'none'})")
+    defaults = getattr(method, "env_defaults", None)
+    if defaults is not None and env_ids:
+        options = {**defaults(env_ids[0], options), **options}
     return method.Config(**options)
 
 
@@ -371,13 +379,15 @@ def run(method: ModuleType, spec: RunSpec) -> dict[str, Any]:
     """Train ``method`` as ``spec`` says, evaluate, write the run directory; returns the summary."""
     t0 = time.time()
     device = resolve_device(spec.device)
-    cfg = _config(method, spec.options)
+    precision = resolve_precision(spec.precision, device)
+    _config(method, spec.options)  # the options alone are checked before any teacher loads
     if not spec.teachers:
         raise UserError(f"{method.NAME} needs at least one --teacher")
     for e in spec.envs:
         check_env_id(e)
     teachers = [load_teacher(t, device=device) for t in spec.teachers]
     env_ids = list(spec.envs) or [t.env_id for t in teachers]
+    cfg = _config(method, spec.options, [e for e in env_ids if e])
     if len(env_ids) != len(teachers):
         raise UserError(f"give one --env per --teacher ({len(teachers)} teachers, {len(env_ids)} envs)")
     if any(e is None for e in env_ids):
@@ -396,14 +406,15 @@ def run(method: ModuleType, spec: RunSpec) -> dict[str, Any]:
     run_dir = run_dir or new_run_dir(spec.runs_dir, tag, method.NAME, spec.seed)
     logger = RunLogger(run_dir, tensorboard=spec.tensorboard)
     config = {"run": {k: v for k, v in dataclasses.asdict(spec).items()}, "method_config": dataclasses.asdict(cfg), "budget": budget, "device": str(device),
-              "init": init}
+              "precision": precision, "init": init}
     atomic_write_json(run_dir / "config.json", config)
     logger.hparams({**{k: v for k, v in dataclasses.asdict(spec).items() if k != "options"}, **dataclasses.asdict(cfg)})
     ctx = Context(spec, teachers, env_ids, specs, student, device, run_dir, logger, budget, started_at=t0)
     if spec.eval_every and not (spec.resume and (run_dir / "checkpoint.pt").exists()):
         ctx.maybe_evaluate(force=True)  # the curve's first point: the untrained student
     try:
-        method.train(ctx, cfg)
+        with autocast(precision, device):
+            method.train(ctx, cfg)
     finally:
         ctx.close()
     train_wall = ctx.elapsed_s
@@ -446,7 +457,7 @@ def run(method: ModuleType, spec: RunSpec) -> dict[str, Any]:
         "student": str(student.spec), "student_params": student.policy_params(),
         "teacher_params": [t.num_params for t in teachers] if len(teachers) > 1 else teachers[0].num_params,
         "protocol": tasks[0]["protocol"], "tasks": tasks, "method_config": dataclasses.asdict(cfg),
-        "device": str(device), "machine": machine(str(device)), "run_dir": str(run_dir), "init": init,
+        "device": str(device), "precision": precision, "machine": machine(str(device)), "run_dir": str(run_dir), "init": init,
     }
     logger.close()
     atomic_write_json(run_dir / "summary.json", summary)

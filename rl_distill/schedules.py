@@ -1,4 +1,5 @@
-"""Schedules of the mixing coefficients: DAgger's beta per round, Kickstarting's lambda over the budget.
+"""Schedules of the mixing coefficients: DAgger's beta per round, lambda over the budget (Kickstarting's
+distillation weight, on-policy distillation's share of student-played data).
 
 Each schedule is a tiny frozen dataclass that is called with the round (beta, 1-based as in Ross et
 al.) or the fraction of the budget spent (lambda, in [0, 1]); :func:`beta_schedule` and
@@ -93,13 +94,30 @@ class ExponentialLambda:
         return float(self.lam * self.final_ratio ** min(1.0, max(0.0, t)))
 
 
-LAMBDA_SCHEDULES = ("constant", "linear", "exponential")
+@dataclass(frozen=True)
+class RampLambda:
+    """lambda(t) = lam * min(1, t / ramp): from 0 up to lam over the first ``ramp`` of the budget, then lam
+    (GKD's data mix as a schedule: the teacher plays early, the student more and more)."""
+
+    lam: float
+    ramp: float = 0.5
+
+    def __call__(self, t: float) -> float:
+        return float(self.lam * min(1.0, max(0.0, t) / self.ramp))
 
 
-def lambda_schedule(name: str, lam: float, final_ratio: float = 0.01):
-    """The lambda schedule called ``name`` starting at ``lam`` (``final_ratio``: exponential's end)."""
+LAMBDA_SCHEDULES = ("constant", "linear", "exponential", "ramp")
+
+
+def lambda_schedule(name: str, lam: float, final_ratio: float = 0.01, ramp: float = 0.5):
+    """The lambda schedule called ``name`` with scale ``lam`` (``final_ratio``: exponential's end; ``ramp``:
+    the fraction of the budget over which ``ramp`` rises to ``lam``)."""
     if lam < 0:
         raise UserError(f"--lambda must be >= 0 (got {lam})")
+    if name == "ramp":
+        if not 0.0 < ramp <= 1.0:
+            raise UserError(f"the ramp lambda schedule needs a ramp fraction in (0, 1] (got {ramp})")
+        return RampLambda(lam, ramp)
     if name == "constant":
         return ConstantLambda(lam)
     if name == "linear":

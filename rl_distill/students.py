@@ -118,7 +118,8 @@ class Student(nn.Module):
             key = str(x.shape[1])
             h = self.trunk(self.inputs[key](x))
             hv = self.value_trunk(self.value_inputs[key](x))
-        return {"logits": self.heads[task](h), "value": self.value_heads[task](hv).squeeze(-1), "features": h}
+        # fp32 outputs (a no-op in fp32): under bf16 autocast, distributions and losses stay in fp32.
+        return {"logits": self.heads[task](h).float(), "value": self.value_heads[task](hv).squeeze(-1).float(), "features": h.float()}
 
     def policy_params(self) -> int:
         """Parameters used to act on one task (what compression ratios compare)."""

@@ -30,7 +30,7 @@ def run_pong_smoke(method: str, tmp_path: Path, steps: int = 1024, teacher_kind:
 
 def distill(method: str, tmp_path: Path, teachers, steps: int | None = None, *, seed: int = 0, eval_episodes: int = 20,
             student: str | None = None, resume: bool = False, tensorboard: bool = False, checkpoint_every_s: float = 120.0,
-            **options):
+            precision: str = "auto", **options):
     """``method`` through the real harness (no progress bar, no tensorboard); returns the summary."""
     from rl_distill.distill import RunSpec, run
     from rl_distill.methods import get_method
@@ -38,5 +38,5 @@ def distill(method: str, tmp_path: Path, teachers, steps: int | None = None, *, 
     teachers = [teachers] if isinstance(teachers, str) else list(teachers)
     return run(get_method(method), RunSpec(method=method, teachers=teachers, student=student, steps=steps, seed=seed, progress=False,
                                            tensorboard=tensorboard, eval_episodes=eval_episodes, runs_dir=str(tmp_path), resume=resume,
-                                           checkpoint_every_s=checkpoint_every_s,
+                                           checkpoint_every_s=checkpoint_every_s, precision=precision,
                                            options=options))

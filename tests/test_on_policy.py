@@ -109,3 +109,45 @@ def test_teacher_temperature():
         (1 / 3) * math.log((1 / 3) / 0.5) + (2 / 3) * math.log((2 / 3) / 0.5), abs=1e-6)
     batch = type("B", (), {"teacher_logits": t, "actions": torch.tensor([1]), "logprobs": torch.tensor([math.log(0.5)])})()
     assert dense_reward(batch, tau=0.5).item() == pytest.approx(math.log(0.8) - math.log(0.5), abs=1e-6)
+
+
+def test_memory_replays_at_its_ratio_and_learns(tmp_path):
+    s = _run(tmp_path, "ppo-CartPole-v1", None, {"memory": 4096, "replay_ratio": 0.5})
+    assert s["gradient_steps"] == s["env_steps"] // 2 and s["method_config"]["memory"] == 4096
+    assert s["percent_of_teacher"] >= 95, s["student_score"]
+    rows = [r for r in read_scalars(s["run_dir"]) if "distill/memory_size" in r]
+    sizes = [r["distill/memory_size"] for r in rows]
+    assert sizes == sorted(sizes) and sizes[-1] == 4096 and sizes[0] == 8 * 8  # a sliding memory, full at its size
+
+
+def test_ramp_lets_the_teacher_play_first(tmp_path):
+    s = _run(tmp_path, "ppo-CartPole-v1", 4096, {"memory": 4096, "lambda_schedule": "ramp", "lambda_ramp": 0.5}, eval_episodes=1)
+    rows = [r for r in read_scalars(s["run_dir"]) if "distill/lambda" in r]
+    lams = [r["distill/lambda"] for r in rows]
+    assert lams[0] == 0.0 and lams[-1] == 1.0 and lams == sorted(lams)
+    # lambda(t) = min(1, t / 0.5) at the step each chunk started (chunks of 64 env steps)
+    assert all(r["distill/lambda"] == pytest.approx(min(1.0, (r["step"] - 64) / 4096 / 0.5)) for r in rows)
+    assert 0.0 < rows[-1]["distill/on_policy_fraction"] < 1.0
+
+
+def test_atari_defaults_give_a_memory_but_not_to_the_dense_form():
+    from rl_distill.distill import _config
+    from rl_distill.methods import on_policy
+
+    assert _config(on_policy, {}, ["ALE/Pong-v5"]).memory == 20_000
+    assert _config(on_policy, {"memory": 0}, ["ALE/Pong-v5"]).memory == 0
+    assert _config(on_policy, {"reward_form": "dense"}, ["ALE/Pong-v5"]).memory == 0
+    assert _config(on_policy, {}, ["CartPole-v1"]) == on_policy.Config()
+
+
+@pytest.mark.parametrize("options, match", [
+    ({"reward_form": "dense", "memory": 100}, "takes no --memory"),
+    ({"lambda_schedule": "linear"}, "choose constant or ramp"),
+    ({"lambda_ramp": 0.0}, "--lambda-ramp must be in"),
+    ({"memory": -1}, "--memory must be >= 0"),
+    ({"replay_ratio": float("nan")}, "--replay-ratio must be"),
+])
+def test_bad_memory_options(tmp_path, options, match):
+    with pytest.raises(UserError, match=match):
+        _run(tmp_path, "ppo-CartPole-v1", 256, options)
+    assert not any(tmp_path.iterdir())

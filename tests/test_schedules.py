@@ -56,3 +56,14 @@ def test_lambda_schedule_by_name():
                 lambda: lambda_schedule("exponential", 1.0, 0.0)):
         with pytest.raises(UserError):
             bad()
+
+
+def test_ramp_lambda():
+    from rl_distill.schedules import RampLambda
+
+    r = lambda_schedule("ramp", 1.0, ramp=0.5)
+    assert r == RampLambda(1.0, 0.5)
+    assert [r(t) for t in (0.0, 0.25, 0.5, 0.75, 1.0)] == [0.0, 0.5, 1.0, 1.0, 1.0]
+    assert lambda_schedule("ramp", 0.8, ramp=1.0)(0.5) == pytest.approx(0.4)
+    with pytest.raises(UserError, match="ramp fraction"):
+        lambda_schedule("ramp", 1.0, ramp=0.0)

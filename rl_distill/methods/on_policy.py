@@ -13,23 +13,23 @@ the student sampled, with discount 0, used directly as the advantage of PPO's cl
 critic). E_S[r] = -KL(S || T), so this is a sampled policy gradient of the reverse KL. It is
 on-policy by construction: it needs ``lam = 1``.
 
-Budgets (default_steps; 2 CPU cores shared with other jobs, torch 1 thread, eval 20 episodes, seed 0):
-  CartPole-v1 (ppo-CartPole-v1): 6,144 env steps, 1-3 s of training: 97.7-100% of the teacher with
-  every divergence and the dense form (seeds 0-2, 0-5 for dense: all >= 97%; 4,096 steps dipped to
-  94% on one seed).
-  Acrobot-v1 (ppo-Acrobot-v1): 4,096 env steps, ~2 s of training: reverse KL, 50 evaluation episodes,
-  seeds 0-3: -88.2, -82.8, -81.3, -82.6 vs the teacher's -82.1 (target >= -90.3). At 2,048 steps seed 2
-  fell to -90.9, and on an H100 seed 0 to -96.1: too close to the edge.
-  Other control envs: 20,000, Atari: 100,000 env steps -- unmeasured guesses (the Pong test only
-  checks that the CNN path runs).
+``memory > 0`` (the Atari default): every visited state goes into a sliding memory of the last ``memory``
+states with its teacher output, and after each chunk of play the student takes ``replay_ratio`` gradient
+steps per env step on minibatches drawn iid from it (each step a fresh draw), as Policy Distillation's
+replay does: the same 64 consecutive frames are never the minibatch of several steps in a row.
+
+``lambda_schedule="ramp"``: lambda rises from 0 to ``lam`` over the first ``lambda_ramp`` of the budget,
+so the teacher plays early and the student more and more (GKD's mix as a schedule).
 
 lam defaults to 1 (only student data): GKD finds high lambda (mostly on-policy data) works best,
 and lam = 1 spends no env steps on teacher episodes whose states the student may never visit.
+Measured budgets and scores are in results/ (efficiency, lineage, atari-lineage).
 """
 
 from __future__ import annotations
 
 import functools
+import math
 from dataclasses import dataclass
 
 import torch
@@ -37,7 +37,8 @@ import torch
 from rl_distill import losses
 from rl_distill.errors import UserError
 from rl_distill.rl import PPOConfig, ppo_update
-from rl_distill.rollout import Rollout
+from rl_distill.rollout import ReplayConfig, Rollout
+from rl_distill.schedules import lambda_schedule
 
 NAME = "on-policy"
 MULTI_TASK = False
@@ -58,7 +59,17 @@ class Config:
     regularised RL teacher needs where it is close to uniform (PPO Pong: 1.49 nats of log 6 = 1.79 on a
     random student's states)."""
     lam: float = 1.0
-    """Probability that an iteration's batch is played by the student, else by the teacher (GKD's lambda)."""
+    """Probability that an iteration's batch is played by the student, else by the teacher (GKD's lambda);
+    with the ramp schedule, the value lambda rises to."""
+    lambda_schedule: str = "constant"
+    """constant (lambda throughout) | ramp (0 up to lambda over the first lambda_ramp of the budget)."""
+    lambda_ramp: float = 0.5
+    """The ramp schedule's fraction of the budget in (0, 1]."""
+    memory: int = 0
+    """States kept in the sliding memory that minibatches are drawn from (0: no memory, each fresh batch is
+    trained on for ``epochs`` passes). Atari default: 20,000."""
+    replay_ratio: float = 0.25
+    """With a memory: gradient steps per env step collected."""
     reward_form: str = "none"
     """none: supervised divergence over all actions | dense: -(log pi_S - log pi_T) of the sampled action as a PPO advantage."""
     num_envs: int = 8
@@ -93,6 +104,31 @@ class Config:
         for name in ("num_envs", "n_steps", "batch_size", "epochs"):
             if getattr(self, name) < 1:
                 raise UserError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.lambda_schedule not in ("constant", "ramp"):
+            raise UserError(f"unknown --lambda-schedule {self.lambda_schedule!r} for on-policy; choose constant or ramp")
+        if not 0.0 < self.lambda_ramp <= 1.0:
+            raise UserError(f"--lambda-ramp must be in (0, 1], got {self.lambda_ramp}")
+        if self.memory < 0:
+            raise UserError(f"--memory must be >= 0 (0: no memory), got {self.memory}")
+        if not (self.replay_ratio > 0.0 and math.isfinite(self.replay_ratio)):
+            raise UserError(f"--replay-ratio must be a finite number > 0, got {self.replay_ratio}")
+        if self.reward_form == "dense" and self.memory > 0:
+            raise UserError("--reward-form dense is a policy gradient on fresh samples of the student: it takes no --memory (give --memory 0)")
+        if self.reward_form == "dense" and self.lambda_schedule != "constant":
+            raise UserError("--reward-form dense needs the student to play every batch: it takes no --lambda-schedule")
+
+
+ATARI_DEFAULTS = {"memory": 20_000, "replay_ratio": 0.25, "n_steps": 16, "batch_size": 64}
+"""Atari's defaults: Policy Distillation's replay settings (a 20k-frame memory, 0.25 gradient steps per env
+step on iid minibatches of 64, chunks of 16 steps of 8 envs)."""
+
+
+def env_defaults(env_id: str, options: dict) -> dict:
+    """Per env family defaults under the options a user gave (the harness merges them): the memory on Atari,
+    except for the dense form, which trains on fresh samples only."""
+    if not env_id.startswith("ALE/") or options.get("reward_form") == "dense":
+        return {}
+    return dict(ATARI_DEFAULTS)
 
 
 MEASURED_STEPS = {"CartPole-v1": 6_144, "Acrobot-v1": 4_096}
@@ -156,15 +192,55 @@ def _dense_update(ctx, opt, batch, cfg: Config) -> dict[str, float]:
     return {**stats, **before, "distill/loss": stats["train/loss"]}
 
 
+def _student_plays(ctx, lam: float) -> bool:
+    """GKD's draw: the student plays the next batch with probability lambda (no draw at 0 or 1)."""
+    return lam >= 1.0 or (lam > 0.0 and torch.rand(1, generator=ctx.generator, device=ctx.generator.device).item() < lam)
+
+
+def _train_from_memory(ctx, cfg: Config, opt, loss_fn, schedule) -> None:
+    """Play (the student with probability lambda(t), else the teacher), keep the states in a sliding memory,
+    take ``replay_ratio`` gradient steps per env step on iid minibatches from it."""
+    replay = ReplayConfig(num_envs=cfg.num_envs, collect_steps=cfg.n_steps, replay_ratio=cfg.replay_ratio,
+                          batch_size=cfg.batch_size, lr=cfg.lr, capacity=cfg.memory)
+    steps = {"student": 0, "teacher": 0}
+    teacher_rollout: list[Rollout] = []  # built when the teacher first plays: its episodes never mix with the student's
+    mix = {"lambda": schedule(0.0)}
+
+    def play(task, rollout, n):
+        mix["lambda"] = lam = schedule(ctx.env_steps / ctx.budget)
+        on_policy = _student_plays(ctx, lam)
+        if on_policy:
+            steps["student"] += n * cfg.num_envs
+            return rollout.collect(n, actor="student", student=ctx.student, label=True)
+        if not teacher_rollout:
+            teacher_rollout.append(ctx.rollout(task, cfg.num_envs))
+        steps["teacher"] += n * cfg.num_envs
+        return teacher_rollout[0].collect(n, actor="teacher", label=True)
+
+    def update(task, mb):
+        stats = ctx.supervised_step(opt, mb["obs"], mb["logits"], loss_fn, task)
+        total = steps["student"] + steps["teacher"]
+        return {**stats, "distill/lambda": mix["lambda"], "distill/on_policy_fraction": steps["student"] / max(1, total)}
+
+    def load(state):
+        steps.update(state.get("steps", {}))
+
+    ctx.train_from_replay(opt, replay, play, update, extra_state=lambda: {"steps": dict(steps)}, load_extra=load)
+
+
 def train(ctx, cfg: Config) -> None:
     student = ctx.student
     opt = torch.optim.Adam(student.parameters(), lr=cfg.lr)
+    loss_fn = divergence_fn(cfg)
+    schedule = lambda_schedule(cfg.lambda_schedule, cfg.lam, ramp=cfg.lambda_ramp)
+    if cfg.memory > 0:
+        return _train_from_memory(ctx, cfg, opt, loss_fn, schedule)
     state = ctx.restore(opt) or {}
     steps = {"student": int(state.get("student_steps", 0)), "teacher": int(state.get("teacher_steps", 0))}
-    loss_fn = divergence_fn(cfg)
     rollouts: dict[str, Rollout] = {}  # one per data source, built when first needed
     while not ctx.done():
-        on_policy = cfg.lam >= 1.0 or (cfg.lam > 0.0 and torch.rand(1, generator=ctx.generator, device=ctx.generator.device).item() < cfg.lam)
+        lam = schedule(ctx.env_steps / ctx.budget)
+        on_policy = _student_plays(ctx, lam)
         actor = "student" if on_policy else "teacher"
         if actor not in rollouts:
             rollouts[actor] = ctx.rollout(0, cfg.num_envs)
@@ -175,7 +251,7 @@ def train(ctx, cfg: Config) -> None:
             stats = _dense_update(ctx, opt, batch, cfg)
         else:
             stats = _supervised_epochs(ctx, opt, batch, loss_fn, cfg)
-        stats["distill/lambda"] = cfg.lam
+        stats["distill/lambda"] = lam
         stats["distill/on_policy_fraction"] = steps["student"] / max(1, steps["student"] + steps["teacher"])
         ctx.log(stats)
         ctx.maybe_checkpoint(opt, {"student_steps": steps["student"], "teacher_steps": steps["teacher"]})

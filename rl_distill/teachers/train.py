@@ -29,6 +29,7 @@ import numpy as np
 from rl_distill.envs import AtariProtocol, check_env_id, is_atari
 from rl_distill.errors import UserError
 from rl_distill.networks import channels_last_convolutions, dead_first_conv, image_floats
+from rl_distill.precision import resolve_precision
 from rl_distill.runs import RunLogger, atomic_write_json, find_resumable, machine, new_run_dir, run_name
 
 HYPERPARAMS = Path(__file__).with_name("hyperparams.toml")
@@ -65,6 +66,8 @@ class TrainConfig:
     hyperparams: dict[str, Any] = field(default_factory=dict)
     """Overrides of the hyperparameter file's entry (e.g. ``{"learning_starts": 20000}``)."""
     device: str = "auto"
+    precision: str = "auto"
+    """auto | fp32 | bf16: bf16 autocast in the networks' encoders (precision.py); auto: bf16 where native."""
     n_envs: int | None = None
     """Override the number of parallel envs."""
     sticky_actions: float = 0.25
@@ -152,6 +155,17 @@ def fast_sb3_training(model) -> None:
     if isinstance(model.policy.optimizer, torch.optim.Adam):
         for g in model.policy.optimizer.param_groups:
             g.update(fused=True, foreach=False)
+
+
+def bf16_sb3_training(model) -> None:
+    """bf16 autocast in an SB3 model's feature extractors (the CNN, where the time goes), in acting and in the
+    update; their outputs, the heads, distributions and losses stay fp32, as do parameters and Adam's state.
+    Nothing saved changes: a bf16 run's checkpoint loads and resumes in fp32 and the other way round."""
+    from rl_distill.precision import bf16_forward
+
+    extractors = {id(m): m for name, m in model.policy.named_modules() if name.endswith("features_extractor")}
+    for m in extractors.values():
+        bf16_forward(m)
 
 
 def _image_features(policy, obs, features_extractor=None):
@@ -313,6 +327,9 @@ def train_teacher(cfg: TrainConfig) -> dict[str, Any]:
                 _atomic_save(model, run_dir / "best.zip")
             print(f"continuing {cfg.init_from} from {model.num_timesteps} steps in {run_dir}", file=sys.stderr)
     fast_sb3_training(model)  # faster CPU updates, same maths, nothing saved changes
+    precision = resolve_precision(cfg.precision, model.device)
+    if precision == "bf16":
+        bf16_sb3_training(model)
     continued = resumed or bool(cfg.init_from)
     logger = RunLogger(run_dir, tensorboard=False)  # SB3 writes the tensorboard events itself
 
@@ -328,7 +345,8 @@ def train_teacher(cfg: TrainConfig) -> dict[str, Any]:
     t_start = time.time()
     wall_before = float(state["wall_s"])
     # One segment per invocation, so a run resumed on another machine says which did what.
-    segment = {"command": cfg.command, "machine": _machine(str(model.device)), "start_step": int(model.num_timesteps), "end_step": int(model.num_timesteps), "wall_s": 0.0}
+    segment = {"command": cfg.command, "machine": _machine(str(model.device)), "precision": precision,
+               "start_step": int(model.num_timesteps), "end_step": int(model.num_timesteps), "wall_s": 0.0}
     state.setdefault("segments", []).append(segment)
 
     def close_segment() -> None:
@@ -455,6 +473,8 @@ def export_run(run_dir: str | Path, out: str | Path | None = None, episodes: int
             "train_protocol": train_protocol.to_dict() if train_protocol else None,
             "command": cfg["command"],
             "machine": segments[-1]["machine"] if segments else None,
+            # Segments before the precision flag computed in fp32.
+            "precision": sorted({seg.get("precision", "fp32") for seg in segments}) if segments else ["fp32"],
             "curve": state["evals"],
             "segments": segments,
         } | ({"continued_from": state["init_from"]} if state.get("init_from") else {}),
