@@ -196,7 +196,7 @@ def save_record(runs_root: str | Path, out_dir: str | Path, key: str) -> bool:
         return [{k: v for k, v in r.items() if k == "step" or k.startswith(prefix) or k in extra}
                 for r in scalars if any(k.startswith(prefix) for k in r)]
 
-    curve = points("eval/mean_reward", "time/wall_s")
+    curve = points("eval/", "time/wall_s")  # greedy eval/mean_reward and eval/sampled_mean_reward
     # The training episodes' raw return (actions sampled, as the run played them): what RL papers plot, and the only
     # sign of learning where a greedy policy is stuck (a Breakout policy that never serves scores 0 greedily).
     train_curve = points("rollout/ep_rew_mean")

@@ -24,7 +24,8 @@ import numpy as np
 import torch
 from safetensors.torch import save_file
 
-from rl_distill.envs import EnvSpec, check_env_id, env_spec, is_atari, score_floor
+from rl_distill.diagnostics import policy_stats
+from rl_distill.envs import EnvSpec, action_groups, check_env_id, env_spec, is_atari, score_floor
 from rl_distill.errors import SpaceMismatchError, UserError
 from rl_distill.evaluation import STALL_STEPS, evaluate, evaluate_cached, evaluate_teacher, weights_fingerprint
 from rl_distill.precision import autocast, resolve_precision
@@ -106,6 +107,8 @@ class Context:
         self.budget = budget
         self.seed = spec.seed
         self.generator = torch.Generator(device=device).manual_seed(spec.seed)
+        self.action_groups = [None if g is None else torch.tensor(g, device=device) for g in map(action_groups, env_ids)]
+        """Per task, each action's group where the game's actions repeat one another (envs.action_groups), else None."""
         self.rollouts: list[Rollout] = []
         self._steps_base = 0
         self._queries_base = 0
@@ -243,7 +246,7 @@ class Context:
     def maybe_evaluate(self, force: bool = False) -> None:
         """A learning-curve point: every ``spec.eval_every`` env steps, the greedy student on each task,
         ``spec.curve_episodes`` episodes (fixed seeds), logged as ``eval/mean_reward`` with the wall time
-        spent training so far (evaluation time excluded)."""
+        spent training so far (evaluation time excluded), and the sampling student as ``eval/sampled_mean_reward``."""
         every = self.spec.eval_every
         if not every or (not force and self.env_steps < self._next_curve_eval):
             return
@@ -261,6 +264,11 @@ class Context:
                                       self.spec.curve_episodes, self.spec.eval_seed + 1, cache, label=f"untrained {self.student.spec}",
                                       stall_steps=STALL_STEPS)
                 vals["eval/mean_reward" + ("" if self.num_tasks == 1 else "/" + env_id)] = res.summary["mean"]
+                # Beside the greedy score, the sampling student's: the policy that plays in on-policy training.
+                sampled = evaluate_cached(student_policy(self.student, i, self.device, sample_seed=self.spec.eval_seed + 2),
+                                          f"{fingerprint}:task{i}:{self.device.type}:sampled", env_id, self.spec.curve_episodes,
+                                          self.spec.eval_seed + 1, cache, label=f"untrained {self.student.spec}, sampling")
+                vals["eval/sampled_mean_reward" + ("" if self.num_tasks == 1 else "/" + env_id)] = sampled.summary["mean"]
         self.student.train(was_training)
         self._t0 += time.time() - t  # evaluation time is not training time
         self.logger.scalars(self.env_steps, {**vals, "time/wall_s": self.wall_s})
@@ -269,11 +277,9 @@ class Context:
                         task: int = 0, extra=None) -> dict[str, float]:
         """One gradient step of ``mean(loss_fn(teacher_logits, student_logits))`` (+ ``extra(out)``).
 
-        Returns the distill/... scalars: loss, teacher_agreement (student argmax == teacher argmax),
-        kl = KL(T || S) of the batch.
+        Returns the distill/... scalars: loss and diagnostics.policy_stats (agreement, KL(T || S), teacher
+        entropy, and the same over aliased action groups where the game has them).
         """
-        from rl_distill.losses import forward_kl
-
         out = self.student(obs, task)
         loss = loss_fn(teacher_logits, out["logits"]).mean()
         stats = {}
@@ -284,12 +290,7 @@ class Context:
         loss.backward()
         optimizer.step()
         self.gradient_steps += 1
-        with torch.no_grad():
-            stats.update({
-                "distill/loss": loss.item(),
-                "distill/teacher_agreement": (out["logits"].argmax(-1) == teacher_logits.argmax(-1)).float().mean().item(),
-                "distill/kl": forward_kl(teacher_logits, out["logits"]).mean().item(),
-            })
+        stats.update({"distill/loss": loss.item(), **policy_stats(teacher_logits, out["logits"], self.action_groups[task])})
         return stats
 
     # --- checkpoints: student + optimizer + counters + method state, loaded weights-only -----

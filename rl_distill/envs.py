@@ -10,6 +10,7 @@ holds the last observation of the finished one.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import re
 from dataclasses import dataclass
@@ -92,6 +93,29 @@ def atari_game(env_id: str) -> str:
     if m is None:
         raise UnknownEnvError(f"not an Atari env id: {env_id!r} (expected ALE/<Game>-v5)")
     return m.group(1)
+
+
+FIRE_DOES_NOTHING = ("Pong",)
+"""Games whose FIRE button has no effect once a point is under way (Pong serves by itself): there X and X+FIRE
+are one action to the game, so agreement between two policies is better read over the groups."""
+
+
+@functools.lru_cache(maxsize=None)
+def action_groups(env_id: str) -> tuple[int, ...] | None:
+    """The group of each action where a game's actions repeat one another (Pong: NOOP/FIRE, RIGHT/RIGHTFIRE,
+    LEFT/LEFTFIRE from ALE's action meanings), numbered in order of first appearance; None elsewhere."""
+    if not is_atari(env_id) or atari_game(env_id) not in FIRE_DOES_NOTHING:
+        return None
+    import ale_py
+    import ale_py.roms
+
+    ale = ale_py.ALEInterface()
+    ale.setLoggerMode(ale_py.LoggerMode.Error)
+    ale.loadROM(ale_py.roms.get_rom_path(_ale_game_name(env_id)))
+    meanings = [a.name for a in ale.getMinimalActionSet()]  # the order of the v5 envs' actions
+    names = [m.replace("FIRE", "") or "NOOP" for m in meanings]
+    order = list(dict.fromkeys(names))
+    return tuple(order.index(n) for n in names)
 
 
 def _snake(name: str) -> str:

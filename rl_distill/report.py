@@ -151,6 +151,8 @@ def collect_bench(source: str | Path, out_dir: str | Path | None = None) -> tupl
             suffix = f"/{t['env']}" if multi else ""
             key, tkey = "eval/mean_reward" + suffix, "rollout/ep_rew_mean" + suffix
             curve = [(r["step"], r[key], r.get("time/wall_s")) for r in rec["curve"] if key in r]
+            skey = "eval/sampled_mean_reward" + suffix
+            sampled_curve = [(r["step"], r[skey], r.get("time/wall_s")) for r in rec["curve"] if skey in r]
             train_curve = [(r["step"], r[tkey]) for r in rec.get("train_curve", []) if r.get(tkey) is not None]
             rows.append({
                 "key": cell["key"], "label": cell["label"], "method": cell["method"], "env": t["env"], "task": i, "tasks": len(s["envs"]),
@@ -160,7 +162,7 @@ def collect_bench(source: str | Path, out_dir: str | Path | None = None) -> tupl
                 "percent": t["percent_of_teacher"], "env_steps": s["env_steps"], "teacher_queries": s["teacher_queries"],
                 "gradient_steps": s["gradient_steps"], "train_s": s.get("train_time_s", s["train_wall_s"]), "wall_s": s["wall_s"],
                 "cpu_s": s.get("cpu_s"),
-                "episodes": t["episodes"], "curve": curve, "train_curve": train_curve,
+                "episodes": t["episodes"], "curve": curve, "train_curve": train_curve, "sampled_curve": sampled_curve,
             })
     return suite, out, rows
 
@@ -231,6 +233,10 @@ def _plot_curves(rows: list[dict[str, Any]], path: Path, title: str, x: str = "e
             xs, mean, lo, hi = _curve_band([r["curve"] for r in rs], x_max)
             ax.plot(xs, mean, lw=1.4, label=f"{label} (n={len(rs)})", color=colour[label])
             ax.fill_between(xs, lo, hi, color=colour[label], alpha=0.18)
+            sampled = [r["sampled_curve"] for r in rs if len(r.get("sampled_curve") or []) >= 2]
+            if len(sampled) == len(rs):  # runs from before the sampled curve was kept have none
+                xs, mean, _, _ = _curve_band(sampled, x_max)
+                ax.plot(xs, mean, lw=0.9, ls=":", color=colour[label])
         teacher = sum(r["teacher_score"] for r in env_rows) / len(env_rows)
         ax.axhline(teacher, color="k", ls="--", lw=0.8, label=f"teacher {teacher:.1f}")
         # Keep the teacher's range readable when a run collapses far below it (noted in the title).
@@ -246,7 +252,7 @@ def _plot_curves(rows: list[dict[str, Any]], path: Path, title: str, x: str = "e
             ax.set_title(env, fontsize=10)
         ax.set_xlabel("env steps")
         _short_steps(ax)
-        ax.set_ylabel("eval return (greedy)")
+        ax.set_ylabel("eval return (greedy; dotted: sampling)")
         if max(r["env_steps"] for r in env_rows) > 10 * min(r["env_steps"] for r in env_rows):  # budgets differ by orders of magnitude
             ax.set_xscale("symlog", linthresh=100)
             ax.set_xlim(0, max(r["env_steps"] for r in env_rows))

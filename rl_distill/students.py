@@ -136,11 +136,15 @@ def make_student(spec: str | None, obs_shapes: list[tuple[int, ...]], n_actions:
 
 
 @torch.no_grad()
-def student_policy(student: Student, task: int = 0, device: torch.device | str = "cpu"):
-    """The student as an evaluation policy: numpy observations -> greedy numpy actions."""
+def student_policy(student: Student, task: int = 0, device: torch.device | str = "cpu", sample_seed: int | None = None):
+    """The student as an evaluation policy: numpy observations -> greedy numpy actions, or actions sampled from
+    its softmax with a generator seeded by ``sample_seed`` (the policy that plays in on-policy training)."""
+    gen = None if sample_seed is None else torch.Generator(device=device).manual_seed(sample_seed)
 
     def act(obs: np.ndarray) -> np.ndarray:
-        out = student(torch.as_tensor(obs, device=device), task)
-        return out["logits"].argmax(-1).cpu().numpy()
+        logits = student(torch.as_tensor(obs, device=device), task)["logits"]
+        if gen is None:
+            return logits.argmax(-1).cpu().numpy()
+        return torch.multinomial(torch.softmax(logits.float(), -1), 1, generator=gen).squeeze(-1).cpu().numpy()
 
     return act

@@ -137,3 +137,16 @@ def test_untrained_student_evaluated_once_per_grid(tmp_path):
     assert s_pd["teacher_score"] == s_bc["teacher_score"]
     go("bc", 1, str(cache))
     assert len(list(cache.iterdir())) == 3  # another seed: another untrained student
+
+
+def test_learning_curve_has_the_sampling_students_return(tmp_path):
+    from rl_distill.distill import RunSpec, run
+    from rl_distill.methods import get_method
+    from rl_distill.runs import read_scalars
+
+    spec = RunSpec(method="bc", teachers=["ppo-CartPole-v1"], steps=1024, progress=False, tensorboard=False, eval_episodes=2,
+                   runs_dir=str(tmp_path), eval_every=512, curve_episodes=2)
+    s = run(get_method("bc"), spec)
+    rows = [r for r in read_scalars(s["run_dir"]) if "eval/sampled_mean_reward" in r]
+    assert [r["step"] for r in rows] == [0, 512, 1024]
+    assert all("eval/mean_reward" in r for r in rows)

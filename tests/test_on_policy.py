@@ -151,3 +151,34 @@ def test_bad_memory_options(tmp_path, options, match):
     with pytest.raises(UserError, match=match):
         _run(tmp_path, "ppo-CartPole-v1", 256, options)
     assert not any(tmp_path.iterdir())
+
+
+def test_pong_diagnostics_read_over_aliased_actions(tmp_path):
+    """Pong's FIRE repeats NOOP (RIGHTFIRE RIGHT, LEFTFIRE LEFT): the grouped scalars sit beside the plain ones;
+    merging actions can only lower the teacher's entropy."""
+    from helpers import run_pong_smoke
+
+    s, run_dir = run_pong_smoke("on-policy", tmp_path, steps=512, memory=512)
+    assert s["method_config"]["memory"] == 512
+    rows = read_scalars(run_dir)
+    stats = [r for r in rows if "distill/teacher_agreement_grouped" in r]
+    assert stats and all(0.0 <= r["distill/teacher_agreement_grouped"] <= 1.0 for r in stats)
+    assert all(0.0 <= r["distill/teacher_entropy_grouped"] <= r["distill/teacher_entropy"] + 1e-6 for r in stats)
+
+
+def test_grouped_stats_by_hand():
+    import math
+
+    import torch
+
+    from rl_distill.diagnostics import policy_stats
+    from rl_distill.envs import action_groups
+
+    groups = torch.tensor(action_groups("ALE/Pong-v5"))
+    assert groups.tolist() == [0, 0, 1, 2, 1, 2]
+    t = torch.log(torch.tensor([[0.3, 0.3, 0.1, 0.1, 0.1, 0.1]]))  # argmax NOOP; group probabilities (0.6, 0.2, 0.2)
+    s = torch.log(torch.tensor([[0.05, 0.5, 0.15, 0.1, 0.1, 0.1]]))  # argmax FIRE: the same button; groups (0.55, 0.25, 0.2)
+    st = policy_stats(t, s, groups)
+    assert st["distill/teacher_agreement"] == 0.0 and st["distill/teacher_agreement_grouped"] == 1.0
+    assert st["distill/teacher_entropy_grouped"] == pytest.approx(-(0.6 * math.log(0.6) + 2 * 0.2 * math.log(0.2)), abs=1e-5)
+    assert st["distill/kl_grouped"] == pytest.approx(0.6 * math.log(0.6 / 0.55) + 0.2 * math.log(0.2 / 0.25), abs=1e-5)

@@ -35,6 +35,7 @@ from dataclasses import dataclass
 import torch
 
 from rl_distill import losses
+from rl_distill.diagnostics import policy_stats
 from rl_distill.errors import UserError
 from rl_distill.rl import PPOConfig, ppo_update
 from rl_distill.rollout import ReplayConfig, Rollout
@@ -182,11 +183,8 @@ def _dense_update(ctx, opt, batch, cfg: Config) -> dict[str, float]:
     reward = dense_reward(batch, cfg.tau)
     n = reward.numel()
     ppo = PPOConfig(n_epochs=cfg.epochs, minibatches=max(1, n // min(cfg.batch_size, n)), clip=cfg.clip, ent_coef=0.0)
-    with torch.no_grad():
-        t, s = batch.flat("teacher_logits"), batch.flat("student_logits")
-        before = {"distill/reward_mean": reward.mean().item(),
-                  "distill/kl": losses.forward_kl(t, s).mean().item(),
-                  "distill/teacher_agreement": (s.argmax(-1) == t.argmax(-1)).float().mean().item()}
+    before = {"distill/reward_mean": reward.mean().item(),
+              **policy_stats(batch.flat("teacher_logits"), batch.flat("student_logits"), ctx.action_groups[0])}
     stats = ppo_update(ctx.student, opt, batch, reward, None, ppo, ctx.generator)
     ctx.gradient_steps += int(stats.pop("train/minibatch_steps"))
     return {**stats, **before, "distill/loss": stats["train/loss"]}
