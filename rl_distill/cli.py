@@ -128,6 +128,14 @@ def cmd_teachers_eval_all(a: argparse.Namespace) -> int:
 
 
 # --- distill -----------------------------------------------------------------------------------
+def _boolean(text: str) -> bool:
+    """true/false, yes/no, 1/0 for a boolean method option (e.g. ``--greedy false``)."""
+    value = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}.get(text.lower())
+    if value is None:
+        raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+    return value
+
+
 # Method-specific flags: (flag, Config field, type). Only those given are passed to the method,
 # which refuses the ones it does not have with a one-line error.
 METHOD_FLAGS = [
@@ -139,6 +147,7 @@ METHOD_FLAGS = [
     ("--batch-size", "batch_size", int), ("--feature-beta", "feature_beta", float), ("--epochs", "epochs", int),
     ("--collect-steps", "collect_steps", int), ("--replay-ratio", "replay_ratio", float), ("--capacity", "capacity", int),
     ("--n-steps", "n_steps", int), ("--memory", "memory", int), ("--lambda-ramp", "lambda_ramp", float),
+    ("--greedy", "greedy", _boolean),
 ]
 
 

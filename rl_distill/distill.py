@@ -351,8 +351,8 @@ def mean_stats(rows: list[dict[str, float]]) -> dict[str, float]:
 
 
 def _config(method: ModuleType, options: dict[str, Any], env_ids: list[str] | None = None):
-    """The method's Config from the given options over its per-env-family defaults (``env_defaults(env_id,
-    options)`` of the method module, where it has one: e.g. on-policy's replay memory on Atari)."""
+    """The method's Config from the given options over its per-env defaults (``env_defaults(env_ids, options)`` of
+    the method module, where it has one: on-policy's replay memory on Atari, rl-zoo3's PPO settings for ppo)."""
     names = {f.name for f in dataclasses.fields(method.Config)}
     bad = sorted(set(options) - names)
     if bad:
@@ -360,7 +360,7 @@ def _config(method: ModuleType, options: dict[str, Any], env_ids: list[str] | No
         raise UserError(f"{flags} does not apply to {method.NAME} (its options: {', '.join(sorted(names)) or 'none'})")
     defaults = getattr(method, "env_defaults", None)
     if defaults is not None and env_ids:
-        options = {**defaults(env_ids[0], options), **options}
+        options = {**defaults(list(env_ids), options), **options}
     return method.Config(**options)
 
 

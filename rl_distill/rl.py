@@ -35,9 +35,46 @@ class PPOConfig:
     ent_coef: float = 0.0
     lr: float = 2.5e-4
     anneal_lr: bool = True
+    """Learning rate linearly down to 0 over the budget (rl-zoo3's ``lin_`` schedules)."""
+    anneal_clip: bool = False
+    """The ratio clip linearly down to 0 over the budget, as SB3 does with a ``lin_`` clip_range."""
     max_grad_norm: float = 0.5
     clip_rewards: bool = False
     """Clip rewards to their sign (the Atari convention)."""
+
+
+# SB3's PPO defaults, for what an rl-zoo3 entry does not set.
+_SB3_PPO = {"n_envs": 1, "n_steps": 2048, "batch_size": 64, "n_epochs": 10, "gamma": 0.99, "gae_lambda": 0.95,
+            "clip_range": 0.2, "ent_coef": 0.0, "vf_coef": 0.5, "learning_rate": 3e-4, "max_grad_norm": 0.5}
+
+
+def _rate(v) -> tuple[float, bool]:
+    """An rl-zoo3 value, ``lin_X`` (X linearly down to 0) or a constant: (X, annealed)."""
+    return (float(v[4:]), True) if isinstance(v, str) and v.startswith("lin_") else (float(v), False)
+
+
+def zoo_ppo_settings(env_ids: list[str]) -> dict:
+    """PPOConfig fields from rl-zoo3's PPO entry for the envs (teachers/hyperparams.toml, the settings the shipped
+    teachers were trained with; SB3's defaults where it is silent): the fair RL baseline. Atari adds reward
+    clipping. {} where an env has no entry, or several envs have different ones (a multi-task run)."""
+    from rl_distill.envs import is_atari
+    from rl_distill.errors import UserError
+    from rl_distill.teachers.train import hyperparams
+
+    try:
+        entries = [_SB3_PPO | hyperparams(e, "ppo") for e in env_ids]
+    except UserError:
+        return {}
+    if any(e != entries[0] for e in entries) or len({is_atari(e) for e in env_ids}) > 1:
+        return {}
+    hp, env_id = entries[0], env_ids[0]
+    lr, anneal_lr = _rate(hp["learning_rate"])
+    clip, anneal_clip = _rate(hp["clip_range"])
+    n_envs, n_steps = int(hp["n_envs"]), int(hp["n_steps"])
+    return {"num_envs": n_envs, "n_steps": n_steps, "minibatches": max(1, n_envs * n_steps // int(hp["batch_size"])),
+            "n_epochs": int(hp["n_epochs"]), "gamma": float(hp["gamma"]), "gae_lambda": float(hp["gae_lambda"]),
+            "clip": clip, "anneal_clip": anneal_clip, "ent_coef": float(hp["ent_coef"]), "vf_coef": float(hp["vf_coef"]),
+            "lr": lr, "anneal_lr": anneal_lr, "max_grad_norm": float(hp["max_grad_norm"]), "clip_rewards": is_atari(env_id)}
 
 
 @torch.no_grad()
@@ -164,12 +201,14 @@ def ppo_loop(ctx, cfg: PPOConfig, label: bool = False, extra: Extra | None = Non
         # The last iteration is cut so that the run spends exactly its budget (rounded up to num_envs).
         n_steps = min(cfg.n_steps, math.ceil((ctx.budget - ctx.env_steps) / cfg.num_envs))
         it_cfg = cfg if n_steps == cfg.n_steps else dataclasses.replace(cfg, n_steps=n_steps)
+        if cfg.anneal_clip:
+            it_cfg = dataclasses.replace(it_cfg, clip=cfg.clip * (1.0 - progress))
         factory, scalars = extra(task, progress) if extra is not None else (None, {})
         _, stats = ppo_iteration(rollouts[task], student, opt, it_cfg, ctx.generator, task=task, label=label,
                                  extra_loss_factory=factory)
         ctx.gradient_steps += int(stats.pop("train/minibatch_steps"))
         it += 1
-        vals = {**stats, **scalars, "train/learning_rate": lr}
+        vals = {**stats, **scalars, "train/learning_rate": lr, "train/clip_range": it_cfg.clip}
         if multi:
             for r, env_id in zip(rollouts, ctx.env_ids):
                 vals[f"rollout/ep_rew_mean/{env_id}"] = r.mean_return()

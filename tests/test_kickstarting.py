@@ -57,7 +57,7 @@ def test_lambda_follows_its_schedule(tmp_path, schedule, expected):
 
 
 def test_budget_is_spent_exactly(tmp_path):
-    s = _kick(tmp_path, steps=1000, num_envs=4, n_steps=64, n_epochs=1)  # 3 full iterations + one of 58 steps
+    s = _kick(tmp_path, steps=1000, num_envs=4, n_steps=64, n_epochs=1, minibatches=4)  # 3 full iterations + one of 58 steps
     assert s["env_steps"] == s["teacher_queries"] == 1000
     assert s["gradient_steps"] == 4 * 1 * 4  # iterations x epochs x minibatches
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import torch
 
 from rl_distill import losses
-from rl_distill.rl import PPOConfig, ppo_loop
+from rl_distill.rl import PPOConfig, ppo_loop, zoo_ppo_settings
 from rl_distill.rollout import Batch
 from rl_distill.schedules import lambda_schedule
 
@@ -26,7 +26,8 @@ MULTI_TASK = True
 
 @dataclass
 class Config(PPOConfig):
-    """PPO's knobs (CleanRL's classic-control defaults) plus the distillation weight and its schedule."""
+    """PPO's knobs plus the distillation weight and its schedule. Where rl-zoo3 has a PPO entry for the env,
+    ``env_defaults`` puts its settings under these (CleanRL's classic-control defaults elsewhere)."""
 
     ent_coef: float = 0.01
     """Entropy bonus (CleanRL: 0.01)."""
@@ -38,6 +39,11 @@ class Config(PPOConfig):
     """constant | linear (lambda_0 down to 0 at the end of the budget) | exponential (to lambda_0 * lam_final_ratio)."""
     lam_final_ratio: float = 0.01
     """The exponential schedule's lambda at the end of the budget, as a fraction of lambda_0."""
+
+
+def env_defaults(env_ids: list[str], options: dict) -> dict:
+    """The PPO inside takes rl-zoo3's settings for the env, as PPO from scratch does (the fair comparison)."""
+    return zoo_ppo_settings(env_ids)
 
 
 def default_steps(env_id: str) -> int:

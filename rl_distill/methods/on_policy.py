@@ -124,10 +124,10 @@ ATARI_DEFAULTS = {"memory": 20_000, "replay_ratio": 0.25, "n_steps": 16, "batch_
 step on iid minibatches of 64, chunks of 16 steps of 8 envs)."""
 
 
-def env_defaults(env_id: str, options: dict) -> dict:
+def env_defaults(env_ids: list[str], options: dict) -> dict:
     """Per env family defaults under the options a user gave (the harness merges them): the memory on Atari,
     except for the dense form, which trains on fresh samples only."""
-    if not env_id.startswith("ALE/") or options.get("reward_form") == "dense":
+    if not env_ids[0].startswith("ALE/") or options.get("reward_form") == "dense":
         return {}
     return dict(ATARI_DEFAULTS)
 

@@ -1,4 +1,4 @@
-"""PPO from scratch: the reinforcement-learning baseline that distillation must beat.
+"""PPO from scratch: the reinforcement-learning baseline that distillation must beat, with rl-zoo3's settings.
 
 Same student, same rollout engine, same evaluation as the distillation methods, but the teacher is
 never queried during training (``label=False``, so ``teacher_queries`` stays 0; the harness still
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from rl_distill.rl import PPOConfig, ppo_loop
+from rl_distill.rl import PPOConfig, ppo_loop, zoo_ppo_settings
 
 NAME = "ppo"
 MULTI_TASK = False
@@ -19,10 +19,16 @@ MULTI_TASK = False
 @dataclass
 class Config(PPOConfig):
     """CleanRL's classic-control PPO (4 envs x 128 steps, lr 2.5e-4 annealed, 4 epochs x 4 minibatches,
-    gamma 0.99, GAE lambda 0.95, clip 0.2) with its entropy bonus of 0.01."""
+    gamma 0.99, GAE lambda 0.95, clip 0.2) with its entropy bonus of 0.01, for envs that rl-zoo3 has no entry
+    for; where it has one (hyperparams.toml), ``env_defaults`` gives its settings."""
 
     ent_coef: float = 0.01
     """Entropy bonus (CleanRL: 0.01)."""
+
+
+def env_defaults(env_ids: list[str], options: dict) -> dict:
+    """rl-zoo3's PPO entry for the env (the shipped teachers' own settings), under what a user or suite sets."""
+    return zoo_ppo_settings(env_ids)
 
 
 def default_steps(env_id: str) -> int:
