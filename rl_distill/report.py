@@ -6,6 +6,7 @@ import io
 from pathlib import Path
 from typing import Any
 
+from rl_distill.records import SUITES_DIR, copy_records, load_record, sync_records
 from rl_distill.runs import atomic_write_text
 
 
@@ -126,7 +127,6 @@ def collect_bench(source: str | Path, out_dir: str | Path | None = None) -> tupl
     elsewhere, a results folder's records are copied there (the report is drawn from ``out_dir``'s records)."""
     import json
 
-    from rl_distill.bench import copy_records, load_record, sync_records
 
     root = Path(source)
     if not (root / "suite.json").exists():
@@ -377,7 +377,6 @@ def _write_csv(path: Path, rows: list[dict[str, Any]], cols: list[str]) -> None:
 
 def _suite_arg(suite: dict[str, Any]) -> str:
     """How `rl-distill bench` names this suite: its name for experiments/<name>.toml, else its path."""
-    from rl_distill.bench import SUITES_DIR
 
     return suite["name"] if Path(suite.get("path", "")) == SUITES_DIR / f"{suite['name']}.toml" else suite["path"]
 

@@ -275,6 +275,7 @@ eval_episodes = 3
 method = "ppo"
 env = "CartPole-v1"
 steps = 512
+options = { num_envs = 4, n_steps = 128 }
 init_from = "cell:src"
 label = "from-src"
 [[grid]]

@@ -1,0 +1,87 @@
+"""A suite's files: where suite definitions live, and the run records that results/<suite>/ keeps.
+
+A finished bench cell leaves a record, ``results/<suite>/runs/<cell key>.json`` (its cell, summary and learning
+curve), copied from its run folder; reports are drawn from records only. bench writes them, report reads them:
+both import this module, neither the other's internals.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from rl_distill.errors import UserError
+from rl_distill.runs import atomic_write_bytes, atomic_write_json, read_scalars
+
+SUITES_DIR = Path("experiments")
+"""Where ``rl-distill bench NAME`` looks for ``NAME.toml`` (relative to the working directory: a repository checkout)."""
+
+
+def suite_path(name: str) -> Path:
+    p = Path(name)
+    if p.suffix == ".toml" or p.exists():
+        if not p.exists():
+            raise UserError(f"no suite file {name}")
+        return p
+    p = SUITES_DIR / f"{name}.toml"
+    if not p.exists():
+        known = sorted(q.stem for q in SUITES_DIR.glob("*.toml"))
+        raise UserError(f"unknown suite {name!r}; known: {', '.join(known) or f'none (no {SUITES_DIR}/*.toml here)'}")
+    return p
+
+
+def record_path(out_dir: str | Path, key: str) -> Path:
+    return Path(out_dir) / "runs" / f"{key}.json"
+
+
+def load_record(out_dir: str | Path, key: str) -> dict[str, Any] | None:
+    p = record_path(out_dir, key)
+    return json.loads(p.read_text()) if p.exists() else None
+
+
+def save_record(runs_root: str | Path, out_dir: str | Path, key: str) -> bool:
+    """Copy a finished cell's numbers (cell, summary, evaluation curve) from its run folder into its record."""
+    d = Path(runs_root) / key
+    s = finished_summary(d)
+    if s is None:
+        return False
+    run_dir = Path(s["run_dir"]) if Path(s["run_dir"]).exists() else d / Path(s["run_dir"]).name
+    scalars = read_scalars(run_dir)
+
+    def points(prefix: str, *extra: str) -> list[dict[str, Any]]:
+        """The scalar rows that log ``prefix`` (per task too), with their step and ``extra`` keys only."""
+        return [{k: v for k, v in r.items() if k == "step" or k.startswith(prefix) or k in extra}
+                for r in scalars if any(k.startswith(prefix) for k in r)]
+
+    curve = points("eval/", "time/wall_s")  # greedy eval/mean_reward and eval/sampled_mean_reward
+    # The training episodes' raw return (actions sampled, as the run played them): what RL papers plot, and the only
+    # sign of learning where a greedy policy is stuck (a Breakout policy that never serves scores 0 greedily).
+    train_curve = points("rollout/ep_rew_mean")
+    atomic_write_json(record_path(out_dir, key), {"cell": json.loads((d / "cell.json").read_text()), "summary": s, "curve": curve,
+                                                  "train_curve": train_curve})
+    return True
+
+
+def sync_records(runs_root: str | Path, out_dir: str | Path, keys: list[str]) -> int:
+    """Write the record of every finished run among ``keys`` that has none yet (runs finished before records
+    existed, or a report drawn from a runs folder); returns how many were written."""
+    return sum(save_record(runs_root, out_dir, k) for k in keys if not record_path(out_dir, k).exists())
+
+
+def copy_records(src_out: str | Path, out_dir: str | Path, keys: list[str]) -> int:
+    """Copy the records among ``keys`` that another results folder holds and ``out_dir`` lacks (byte for byte,
+    atomically); returns how many."""
+    n = 0
+    for k in keys:
+        src, dst = record_path(src_out, k), record_path(out_dir, k)
+        if src.exists() and not dst.exists():
+            atomic_write_bytes(dst, src.read_bytes())
+            n += 1
+    return n
+
+
+def finished_summary(path: Path) -> dict[str, Any] | None:
+    """The summary of the cell's finished run, if any (the newest)."""
+    done = sorted(path.glob("*/summary.json"), key=lambda p: p.stat().st_mtime)
+    return json.loads(done[-1].read_text()) if done else None
