@@ -6,10 +6,11 @@ set by the PPO update itself.
    AtariWrapper) + ``VecFrameStack(4)``, the pipeline of SB3's docs and rl-zoo3.
 2. "suite": ``rl_distill.sb3_vec_env.SB3VecEnv`` (ale-py's C++ AtariVectorEnv) with the protocol
    ``teachers train`` uses (sticky actions 0.25, reward clipping, a lost life ends the agent's episode).
-3. "update bound": only ``PPO.train()`` on a full rollout buffer (n_envs * n_steps samples, n_epochs
+3. "suite-bf16": the suite's pipeline with ``--precision bf16`` (bf16 autocast in the CNN), unless --no-bf16.
+4. "update bound": only ``PPO.train()`` on a full rollout buffer (n_envs * n_steps samples, n_epochs
    epochs of batch_size), timed repeatedly before and after the rounds. Its samples/s / n_epochs is the agent steps/s that training
    could reach if acting (env steps + policy forward) cost nothing; each pipeline is reported as a
-   fraction of it.
+   fraction of the bound of its own precision.
 
 Both pipelines play the same game: frameskip 4 with a max over the last two frames, ALE-level sticky
 actions 0.25 (the v5 default, applied per emulator frame), up to 30 no-op starts, FIRE on reset, 84x84
@@ -41,14 +42,22 @@ from _timing import rate, time_calls
 from rl_distill.networks import NatureCNN
 
 
-def _ppo(env, threads: int):
-    from rl_distill.teachers.train import fast_sb3_training, hyperparams, sb3_model
+def _ppo(env, threads: int, precision: str = "fp32"):
+    from rl_distill.teachers.train import bf16_sb3_training, fast_sb3_training, hyperparams, sb3_model
 
     hp = hyperparams("ALE/Pong-v5", "ppo")
     model = sb3_model("ppo", "ALE/Pong-v5", env, hp, device="cpu")
     fast_sb3_training(model)  # as `teachers train` does (NCHW convolutions with --nchw)
+    if precision == "bf16":
+        bf16_sb3_training(model)  # as `teachers train --precision bf16` does
     torch.set_num_threads(threads)  # SB3's set_random_seed leaves it alone, but be sure
     return model, hp
+
+
+def _cpu_model() -> str:
+    from rl_distill.runs import machine
+
+    return machine("cpu")["cpu"]
 
 
 def main() -> None:
@@ -60,6 +69,7 @@ def main() -> None:
     ap.add_argument("--bound-seconds", type=float, default=20.0, help="seconds of repeated train() for the update bound (half before, half after the rounds)")
     ap.add_argument("--note", default="Another teacher-training job (PPO Pong, niced) ran on the machine throughout, using about one of the 2 cores.")
     ap.add_argument("--nchw", action="store_true", help="plain NCHW convolutions, as before channels-last input (networks.py)")
+    ap.add_argument("--no-bf16", action="store_true", help="leave out the suite's bf16 row (it is there even on a CPU without native bf16)")
     ap.add_argument("--out", default="results/benchmarks/teacher_training_cpu2.json")
     a = ap.parse_args()
     NatureCNN.channels_last_on_cpu = not a.nchw
@@ -79,11 +89,15 @@ def main() -> None:
     load_start = [round(x, 2) for x in os.getloadavg()]
 
     plain_env = VecFrameStack(make_atari_env(a.env_id, n_envs=8, seed=0, env_kwargs={"frameskip": 1}), n_stack=4)
-    suite_env = SB3VecEnv(a.env_id, 8, seed=0, protocol=AtariProtocol(sticky_actions=0.25, reward_clipping=True, episodic_life=True))
+    protocol = AtariProtocol(sticky_actions=0.25, reward_clipping=True, episodic_life=True)
+    suite_env = SB3VecEnv(a.env_id, 8, seed=0, protocol=protocol)
+    pipelines = [("sb3-plain", plain_env, "fp32"), ("suite", suite_env, "fp32")]
+    if not a.no_bf16:
+        pipelines.append(("suite-bf16", SB3VecEnv(a.env_id, 8, seed=0, protocol=protocol), "bf16"))
     models = {}
     train_time = {}
-    for name, env in (("sb3-plain", plain_env), ("suite", suite_env)):
-        model, hp = _ppo(env, a.threads)
+    for name, env, precision in pipelines:
+        model, hp = _ppo(env, a.threads, precision)
         train_time[name] = time_calls(model, "train")
         models[name] = model
     n_envs, n_steps, n_epochs, batch = int(hp["n_envs"]), int(hp["n_steps"]), int(hp["n_epochs"]), int(hp["batch_size"])
@@ -94,11 +108,11 @@ def main() -> None:
         model.learn(per_update, reset_num_timesteps=True)
 
     # The update alone, on a full buffer (the suite model's last rollout; the data do not change the cost),
-    # timed before and after the rounds because the machine's load drifts.
-    bound_model = models["suite"]
-    inner_train = type(bound_model).train.__get__(bound_model)
-    updates_per_s = [rate(inner_train, 1, a.bound_seconds / 2)]
-    print("update bound (before): %.3f s per train()" % (1 / updates_per_s[0]), flush=True)
+    # timed before and after the rounds because the machine's load drifts; one bound per precision.
+    bound_names = [n for n in ("suite", "suite-bf16") if n in models]
+    inner = {n: type(models[n]).train.__get__(models[n]) for n in bound_names}
+    updates_per_s = {n: [rate(inner[n], 1, a.bound_seconds / 2)] for n in bound_names}
+    print("update bound (before):", {n: round(1 / u[0], 3) for n, u in updates_per_s.items()}, "s per train()", flush=True)
 
     rounds: dict[str, list[dict[str, float]]] = {name: [] for name in models}
     for r in range(a.rounds):
@@ -113,11 +127,12 @@ def main() -> None:
                                  "updates": acc["calls"] - c0, "train_s": round(upd_s, 2), "rollout_s": round(wall - upd_s, 2)})
             print(name, rounds[name][-1], flush=True)
 
-    updates_per_s.append(rate(inner_train, 1, a.bound_seconds / 2))
-    print("update bound (after): %.3f s per train()" % (1 / updates_per_s[1]), flush=True)
-    update_samples_per_s = statistics.mean(updates_per_s) * per_update * n_epochs
-    bound_steps_per_s = update_samples_per_s / n_epochs
-    for env in (plain_env, suite_env):
+    for n in bound_names:
+        updates_per_s[n].append(rate(inner[n], 1, a.bound_seconds / 2))
+    print("update bound (after):", {n: round(1 / u[1], 3) for n, u in updates_per_s.items()}, "s per train()", flush=True)
+    bound_steps = {n: statistics.mean(u) * per_update for n, u in updates_per_s.items()}  # agent steps/s of the update alone
+    bound_steps["sb3-plain"] = bound_steps["suite"]  # the same fp32 update
+    for _, env, _ in pipelines:
         env.close()
 
     out: dict[str, Any] = {
@@ -140,20 +155,27 @@ def main() -> None:
         "rounds": rounds,
         "agent_steps_per_s": {name: round(statistics.median(x["steps_per_s"] for x in rs), 1) for name, rs in rounds.items()},
         "update_share_of_wall": {name: round(sum(x["train_s"] for x in rs) / sum(x["wall_s"] for x in rs), 3) for name, rs in rounds.items()},
-        "update_bound": {"buffer_samples": per_update, "n_epochs": n_epochs, "batch_size": batch,
-                         "train_call_s_before_after": [round(1 / u, 3) for u in updates_per_s],
-                         "update_samples_per_s": round(update_samples_per_s, 1), "agent_steps_per_s": round(bound_steps_per_s, 1)},
+        "precision": {name: precision for name, _, precision in pipelines},
+        "bf16_native": bool(torch.ops.mkldnn._is_mkldnn_bf16_supported()),
+        "cpu": _cpu_model(),
+        "update_bound": {n: {"buffer_samples": per_update, "n_epochs": n_epochs, "batch_size": batch,
+                             "train_call_s_before_after": [round(1 / u, 3) for u in updates_per_s[n]],
+                             "update_samples_per_s": round(bound_steps[n] * n_epochs, 1), "agent_steps_per_s": round(bound_steps[n], 1)}
+                         for n in bound_names},
     }
     sps = out["agent_steps_per_s"]
     out["ratio_suite_vs_plain"] = round(sps["suite"] / sps["sb3-plain"], 3)
-    out["fraction_of_update_bound"] = {name: round(v / bound_steps_per_s, 3) for name, v in sps.items()}
+    if "suite-bf16" in sps:
+        out["ratio_suite_bf16_vs_plain"] = round(sps["suite-bf16"] / sps["sb3-plain"], 3)
+    out["fraction_of_update_bound"] = {name: round(v / bound_steps[name.replace("sb3-plain", "suite")], 3) for name, v in sps.items()}
     # The same fraction against the update's speed inside the same rounds (immune to load drift between
     # the rounds and the bound measurement): steps/s / (per_update / seconds per update) = train_s / wall_s.
     out["fraction_of_update_bound_in_round"] = out["update_share_of_wall"]
     out["total_wall_s"] = round(time.perf_counter() - t_start, 1)
     out["load_average_1_5_15_min"] = {"start": load_start, "end": [round(x, 2) for x in os.getloadavg()]}
     atomic_write_json(a.out, out)
-    print({k: out[k] for k in ("agent_steps_per_s", "ratio_suite_vs_plain", "fraction_of_update_bound", "fraction_of_update_bound_in_round", "total_wall_s")})
+    print({k: out.get(k) for k in ("agent_steps_per_s", "ratio_suite_vs_plain", "ratio_suite_bf16_vs_plain", "fraction_of_update_bound",
+                                   "fraction_of_update_bound_in_round", "total_wall_s")})
     print("update bound:", out["update_bound"])
 
 

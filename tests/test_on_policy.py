@@ -135,6 +135,8 @@ def test_atari_defaults_give_a_memory_but_not_to_the_dense_form():
     from rl_distill.methods import on_policy
 
     assert _config(on_policy, {}, ["ALE/Pong-v5"]).memory == 20_000
+    assert _config(on_policy, {}, ["ALE/Pong-v5"]).divergence == "forward-kl"
+    assert _config(on_policy, {"divergence": "reverse-kl"}, ["ALE/Pong-v5"]).divergence == "reverse-kl"
     assert _config(on_policy, {"memory": 0}, ["ALE/Pong-v5"]).memory == 0
     assert _config(on_policy, {"reward_form": "dense"}, ["ALE/Pong-v5"]).memory == 0
     assert _config(on_policy, {}, ["CartPole-v1"]) == on_policy.Config()
