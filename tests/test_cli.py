@@ -185,3 +185,44 @@ def test_atari_dqn_run_checks_its_first_convolution_and_takes_optimizer_kwargs(c
 
     model = DQN.load(str(run_dir / "checkpoint.zip"), device="cpu", buffer_size=1)
     assert model.policy.optimizer.param_groups[0]["eps"] == 1.5e-4
+
+
+@pytest.mark.parametrize("argv", [
+    ["distill", "bc", "--teacher", "ppo-CartPole-v1", "--steps", "-5"],
+    ["distill", "bc", "--teacher", "ppo-CartPole-v1", "--steps", "0"],
+    ["distill", "bc", "--teacher", "ppo-CartPole-v1", "--seed", "-1"],
+    ["distill", "bc", "--teacher", "ppo-CartPole-v1", "--device", "tpu"],
+    ["distill", "bc", "--teacher", "ppo-CartPole-v1", "--eval-episodes", "0"],
+    ["distill", "bc", "--teacher", "ppo-CartPole-v1", "--loss", "bogus"],
+    ["distill", "bc", "--teacher", "ppo-CartPole-v1", "--num-envs", "0"],
+    ["distill", "bc", "--teacher", "ppo-CartPole-v1", "--student", "mlp-"],
+    ["distill", "kickstarting", "--teacher", "ppo-CartPole-v1", "--lr", "nan"],
+    ["distill", "ppo", "--teacher", "ppo-CartPole-v1", "--n-steps", "0"],
+    ["distill", "policy-distillation", "--teacher", "ppo-CartPole-v1", "--tau", "0"],
+    ["distill", "dagger", "--teacher", "ppo-CartPole-v1", "--rounds", "0"],
+    ["distill", "dagger", "--teacher", "ppo-CartPole-v1", "--greedy", "perhaps"],
+    ["distill", "actor-mimic", "--teacher", "ppo-CartPole-v1", "--epsilon", "2"],
+    ["teachers", "train", "CartPole-v1", "--steps", "-5"],
+    ["teachers", "train", "CartPole-v1", "--eval-episodes", "0"],
+    ["teachers", "train", "CartPole-v1", "--precision", "fp16"],
+    ["no-such-command"],
+])
+def test_wrong_values_refused_before_any_folder(cli, tmp_path, argv):
+    extra = ["--runs-dir", str(tmp_path / "runs")] if argv[0] in ("distill", "teachers") else []
+    try:
+        code, out, err = cli(*argv, *extra)
+    except SystemExit as e:  # argparse's own errors exit from inside main()
+        code, err = e.code, ""
+    assert code == 2
+    if err:
+        _one_line_error(code, out, err)
+    assert not (tmp_path / "runs").exists()
+
+
+def test_usage_errors_are_one_line(tmp_path):
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-m", "rl_distill.cli", "distill", "bc", "--no-such-flag"], capture_output=True, text=True)
+    assert r.returncode == 2
+    assert r.stderr.strip().count("\n") == 0 and r.stderr.startswith("rl-distill: error: ") and "--help)" in r.stderr

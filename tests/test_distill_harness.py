@@ -126,9 +126,9 @@ def test_untrained_student_evaluated_once_per_grid(tmp_path):
 
     first, s_bc = go("bc", 0, str(cache))
     files = {p.name: p.stat().st_mtime_ns for p in cache.iterdir()}
-    assert len(files) == 2  # the teacher and the untrained student
+    assert len(files) == 3  # the teacher and the untrained student, greedy and sampling
     labels = sorted(json.loads((cache / f).read_text())["policy"] for f in files)
-    assert labels == ["ppo-CartPole-v1", "untrained mlp-64-64"]
+    assert labels == ["ppo-CartPole-v1", "untrained mlp-64-64", "untrained mlp-64-64, sampling"]
     second, s_pd = go("policy-distillation", 0, str(cache))
     assert {p.name: p.stat().st_mtime_ns for p in cache.iterdir()} == files  # both read back, neither evaluated again
     uncached, s_pd_uncached = go("policy-distillation", 0, None)
@@ -136,7 +136,7 @@ def test_untrained_student_evaluated_once_per_grid(tmp_path):
     assert s_pd["student_score"] == s_pd_uncached["student_score"]  # skipping an evaluation leaves training as it was
     assert s_pd["teacher_score"] == s_bc["teacher_score"]
     go("bc", 1, str(cache))
-    assert len(list(cache.iterdir())) == 3  # another seed: another untrained student
+    assert len(list(cache.iterdir())) == 5  # another seed: another untrained student (greedy and sampling)
 
 
 def test_learning_curve_has_the_sampling_students_return(tmp_path):
@@ -147,6 +147,8 @@ def test_learning_curve_has_the_sampling_students_return(tmp_path):
     spec = RunSpec(method="bc", teachers=["ppo-CartPole-v1"], steps=1024, progress=False, tensorboard=False, eval_episodes=2,
                    runs_dir=str(tmp_path), eval_every=512, curve_episodes=2)
     s = run(get_method("bc"), spec)
-    rows = [r for r in read_scalars(s["run_dir"]) if "eval/sampled_mean_reward" in r]
-    assert [r["step"] for r in rows] == [0, 512, 1024]
-    assert all("eval/mean_reward" in r for r in rows)
+    rows = read_scalars(s["run_dir"])
+    sampled = [r["step"] for r in rows if "eval/sampled_mean_reward" in r]
+    greedy = [r["step"] for r in rows if "eval/mean_reward" in r]
+    assert sampled[0] == 0 and len(sampled) >= 2  # the untrained student, then each curve point
+    assert greedy == sampled + [1024]  # beside every greedy curve point; the final evaluation is greedy only
