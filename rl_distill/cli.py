@@ -208,8 +208,15 @@ PRECISION_HELP = ("bf16 autocast for the networks' matrix products, fp32 paramet
                   "auto: bf16 where the device computes it natively, else fp32")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with a usage error in one line, pointing at --help (not the usage block)."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="rl-distill", description="Policy distillation benchmark suite.")
+    p = _Parser(prog="rl-distill", description="Policy distillation benchmark suite.")
     sub = p.add_subparsers(dest="command", required=True)
 
     t = sub.add_parser("teachers", help="train, list and evaluate teachers").add_subparsers(dest="teachers_cmd", required=True)

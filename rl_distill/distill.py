@@ -26,7 +26,7 @@ from safetensors.torch import save_file
 
 from rl_distill.diagnostics import policy_stats
 from rl_distill.envs import EnvSpec, action_groups, check_env_id, env_spec, is_atari, score_floor
-from rl_distill.errors import SpaceMismatchError, UserError
+from rl_distill.errors import SpaceMismatchError, UserError, check_count, check_device, check_seed
 from rl_distill.evaluation import STALL_STEPS, evaluate, evaluate_cached, evaluate_teacher, weights_fingerprint
 from rl_distill.precision import autocast, resolve_precision
 from rl_distill.rollout import ReplayConfig, ReplayMemory, Rollout
@@ -39,7 +39,7 @@ from rl_distill.runs import (
     new_run_dir,
     run_name,
 )
-from rl_distill.students import Student, make_student, student_policy
+from rl_distill.students import Student, StudentSpec, make_student, student_policy
 from rl_distill.teachers import Teacher, load_teacher
 
 
@@ -81,6 +81,23 @@ class RunSpec:
     options: dict[str, Any] = field(default_factory=dict)
     """Method-specific options (fields of the method's Config)."""
     command: str = field(default_factory=lambda: "rl-distill " + " ".join(shlex.quote(a) for a in sys.argv[1:]))
+
+    def __post_init__(self) -> None:
+        """Every value checked before any folder or file is made (one-line errors)."""
+        from rl_distill.precision import PRECISIONS
+
+        check_count("steps", self.steps)
+        check_seed(self.seed)
+        check_device(self.device)
+        if self.precision not in PRECISIONS:
+            raise UserError(f"unknown --precision {self.precision!r}; choose one of {', '.join(PRECISIONS)}")
+        check_count("eval_episodes", self.eval_episodes)
+        check_count("eval_every", self.eval_every)
+        check_count("curve_episodes", self.curve_episodes, none_ok=False)
+        if not (self.checkpoint_every_s >= 0):
+            raise UserError(f"checkpoint_every_s must be >= 0 (0: at every chance), got {self.checkpoint_every_s}")
+        if self.student is not None:
+            StudentSpec.parse(self.student)
 
 
 def resolve_device(device: str) -> torch.device:

@@ -15,6 +15,7 @@ from typing import Callable
 import torch
 from torch import nn
 
+from rl_distill.errors import UserError, check_count, check_positive, check_probability
 from rl_distill.rollout import Batch
 
 
@@ -42,6 +43,17 @@ class PPOConfig:
     clip_rewards: bool = False
     """Clip rewards to their sign (the Atari convention)."""
 
+    def __post_init__(self) -> None:
+        for name in ("num_envs", "n_steps", "n_epochs", "minibatches"):
+            check_count(name, getattr(self, name), none_ok=False)
+        for name in ("lr", "clip", "max_grad_norm"):
+            check_positive(name, getattr(self, name), none_ok=False)
+        for name in ("gamma", "gae_lambda"):
+            check_probability(name, getattr(self, name))
+        for name in ("ent_coef", "vf_coef"):
+            if not (getattr(self, name) >= 0 and math.isfinite(getattr(self, name))):
+                raise UserError(f"--{name.replace('_', '-')} must be a finite number >= 0, got {getattr(self, name)}")
+
 
 # SB3's PPO defaults, for what an rl-zoo3 entry does not set.
 _SB3_PPO = {"n_envs": 1, "n_steps": 2048, "batch_size": 64, "n_epochs": 10, "gamma": 0.99, "gae_lambda": 0.95,
@@ -58,7 +70,6 @@ def zoo_ppo_settings(env_ids: list[str]) -> dict:
     teachers were trained with; SB3's defaults where it is silent): the fair RL baseline. Atari adds reward
     clipping. {} where an env has no entry, or several envs have different ones (a multi-task run)."""
     from rl_distill.envs import is_atari
-    from rl_distill.errors import UserError
     from rl_distill.teachers.train import hyperparams
 
     try:

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from rl_distill.envs import AtariProtocol, is_atari, make_env
+from rl_distill.errors import check_count, check_positive
 from rl_distill.students import Student
 from rl_distill.teachers.base import Teacher
 
@@ -189,6 +190,13 @@ class ReplayConfig:
     capacity: int | None = None
     """Replay memory size per task, in transitions (None: 100,000 for vector observations, 20,000 for
     Atari frames, ~0.6 GB); never more than the task's share of the budget."""
+
+    def __post_init__(self) -> None:
+        for name in ("num_envs", "collect_steps", "batch_size"):
+            check_count(name, getattr(self, name), none_ok=False)
+        check_count("capacity", self.capacity)
+        check_positive("replay_ratio", self.replay_ratio, none_ok=False)
+        check_positive("lr", self.lr, none_ok=False)
 
 
 class ReplayMemory:

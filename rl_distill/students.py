@@ -41,7 +41,7 @@ class StudentSpec:
             widths = tuple(int(w) for w in rest.split("-")) if rest else ()
         except ValueError:
             widths = None
-        if kind not in ("mlp", "cnn") or widths is None or (kind == "cnn" and len(widths) != 4) or any(w <= 0 for w in widths):
+        if (kind not in ("mlp", "cnn") or not widths or (kind == "cnn" and len(widths) != 4) or any(w <= 0 for w in widths)):
             raise UserError(f"bad student spec {spec!r}: use mlp-64-64, cnn-32-64-64-512 or one of {', '.join(ALIASES)}")
         return cls(kind, widths)
 

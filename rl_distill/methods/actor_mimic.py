@@ -18,12 +18,14 @@ loaded CPU cores, one torch thread: CartPole-v1 2,000 env steps, 100% of the tea
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
 from rl_distill import losses
+from rl_distill.errors import UserError, check_positive, check_probability
 from rl_distill.rollout import ReplayConfig
 
 NAME = "actor-mimic"
@@ -39,6 +41,13 @@ class Config(ReplayConfig):
     """Weight of the feature-regression term (Parisotto: 0.01)."""
     epsilon: float = 0.1
     """Probability of a random action instead of the student's greedy one."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_positive("tau", self.tau, none_ok=False)
+        check_probability("epsilon", self.epsilon)
+        if not (self.feature_beta >= 0 and math.isfinite(self.feature_beta)):
+            raise UserError(f"--feature-beta must be a finite number >= 0, got {self.feature_beta}")
 
 
 def default_steps(env_id: str) -> int:

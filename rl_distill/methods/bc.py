@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import torch
 
 from rl_distill import losses
+from rl_distill.errors import check_choice, check_count, check_positive
 from rl_distill.rollout import ReplayMemory
 
 NAME = "bc"
@@ -28,6 +29,12 @@ class Config:
     """Passes over the dataset once it is collected."""
     loss: str = "nll"
     """nll | kl (forward KL to the teacher's softmax) | mse."""
+
+    def __post_init__(self) -> None:
+        for name in ("num_envs", "batch_size", "epochs"):
+            check_count(name, getattr(self, name), none_ok=False)
+        check_positive("lr", self.lr, none_ok=False)
+        check_choice("loss", self.loss, ("nll", "kl", "mse"))
 
 
 def default_steps(env_id: str) -> int:

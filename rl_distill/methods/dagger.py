@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import torch
 
 from rl_distill import losses
-from rl_distill.errors import UserError
+from rl_distill.errors import check_choice, check_count, check_positive
 from rl_distill.rollout import ReplayMemory
 from rl_distill.schedules import beta_schedule
 
@@ -46,14 +46,19 @@ class Config:
     loss: str = "nll"
     """nll (of the teacher's greedy action) | kl (forward KL to the teacher's softmax)."""
 
+    def __post_init__(self) -> None:
+        for name in ("rounds", "num_envs", "epochs", "batch_size"):
+            check_count(name, getattr(self, name), none_ok=False)
+        check_positive("lr", self.lr, none_ok=False)
+        check_choice("loss", self.loss, ("nll", "kl"))
+        beta_schedule(self.beta_schedule, self.beta, self.rounds)  # refuses a bad name or p
+
 
 def default_steps(env_id: str) -> int:
     return 100_000 if env_id.startswith("ALE/") else 20_000
 
 
 def train(ctx, cfg: Config) -> None:
-    if cfg.loss not in ("nll", "kl"):
-        raise UserError(f"unknown DAgger loss {cfg.loss!r}; choose nll or kl")
     loss_fn = losses.nll if cfg.loss == "nll" else losses.forward_kl
     betas = beta_schedule(cfg.beta_schedule, cfg.beta, cfg.rounds)
     student = ctx.student

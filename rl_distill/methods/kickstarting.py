@@ -11,11 +11,13 @@ the tasks and each teacher's term applies on its own task (one policy and value 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
 
 from rl_distill import losses
+from rl_distill.errors import UserError
 from rl_distill.rl import PPOConfig, ppo_loop, zoo_ppo_settings
 from rl_distill.rollout import Batch
 from rl_distill.schedules import lambda_schedule
@@ -39,6 +41,12 @@ class Config(PPOConfig):
     """constant | linear (lambda_0 down to 0 at the end of the budget) | exponential (to lambda_0 * lam_final_ratio)."""
     lam_final_ratio: float = 0.01
     """The exponential schedule's lambda at the end of the budget, as a fraction of lambda_0."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        lambda_schedule(self.lambda_schedule, self.lam, self.lam_final_ratio)  # refuses a bad name, weight or ratio
+        if not math.isfinite(self.lam):
+            raise UserError(f"--lambda must be finite, got {self.lam}")
 
 
 def env_defaults(env_ids: list[str], options: dict) -> dict:

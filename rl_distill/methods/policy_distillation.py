@@ -25,7 +25,7 @@ from functools import partial
 import torch
 
 from rl_distill import losses
-from rl_distill.errors import UserError
+from rl_distill.errors import check_choice, check_positive, check_probability
 from rl_distill.rollout import ReplayConfig
 
 NAME = "policy-distillation"
@@ -41,6 +41,12 @@ class Config(ReplayConfig):
     epsilon: float = 0.05
     """Probability of a random action instead of the teacher's (Rusu's epsilon-greedy teacher play)."""
 
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_choice("loss", self.loss, ("nll", "mse", "kl"))
+        check_positive("tau", self.tau, none_ok=False)
+        check_probability("epsilon", self.epsilon)
+
 
 def default_steps(env_id: str) -> int:
     if env_id.startswith("ALE/"):
@@ -49,9 +55,7 @@ def default_steps(env_id: str) -> int:
 
 
 def train(ctx, cfg: Config) -> None:
-    loss_fn = {"nll": losses.nll, "mse": losses.mse, "kl": partial(losses.kl_tau, tau=cfg.tau)}.get(cfg.loss)
-    if loss_fn is None:
-        raise UserError(f"--loss {cfg.loss} does not apply to {NAME}: use nll, mse or kl")
+    loss_fn = {"nll": losses.nll, "mse": losses.mse, "kl": partial(losses.kl_tau, tau=cfg.tau)}[cfg.loss]
     opt = torch.optim.Adam(ctx.student.parameters(), lr=cfg.lr)
     ctx.train_from_replay(
         opt, cfg,

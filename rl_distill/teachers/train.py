@@ -75,6 +75,21 @@ class TrainConfig:
     progress: bool = True
     command: str = field(default_factory=lambda: "rl-distill " + " ".join(shlex.quote(a) for a in sys.argv[1:]))
 
+    def __post_init__(self) -> None:
+        """Every value checked before any folder or file is made (one-line errors)."""
+        from rl_distill.errors import check_count, check_device, check_seed
+        from rl_distill.precision import PRECISIONS
+
+        check_seed(self.seed)
+        for name in ("steps", "eval_every", "final_episodes", "checkpoint_every", "n_envs"):
+            check_count(name, getattr(self, name))
+        check_count("eval_episodes", self.eval_episodes, none_ok=False)
+        check_device(self.device)
+        if self.precision not in PRECISIONS:
+            raise UserError(f"unknown --precision {self.precision!r}; choose one of {', '.join(PRECISIONS)}")
+        if not 0.0 <= self.sticky_actions <= 1.0:
+            raise UserError(f"--sticky-actions must be a probability in [0, 1], got {self.sticky_actions}")
+
 
 def hyperparams(env_id: str, algo: str) -> dict[str, Any]:
     """The rl-zoo3 hyperparameters for ``env_id`` (Atari games share one entry)."""
