@@ -27,7 +27,7 @@ def first_at(curve: list[tuple[int, float]], threshold: float) -> int | None:
 
 def main() -> None:
     records = [json.loads(p.read_text()) for p in sorted((RESULTS / "runs").glob("*.json"))]
-    envs = sorted({r["summary"]["envs"][0] for r in records}, key=["CartPole-v1", "Acrobot-v1", "LunarLander-v3"].index)
+    envs = ["CartPole-v1", "Acrobot-v1", "LunarLander-v3"]
     lines = ["# PPO from scratch: the suite's against SB3's (rl-zoo3 settings)", "",
              "Env steps to 90% of the shipped teacher (from the env's floor), first greedy curve point at or above it. "
              "SB3: the teacher's own training run (seed 0; `training.curve` in rl_distill/zoo/ppo-<env>.json). "
@@ -39,6 +39,9 @@ def main() -> None:
     for env in envs:
         meta = json.loads((ZOO_DIR / f"ppo-{env}.json").read_text())
         rows = sorted((r for r in records if r["summary"]["envs"][0] == env), key=lambda r: r["summary"]["seed"])
+        if not rows:
+            lines.append(f"| {env} | | | | | not run yet (`rl-distill bench experiments/ppo-vs-sb3.toml --resume`) | | |")
+            continue
         teacher = rows[0]["summary"]["teacher_score"]
         floor = score_floor(env) or 0.0
         threshold = floor + 0.9 * (teacher - floor)
