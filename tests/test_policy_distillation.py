@@ -64,8 +64,9 @@ def test_resume_keeps_memory_and_counters(tmp_path):
 
 
 def test_unknown_loss(tmp_path):
-    with pytest.raises(UserError, match="nll, mse or kl"):
+    with pytest.raises(UserError, match="unknown --loss 'l1'; choose one of nll, mse, kl"):
         distill(tmp_path, ["ppo-CartPole-v1"], 64, loss="l1")
+    assert not any(tmp_path.iterdir())  # refused before a run folder was made
 
 
 def test_pong_smoke(tmp_path):
