@@ -396,10 +396,9 @@ def bench(suite_name: str, seeds: int | None = None, workers: int = 2, out: str 
           resume: bool = False, backend: str = "local", address: str | None = None, progress: bool = True,
           only: str | None = None, precision: str = "auto") -> dict[str, Any]:
     """Run every unfinished cell of a suite, then write its report. Returns counts and the report path."""
-    from rl_distill.precision import PRECISIONS
+    from rl_distill.precision import check_precision
 
-    if precision not in PRECISIONS:
-        raise UserError(f"unknown --precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
+    check_precision(precision)
 
     suite = load_suite(suite_name, seeds)
     runs_root = Path(runs_dir or f"runs/bench/{suite.name}")

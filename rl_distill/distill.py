@@ -28,7 +28,7 @@ from rl_distill.diagnostics import policy_stats
 from rl_distill.envs import EnvSpec, action_groups, check_env_id, env_spec, is_atari, score_floor
 from rl_distill.errors import SpaceMismatchError, UserError, check_count, check_device, check_seed
 from rl_distill.evaluation import STALL_STEPS, evaluate, evaluate_cached, evaluate_teacher, weights_fingerprint
-from rl_distill.precision import autocast, resolve_precision
+from rl_distill.precision import autocast, check_precision, resolve_precision
 from rl_distill.rollout import ReplayConfig, ReplayMemory, Rollout
 from rl_distill.runs import (
     RunLogger,
@@ -84,13 +84,10 @@ class RunSpec:
 
     def __post_init__(self) -> None:
         """Every value checked before any folder or file is made (one-line errors)."""
-        from rl_distill.precision import PRECISIONS
-
         check_count("steps", self.steps)
         check_seed(self.seed)
         check_device(self.device)
-        if self.precision not in PRECISIONS:
-            raise UserError(f"unknown --precision {self.precision!r}; choose one of {', '.join(PRECISIONS)}")
+        check_precision(self.precision)
         check_count("eval_episodes", self.eval_episodes)
         check_count("eval_every", self.eval_every)
         check_count("curve_episodes", self.curve_episodes, none_ok=False)

@@ -28,10 +28,15 @@ def bf16_native(device: torch.device | str) -> bool:
     return False
 
 
-def resolve_precision(precision: str, device: torch.device | str) -> str:
-    """``fp32`` or ``bf16`` for a ``--precision`` value on ``device``."""
+def check_precision(precision: str) -> None:
+    """A ``--precision`` value this module knows, else a one-line error."""
     if precision not in PRECISIONS:
         raise UserError(f"unknown --precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
+
+
+def resolve_precision(precision: str, device: torch.device | str) -> str:
+    """``fp32`` or ``bf16`` for a ``--precision`` value on ``device``."""
+    check_precision(precision)
     if precision == "auto":
         return "bf16" if bf16_native(device) else "fp32"
     return precision

@@ -29,14 +29,13 @@ Measured budgets and scores are in results/ (efficiency, lineage, atari-lineage)
 from __future__ import annotations
 
 import functools
-import math
 from dataclasses import dataclass
 
 import torch
 
 from rl_distill import losses
 from rl_distill.diagnostics import policy_stats
-from rl_distill.errors import UserError
+from rl_distill.errors import UserError, check_positive
 from rl_distill.rl import PPOConfig, ppo_update
 from rl_distill.rollout import ReplayConfig, Rollout
 from rl_distill.schedules import lambda_schedule
@@ -111,8 +110,7 @@ class Config:
             raise UserError(f"--lambda-ramp must be in (0, 1], got {self.lambda_ramp}")
         if self.memory < 0:
             raise UserError(f"--memory must be >= 0 (0: no memory), got {self.memory}")
-        if not (self.replay_ratio > 0.0 and math.isfinite(self.replay_ratio)):
-            raise UserError(f"--replay-ratio must be a finite number > 0, got {self.replay_ratio}")
+        check_positive("replay_ratio", self.replay_ratio, none_ok=False)
         if self.reward_form == "dense" and self.memory > 0:
             raise UserError("--reward-form dense is a policy gradient on fresh samples of the student: it takes no --memory (give --memory 0)")
         if self.reward_form == "dense" and self.lambda_schedule != "constant":

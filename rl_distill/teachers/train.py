@@ -29,7 +29,7 @@ import numpy as np
 from rl_distill.envs import AtariProtocol, check_env_id, is_atari
 from rl_distill.errors import UserError
 from rl_distill.networks import channels_last_convolutions, dead_first_conv, image_floats
-from rl_distill.precision import resolve_precision
+from rl_distill.precision import check_precision, resolve_precision
 from rl_distill.runs import RunLogger, atomic_write_json, find_resumable, machine, new_run_dir, run_name
 
 HYPERPARAMS = Path(__file__).with_name("hyperparams.toml")
@@ -78,15 +78,12 @@ class TrainConfig:
     def __post_init__(self) -> None:
         """Every value checked before any folder or file is made (one-line errors)."""
         from rl_distill.errors import check_count, check_device, check_seed
-        from rl_distill.precision import PRECISIONS
-
         check_seed(self.seed)
         for name in ("steps", "eval_every", "final_episodes", "checkpoint_every", "n_envs"):
             check_count(name, getattr(self, name))
         check_count("eval_episodes", self.eval_episodes, none_ok=False)
         check_device(self.device)
-        if self.precision not in PRECISIONS:
-            raise UserError(f"unknown --precision {self.precision!r}; choose one of {', '.join(PRECISIONS)}")
+        check_precision(self.precision)
         if not 0.0 <= self.sticky_actions <= 1.0:
             raise UserError(f"--sticky-actions must be a probability in [0, 1], got {self.sticky_actions}")
 
