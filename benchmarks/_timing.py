@@ -9,7 +9,9 @@ import time
 from typing import Any, Callable
 
 
-def rate(fn: Callable[[], object], items_per_call: int, seconds: float, sync: Callable[[], None] = lambda: None) -> float:
+def rate(
+    fn: Callable[[], object], items_per_call: int, seconds: float, sync: Callable[[], None] = lambda: None
+) -> float:
     """Items per second of calling ``fn`` repeatedly for ``seconds`` after one warm-up call.
 
     ``sync`` waits for queued device work (``torch.cuda.synchronize`` on a GPU) before each clock read.
@@ -68,6 +70,7 @@ def student_gradient_steps(specs=("rusu-27x", "rusu-15x", "rusu-4x", "nature")) 
             opt.zero_grad()
             loss.backward()
             opt.step()
+
         cases[f"{spec} gradient step, batch 64"] = step
     return cases
 
@@ -78,27 +81,54 @@ def pd_pong_training(steps: int, runs_dir: str) -> dict[str, float]:
     from rl_distill.distill import RunSpec, run
     from rl_distill.methods import get_method
 
-    s = run(get_method("policy-distillation"), RunSpec(method="policy-distillation", teachers=["ppo-ALE-Pong-v5"], student="rusu-4x",
-                                                         steps=steps, seed=0, progress=False, tensorboard=False, eval_episodes=1,
-                                                         runs_dir=runs_dir))
+    s = run(
+        get_method("policy-distillation"),
+        RunSpec(
+            method="policy-distillation",
+            teachers=["ppo-ALE-Pong-v5"],
+            student="rusu-4x",
+            steps=steps,
+            seed=0,
+            progress=False,
+            tensorboard=False,
+            eval_episodes=1,
+            runs_dir=runs_dir,
+        ),
+    )
     train_s = s.get("train_time_s", s["train_wall_s"])
-    return {"env_steps": s["env_steps"], "gradient_steps": s["gradient_steps"], "train_s": round(train_s, 1),
-            "env_steps_per_s": round(s["env_steps"] / train_s, 1), "student_score": s["student_score"]["mean"]}
+    return {
+        "env_steps": s["env_steps"],
+        "gradient_steps": s["gradient_steps"],
+        "train_s": round(train_s, 1),
+        "env_steps_per_s": round(s["env_steps"] / train_s, 1),
+        "student_score": s["student_score"]["mean"],
+    }
 
 
 def machine() -> dict[str, object]:
     import torch
 
-    return {"cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
-            "python": platform.python_version(), "processor": platform.processor()}
+    return {
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "processor": platform.processor(),
+    }
 
 
 def load_average() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
 
 
-def compare(variants: dict[str, Callable[[], None]], cases: dict[str, Callable[[], None]], rounds: int, seconds: float,
-            pd_steps: int, runs_dir: str) -> tuple[dict, dict]:
+def compare(
+    variants: dict[str, Callable[[], None]],
+    cases: dict[str, Callable[[], None]],
+    rounds: int,
+    seconds: float,
+    pd_steps: int,
+    runs_dir: str,
+) -> tuple[dict, dict]:
     """Time ``cases`` under each variant (a function that switches the code to it), the variants alternating
     round by round, then (``pd_steps`` > 0) Policy Distillation of Pong end to end under each. Returns the
     micro table (median ms per variant and the first variant's median over the second's, the speedup) and the
@@ -125,20 +155,31 @@ def compare(variants: dict[str, Callable[[], None]], cases: dict[str, Callable[[
     return micro, end_to_end
 
 
-def write_comparison(out: str, what: str, args, micro: dict, end_to_end: dict, t_start: float, load_start: list[float]) -> None:
+def write_comparison(
+    out: str, what: str, args, micro: dict, end_to_end: dict, t_start: float, load_start: list[float]
+) -> None:
     """The JSON record of a :func:`compare` run (``args``: the script's parsed rounds, seconds and note)."""
     from rl_distill.runs import atomic_write_json
 
-    atomic_write_json(out, {
-        "what": what, "machine": machine(), "note": args.note, "rounds": args.rounds, "seconds_per_measurement": args.seconds,
-        "micro": micro, "policy_distillation_pong_rusu_4x": end_to_end,
-        "total_wall_s": round(time.perf_counter() - t_start, 1),
-        "load_average_1_5_15_min": {"start": load_start, "end": load_average()},
-    })
+    atomic_write_json(
+        out,
+        {
+            "what": what,
+            "machine": machine(),
+            "note": args.note,
+            "rounds": args.rounds,
+            "seconds_per_measurement": args.seconds,
+            "micro": micro,
+            "policy_distillation_pong_rusu_4x": end_to_end,
+            "total_wall_s": round(time.perf_counter() - t_start, 1),
+            "load_average_1_5_15_min": {"start": load_start, "end": load_average()},
+        },
+    )
 
 
 def comparison_args(default_out: str):
-    """The command line of a :func:`compare` script: --rounds, --seconds, --steps, --note, --out; sets one torch thread."""
+    """The command line of a :func:`compare` script: --rounds, --seconds, --steps, --note, --out; sets one torch
+    thread."""
     import argparse
 
     import torch
@@ -146,7 +187,9 @@ def comparison_args(default_out: str):
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--seconds", type=float, default=1.5, help="timed seconds per case, variant and round")
-    ap.add_argument("--steps", type=int, default=3000, help="env steps of each end-to-end Policy Distillation run (0: skip)")
+    ap.add_argument(
+        "--steps", type=int, default=3000, help="env steps of each end-to-end Policy Distillation run (0: skip)"
+    )
     ap.add_argument("--note", default="")
     ap.add_argument("--out", default=default_out)
     torch.set_num_threads(1)

@@ -29,15 +29,23 @@ def _sb3_cases() -> dict:
     from rl_distill.teachers.train import hyperparams, sb3_model
 
     proto = AtariProtocol(sticky_actions=0.25, reward_clipping=True, episodic_life=True)
-    ppo = sb3_model("ppo", "ALE/Pong-v5", SB3VecEnv("ALE/Pong-v5", 8, seed=0, protocol=proto), hyperparams("ALE/Pong-v5", "ppo"), device="cpu")
+    ppo = sb3_model(
+        "ppo",
+        "ALE/Pong-v5",
+        SB3VecEnv("ALE/Pong-v5", 8, seed=0, protocol=proto),
+        hyperparams("ALE/Pong-v5", "ppo"),
+        device="cpu",
+    )
     ppo.learn(1024)  # fills the rollout buffer
     hq = hyperparams("ALE/Pong-v5", "dqn") | {"buffer_size": 2000, "learning_starts": 1000}
     dqn = sb3_model("dqn", "ALE/Pong-v5", SB3VecEnv("ALE/Pong-v5", 1, seed=0, protocol=proto), hq, device="cpu")
     dqn.learn(1500)
     for m in (ppo, dqn):
         channels_last_convolutions(m.policy)
-    return {"SB3 PPO update (1,024 samples x 4 epochs, batch 256)": lambda: type(ppo).train(ppo),
-            "SB3 DQN 8 gradient steps (batch 32)": lambda: type(dqn).train(dqn, gradient_steps=8, batch_size=32)}
+    return {
+        "SB3 PPO update (1,024 samples x 4 epochs, batch 256)": lambda: type(ppo).train(ppo),
+        "SB3 DQN 8 gradient steps (batch 32)": lambda: type(dqn).train(dqn, gradient_steps=8, batch_size=32),
+    }
 
 
 def main() -> None:
@@ -53,11 +61,25 @@ def main() -> None:
     def layout(channels_last: bool):
         return lambda: setattr(NatureCNN, "channels_last_on_cpu", channels_last)
 
-    micro, end_to_end = compare({"nchw": layout(False), "channels_last": layout(True)}, cases, a.rounds, a.seconds, a.steps,
-                                "runs/bench_memory_format")
+    micro, end_to_end = compare(
+        {"nchw": layout(False), "channels_last": layout(True)},
+        cases,
+        a.rounds,
+        a.seconds,
+        a.steps,
+        "runs/bench_memory_format",
+    )
     NatureCNN.channels_last_on_cpu = True
 
-    write_comparison(a.out, "NatureCNN with channels-last input against NCHW on the CPU, one torch thread", a, micro, end_to_end, t_start, load_start)
+    write_comparison(
+        a.out,
+        "NatureCNN with channels-last input against NCHW on the CPU, one torch thread",
+        a,
+        micro,
+        end_to_end,
+        t_start,
+        load_start,
+    )
 
 
 if __name__ == "__main__":

@@ -31,17 +31,22 @@ from typing import Any
 
 import gymnasium as gym
 import torch
-
 from _timing import rate, time_calls
+
 from rl_distill.networks import NatureCNN
 
 
 def _dqn(env, train_freq: int, gradient_steps: int, buffer: int, learning_starts: int):
     from rl_distill.teachers.train import fast_sb3_training, hyperparams, sb3_model
 
-    hp = hyperparams("ALE/Pong-v5", "dqn") | {"train_freq": train_freq, "gradient_steps": gradient_steps, "buffer_size": buffer,
-                                             "learning_starts": learning_starts, "optimize_memory_usage": True,
-                                             "replay_buffer_kwargs": {"handle_timeout_termination": False}}
+    hp = hyperparams("ALE/Pong-v5", "dqn") | {
+        "train_freq": train_freq,
+        "gradient_steps": gradient_steps,
+        "buffer_size": buffer,
+        "learning_starts": learning_starts,
+        "optimize_memory_usage": True,
+        "replay_buffer_kwargs": {"handle_timeout_termination": False},
+    }
     model = sb3_model("dqn", "ALE/Pong-v5", env, hp, device="cpu")
     fast_sb3_training(model)  # as `teachers train` does (NCHW convolutions with --nchw)
     return model, hp
@@ -57,7 +62,9 @@ def main() -> None:
     ap.add_argument("--warmup", type=int, default=2000, help="env steps before learning starts (untimed)")
     ap.add_argument("--bound-seconds", type=float, default=20.0)
     ap.add_argument("--note", default="")
-    ap.add_argument("--nchw", action="store_true", help="plain NCHW convolutions, as before channels-last input (networks.py)")
+    ap.add_argument(
+        "--nchw", action="store_true", help="plain NCHW convolutions, as before channels-last input (networks.py)"
+    )
     ap.add_argument("--out", default="results/benchmarks/dqn_training_cpu2.json")
     a = ap.parse_args()
     NatureCNN.channels_last_on_cpu = not a.nchw
@@ -80,7 +87,11 @@ def main() -> None:
     proto = AtariProtocol(sticky_actions=0.25, reward_clipping=True, episodic_life=True)
     n = a.n_envs
     setups = {
-        "sb3-plain 1 env": (VecFrameStack(make_atari_env(a.env_id, n_envs=1, seed=0, env_kwargs={"frameskip": 1}), n_stack=4), a.replay_ratio, 1),
+        "sb3-plain 1 env": (
+            VecFrameStack(make_atari_env(a.env_id, n_envs=1, seed=0, env_kwargs={"frameskip": 1}), n_stack=4),
+            a.replay_ratio,
+            1,
+        ),
         "suite 1 env": (SB3VecEnv(a.env_id, 1, seed=0, protocol=proto), a.replay_ratio, 1),
         f"suite {n} envs": (SB3VecEnv(a.env_id, n, seed=0, protocol=proto), 1, n // a.replay_ratio),
     }
@@ -93,7 +104,9 @@ def main() -> None:
 
     # Gradient steps alone on the filled buffer, before and after the rounds (the load drifts).
     bound_model = models[f"suite {n} envs"]
-    grad_steps_per_s = [rate(lambda: type(bound_model).train(bound_model, gradient_steps=1, batch_size=32), 1, a.bound_seconds / 2)]
+    grad_steps_per_s = [
+        rate(lambda: type(bound_model).train(bound_model, gradient_steps=1, batch_size=32), 1, a.bound_seconds / 2)
+    ]
     rounds: dict[str, list[dict[str, float]]] = {name: [] for name in models}
     for r in range(a.rounds):
         for name, model in models.items():
@@ -102,10 +115,21 @@ def main() -> None:
             t0 = time.perf_counter()
             model.learn(a.steps, reset_num_timesteps=False)
             wall = time.perf_counter() - t0
-            rounds[name].append({"round": r, "steps": a.steps, "wall_s": round(wall, 2), "steps_per_s": round(a.steps / wall, 1),
-                                 "train_calls": acc["calls"] - c0, "train_s": round(acc["s"] - s0, 2), "acting_s": round(wall - acc["s"] + s0, 2)})
+            rounds[name].append(
+                {
+                    "round": r,
+                    "steps": a.steps,
+                    "wall_s": round(wall, 2),
+                    "steps_per_s": round(a.steps / wall, 1),
+                    "train_calls": acc["calls"] - c0,
+                    "train_s": round(acc["s"] - s0, 2),
+                    "acting_s": round(wall - acc["s"] + s0, 2),
+                }
+            )
             print(name, rounds[name][-1], flush=True)
-    grad_steps_per_s.append(rate(lambda: type(bound_model).train(bound_model, gradient_steps=1, batch_size=32), 1, a.bound_seconds / 2))
+    grad_steps_per_s.append(
+        rate(lambda: type(bound_model).train(bound_model, gradient_steps=1, batch_size=32), 1, a.bound_seconds / 2)
+    )
     bound = statistics.mean(grad_steps_per_s) * a.replay_ratio
     for env, _, _ in setups.values():
         env.close()
@@ -113,24 +137,51 @@ def main() -> None:
     sps = {name: round(statistics.median(x["steps_per_s"] for x in rs), 1) for name, rs in rounds.items()}
     out: dict[str, Any] = {
         "env_id": a.env_id,
-        "algo": f"DQN CnnPolicy (stable-baselines3 {stable_baselines3.__version__}), rl-zoo3 Atari hyperparameters, batch 32",
+        "algo": f"DQN CnnPolicy (stable-baselines3 {stable_baselines3.__version__}), "
+        "rl-zoo3 Atari hyperparameters, batch 32",
         "replay_ratio_env_steps_per_gradient_step": a.replay_ratio,
-        "settings": {name: {"n_envs": env.num_envs, "train_freq": freq, "gradient_steps": grad} for name, (env, freq, grad) in setups.items()},
-        "machine": {"cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
-                    "ale_py": ale_py.__version__, "python": platform.python_version()},
+        "settings": {
+            name: {"n_envs": env.num_envs, "train_freq": freq, "gradient_steps": grad}
+            for name, (env, freq, grad) in setups.items()
+        },
+        "machine": {
+            "cpu_count": os.cpu_count(),
+            "torch_threads": torch.get_num_threads(),
+            "torch": torch.__version__,
+            "ale_py": ale_py.__version__,
+            "python": platform.python_version(),
+        },
         "note": a.note,
-        "conv_input_layout": "NCHW" if a.nchw else "channels-last in training passes (rl_distill.teachers.train.fast_sb3_training)",
+        "conv_input_layout": "NCHW"
+        if a.nchw
+        else "channels-last in training passes (rl_distill.teachers.train.fast_sb3_training)",
         "rounds": rounds,
         "agent_steps_per_s": sps,
         "ratio_to_sb3_plain": {name: round(v / sps["sb3-plain 1 env"], 3) for name, v in sps.items()},
-        "update_bound": {"gradient_steps_per_s_before_after": [round(g, 1) for g in grad_steps_per_s], "agent_steps_per_s": round(bound, 1)},
+        "update_bound": {
+            "gradient_steps_per_s_before_after": [round(g, 1) for g in grad_steps_per_s],
+            "agent_steps_per_s": round(bound, 1),
+        },
         "fraction_of_update_bound": {name: round(v / bound, 3) for name, v in sps.items()},
-        "gradient_share_of_wall": {name: round(sum(x["train_s"] for x in rs) / sum(x["wall_s"] for x in rs), 3) for name, rs in rounds.items()},
+        "gradient_share_of_wall": {
+            name: round(sum(x["train_s"] for x in rs) / sum(x["wall_s"] for x in rs), 3) for name, rs in rounds.items()
+        },
         "total_wall_s": round(time.perf_counter() - t_start, 1),
         "load_average_1_5_15_min": {"start": load_start, "end": [round(x, 2) for x in os.getloadavg()]},
     }
     atomic_write_json(a.out, out)
-    print({k: out[k] for k in ("agent_steps_per_s", "ratio_to_sb3_plain", "fraction_of_update_bound", "gradient_share_of_wall", "total_wall_s")})
+    print(
+        {
+            k: out[k]
+            for k in (
+                "agent_steps_per_s",
+                "ratio_to_sb3_plain",
+                "fraction_of_update_bound",
+                "gradient_share_of_wall",
+                "total_wall_s",
+            )
+        }
+    )
 
 
 if __name__ == "__main__":

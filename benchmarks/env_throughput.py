@@ -11,7 +11,6 @@ import json
 
 import gymnasium as gym
 import numpy as np
-
 from _timing import rate
 
 
@@ -47,7 +46,16 @@ def main() -> None:
 
     r_single = rate(step_single, 1, a.seconds)
     r_vec = rate(step_vec, a.num_envs, a.seconds)
-    print(json.dumps({"game": a.game, "single_gymnasium": round(r_single), f"rl_distill_make_env_x{a.num_envs}_threads{a.threads}": round(r_vec), "ratio": round(r_vec / r_single, 2)}))
+    print(
+        json.dumps(
+            {
+                "game": a.game,
+                "single_gymnasium": round(r_single),
+                f"rl_distill_make_env_x{a.num_envs}_threads{a.threads}": round(r_vec),
+                "ratio": round(r_vec / r_single, 2),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -34,11 +34,21 @@ def main() -> None:
     def use(name: str):
         return lambda: setattr(students, "image_floats", INPUTS[name])
 
-    micro, end_to_end = compare({k: use(k) for k in INPUTS}, cases, a.rounds, a.seconds, a.steps, "runs/bench_image_input")
+    micro, end_to_end = compare(
+        {k: use(k) for k in INPUTS}, cases, a.rounds, a.seconds, a.steps, "runs/bench_image_input"
+    )
     students.image_floats = image_floats
 
-    write_comparison(a.out, "uint8 frames to floats for a student's CNN on the CPU: image_floats against obs.float() / 255, one torch thread",
-                     a, micro, end_to_end, t_start, load_start)
+    write_comparison(
+        a.out,
+        "uint8 frames to floats for a student's CNN on the CPU: image_floats against obs.float() / 255, "
+        "one torch thread",
+        a,
+        micro,
+        end_to_end,
+        t_start,
+        load_start,
+    )
 
 
 if __name__ == "__main__":

@@ -19,7 +19,6 @@ import json
 import numpy as np
 import torch
 import torch.nn.functional as F
-
 from _timing import rate
 
 
@@ -46,7 +45,12 @@ def main() -> None:
     teacher = Teacher(arch, build_net(arch).state_dict(), {"id": "bench", "env_id": "ALE/Pong-v5"}, dev)
     student = make_student(a.student, [(4, 84, 84)], [6], 0).to(dev)
     N = a.num_envs
-    out: dict[str, object] = {"device": str(dev), "num_envs": N, "torch_threads": torch.get_num_threads(), "student": a.student}
+    out: dict[str, object] = {
+        "device": str(dev),
+        "num_envs": N,
+        "torch_threads": torch.get_num_threads(),
+        "student": a.student,
+    }
 
     env = make_env("ALE/Pong-v5", N)
     env.reset(seed=0)
@@ -65,9 +69,12 @@ def main() -> None:
     t_act = rate(lambda: ro.collect(16, actor="teacher"), 16 * N, a.seconds, sync)
     s_act = rate(lambda: ro.collect(16, actor="student", student=student), 16 * N, a.seconds, sync)
     ro.close()
-    out["acting_steps_per_s"] = {"raw_env_random": round(raw), "bare_loop_teacher_acts": round(bare_label),
-                                 "engine_teacher_acts_and_labels": round(t_act),
-                                 "engine_student_acts_teacher_labels": round(s_act)}
+    out["acting_steps_per_s"] = {
+        "raw_env_random": round(raw),
+        "bare_loop_teacher_acts": round(bare_label),
+        "engine_teacher_acts_and_labels": round(t_act),
+        "engine_student_acts_teacher_labels": round(s_act),
+    }
     out["acting_ratio_teacher_vs_raw"] = round(t_act / raw, 3)
     out["acting_ratio_engine_vs_bare_teacher_loop"] = round(t_act / bare_label, 3)
     out["acting_ratio_student_vs_raw"] = round(s_act / raw, 3)

@@ -23,7 +23,13 @@ def _models(fast: bool) -> dict:
     from rl_distill.teachers.train import fast_sb3_training, hyperparams, sb3_model
 
     proto = AtariProtocol(sticky_actions=0.25, reward_clipping=True, episodic_life=True)
-    ppo = sb3_model("ppo", "ALE/Pong-v5", SB3VecEnv("ALE/Pong-v5", 8, seed=0, protocol=proto), hyperparams("ALE/Pong-v5", "ppo"), device="cpu")
+    ppo = sb3_model(
+        "ppo",
+        "ALE/Pong-v5",
+        SB3VecEnv("ALE/Pong-v5", 8, seed=0, protocol=proto),
+        hyperparams("ALE/Pong-v5", "ppo"),
+        device="cpu",
+    )
     hq = hyperparams("ALE/Pong-v5", "dqn") | {"buffer_size": 2000, "learning_starts": 1000}
     dqn = sb3_model("dqn", "ALE/Pong-v5", SB3VecEnv("ALE/Pong-v5", 1, seed=0, protocol=proto), hq, device="cpu")
     for m in (ppo, dqn):
@@ -43,11 +49,23 @@ def main() -> None:
     def use(name: str):
         return lambda: current.update(models[name])
 
-    cases = {"SB3 PPO update (1,024 samples x 4 epochs, batch 256)": lambda: type(current["ppo"]).train(current["ppo"]),
-             "SB3 DQN 8 gradient steps (batch 32)": lambda: type(current["dqn"]).train(current["dqn"], gradient_steps=8, batch_size=32)}
+    cases = {
+        "SB3 PPO update (1,024 samples x 4 epochs, batch 256)": lambda: type(current["ppo"]).train(current["ppo"]),
+        "SB3 DQN 8 gradient steps (batch 32)": lambda: type(current["dqn"]).train(
+            current["dqn"], gradient_steps=8, batch_size=32
+        ),
+    }
     micro, _ = compare({k: use(k) for k in models}, cases, a.rounds, a.seconds, 0, "")
-    write_comparison(a.out, "SB3 teacher-training updates on the CPU: fast_sb3_training against channels-last convolutions alone, one torch thread",
-                     a, micro, {}, t_start, load_start)
+    write_comparison(
+        a.out,
+        "SB3 teacher-training updates on the CPU: fast_sb3_training against channels-last convolutions alone, "
+        "one torch thread",
+        a,
+        micro,
+        {},
+        t_start,
+        load_start,
+    )
 
 
 if __name__ == "__main__":

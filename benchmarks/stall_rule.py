@@ -42,9 +42,12 @@ def main(argv: list[str] | None = None) -> int:
             t_cut = time.perf_counter() - t
             same = np.array_equal(full.returns, cut.returns) and np.array_equal(full.lengths, cut.lengths)
             same_everywhere &= same
-            print(f"{run_dir} {what}: returns {full.returns.tolist()} lengths {full.lengths.tolist()}; "
-                  f"full games {t_full:.0f} s, with the rule {t_cut:.0f} s ({cut.summary['stalled_games']} stalled); "
-                  f"same returns and lengths: {same}", flush=True)
+            print(
+                f"{run_dir} {what}: returns {full.returns.tolist()} lengths {full.lengths.tolist()}; "
+                f"full games {t_full:.0f} s, with the rule {t_cut:.0f} s ({cut.summary['stalled_games']} stalled); "
+                f"same returns and lengths: {same}",
+                flush=True,
+            )
     return 0 if same_everywhere else 1
 
 

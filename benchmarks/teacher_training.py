@@ -8,9 +8,9 @@ set by the PPO update itself.
    ``teachers train`` uses (sticky actions 0.25, reward clipping, a lost life ends the agent's episode).
 3. "suite-bf16": the suite's pipeline with ``--precision bf16`` (bf16 autocast in the CNN), unless --no-bf16.
 4. "update bound": only ``PPO.train()`` on a full rollout buffer (n_envs * n_steps samples, n_epochs
-   epochs of batch_size), timed repeatedly before and after the rounds. Its samples/s / n_epochs is the agent steps/s that training
-   could reach if acting (env steps + policy forward) cost nothing; each pipeline is reported as a
-   fraction of the bound of its own precision.
+   epochs of batch_size), timed repeatedly before and after the rounds. Its samples/s / n_epochs is the agent
+   steps/s that training could reach if acting (env steps + policy forward) cost nothing; each pipeline is
+   reported as a fraction of the bound of its own precision.
 
 Both pipelines play the same game: frameskip 4 with a max over the last two frames, ALE-level sticky
 actions 0.25 (the v5 default, applied per emulator frame), up to 30 no-op starts, FIRE on reset, 84x84
@@ -37,8 +37,8 @@ from typing import Any
 
 import gymnasium as gym
 import torch
-
 from _timing import rate, time_calls
+
 from rl_distill.networks import NatureCNN
 
 
@@ -66,10 +66,25 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=8192, help="agent steps per timed learn() call (8192 = 8 PPO updates)")
     ap.add_argument("--rounds", type=int, default=2, help="timed learn() calls per pipeline, alternating")
     ap.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
-    ap.add_argument("--bound-seconds", type=float, default=20.0, help="seconds of repeated train() for the update bound (half before, half after the rounds)")
-    ap.add_argument("--note", default="Another teacher-training job (PPO Pong, niced) ran on the machine throughout, using about one of the 2 cores.")
-    ap.add_argument("--nchw", action="store_true", help="plain NCHW convolutions, as before channels-last input (networks.py)")
-    ap.add_argument("--no-bf16", action="store_true", help="leave out the suite's bf16 row (it is there even on a CPU without native bf16)")
+    ap.add_argument(
+        "--bound-seconds",
+        type=float,
+        default=20.0,
+        help="seconds of repeated train() for the update bound (half before, half after the rounds)",
+    )
+    ap.add_argument(
+        "--note",
+        default="Another teacher-training job (PPO Pong, niced) ran on the machine throughout, "
+        "using about one of the 2 cores.",
+    )
+    ap.add_argument(
+        "--nchw", action="store_true", help="plain NCHW convolutions, as before channels-last input (networks.py)"
+    )
+    ap.add_argument(
+        "--no-bf16",
+        action="store_true",
+        help="leave out the suite's bf16 row (it is there even on a CPU without native bf16)",
+    )
     ap.add_argument("--out", default="results/benchmarks/teacher_training_cpu2.json")
     a = ap.parse_args()
     NatureCNN.channels_last_on_cpu = not a.nchw
@@ -112,7 +127,9 @@ def main() -> None:
     bound_names = [n for n in ("suite", "suite-bf16") if n in models]
     inner = {n: type(models[n]).train.__get__(models[n]) for n in bound_names}
     updates_per_s = {n: [rate(inner[n], 1, a.bound_seconds / 2)] for n in bound_names}
-    print("update bound (before):", {n: round(1 / u[0], 3) for n, u in updates_per_s.items()}, "s per train()", flush=True)
+    print(
+        "update bound (before):", {n: round(1 / u[0], 3) for n, u in updates_per_s.items()}, "s per train()", flush=True
+    )
 
     rounds: dict[str, list[dict[str, float]]] = {name: [] for name in models}
     for r in range(a.rounds):
@@ -123,14 +140,27 @@ def main() -> None:
             model.learn(steps, reset_num_timesteps=False)
             wall = time.perf_counter() - t0
             upd_s = acc["s"] - s0
-            rounds[name].append({"round": r, "steps": steps, "wall_s": round(wall, 2), "steps_per_s": round(steps / wall, 1),
-                                 "updates": acc["calls"] - c0, "train_s": round(upd_s, 2), "rollout_s": round(wall - upd_s, 2)})
+            rounds[name].append(
+                {
+                    "round": r,
+                    "steps": steps,
+                    "wall_s": round(wall, 2),
+                    "steps_per_s": round(steps / wall, 1),
+                    "updates": acc["calls"] - c0,
+                    "train_s": round(upd_s, 2),
+                    "rollout_s": round(wall - upd_s, 2),
+                }
+            )
             print(name, rounds[name][-1], flush=True)
 
     for n in bound_names:
         updates_per_s[n].append(rate(inner[n], 1, a.bound_seconds / 2))
-    print("update bound (after):", {n: round(1 / u[1], 3) for n, u in updates_per_s.items()}, "s per train()", flush=True)
-    bound_steps = {n: statistics.mean(u) * per_update for n, u in updates_per_s.items()}  # agent steps/s of the update alone
+    print(
+        "update bound (after):", {n: round(1 / u[1], 3) for n, u in updates_per_s.items()}, "s per train()", flush=True
+    )
+    bound_steps = {
+        n: statistics.mean(u) * per_update for n, u in updates_per_s.items()
+    }  # agent steps/s of the update alone
     bound_steps["sb3-plain"] = bound_steps["suite"]  # the same fp32 update
     for _, env, _ in pipelines:
         env.close()
@@ -139,43 +169,76 @@ def main() -> None:
         "env_id": a.env_id,
         "algo": "PPO CnnPolicy (stable-baselines3 %s), rl-zoo3 Atari hyperparameters" % stable_baselines3.__version__,
         "hyperparams": hp,
-        "machine": {"cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
-                    "ale_py": ale_py.__version__, "python": platform.python_version()},
+        "machine": {
+            "cpu_count": os.cpu_count(),
+            "torch_threads": torch.get_num_threads(),
+            "torch": torch.__version__,
+            "ale_py": ale_py.__version__,
+            "python": platform.python_version(),
+        },
         "note": a.note,
-        "conv_input_layout": "NCHW" if a.nchw else "channels-last in training passes (rl_distill.teachers.train.fast_sb3_training)",
+        "conv_input_layout": "NCHW"
+        if a.nchw
+        else "channels-last in training passes (rl_distill.teachers.train.fast_sb3_training)",
         "pipelines": {
-            "sb3-plain": "make_atari_env(env_id, n_envs=8, seed=0, env_kwargs={'frameskip': 1}) + VecFrameStack(4): DummyVecEnv of gymnasium "
-                         "ALE v5 envs (sticky actions 0.25 in ALE, per frame) + Monitor + AtariWrapper (noop 30, MaxAndSkip 4, "
-                         "EpisodicLife, FireReset, 84x84 gray, clip reward)",
-            "suite": "SB3VecEnv(env_id, 8, seed=0, protocol=AtariProtocol(sticky_actions=0.25, reward_clipping=True, episodic_life=True)): "
-                     "ale-py AtariVectorEnv (frameskip 4 with max-pool, noop 30, fire reset, 84x84 gray, 4-stack, "
-                     f"{min(8, os.cpu_count() or 1)} ALE threads)",
+            "sb3-plain": "make_atari_env(env_id, n_envs=8, seed=0, env_kwargs={'frameskip': 1}) + VecFrameStack(4): "
+            "DummyVecEnv of gymnasium "
+            "ALE v5 envs (sticky actions 0.25 in ALE, per frame) + Monitor + AtariWrapper (noop 30, MaxAndSkip 4, "
+            "EpisodicLife, FireReset, 84x84 gray, clip reward)",
+            "suite": "SB3VecEnv(env_id, 8, seed=0, protocol=AtariProtocol(sticky_actions=0.25, reward_clipping=True, "
+            "episodic_life=True)): "
+            "ale-py AtariVectorEnv (frameskip 4 with max-pool, noop 30, fire reset, 84x84 gray, 4-stack, "
+            f"{min(8, os.cpu_count() or 1)} ALE threads)",
         },
         "steps_per_round": steps,
         "rounds": rounds,
-        "agent_steps_per_s": {name: round(statistics.median(x["steps_per_s"] for x in rs), 1) for name, rs in rounds.items()},
-        "update_share_of_wall": {name: round(sum(x["train_s"] for x in rs) / sum(x["wall_s"] for x in rs), 3) for name, rs in rounds.items()},
+        "agent_steps_per_s": {
+            name: round(statistics.median(x["steps_per_s"] for x in rs), 1) for name, rs in rounds.items()
+        },
+        "update_share_of_wall": {
+            name: round(sum(x["train_s"] for x in rs) / sum(x["wall_s"] for x in rs), 3) for name, rs in rounds.items()
+        },
         "precision": {name: precision for name, _, precision in pipelines},
         "bf16_native": bool(torch.ops.mkldnn._is_mkldnn_bf16_supported()),
         "cpu": _cpu_model(),
-        "update_bound": {n: {"buffer_samples": per_update, "n_epochs": n_epochs, "batch_size": batch,
-                             "train_call_s_before_after": [round(1 / u, 3) for u in updates_per_s[n]],
-                             "update_samples_per_s": round(bound_steps[n] * n_epochs, 1), "agent_steps_per_s": round(bound_steps[n], 1)}
-                         for n in bound_names},
+        "update_bound": {
+            n: {
+                "buffer_samples": per_update,
+                "n_epochs": n_epochs,
+                "batch_size": batch,
+                "train_call_s_before_after": [round(1 / u, 3) for u in updates_per_s[n]],
+                "update_samples_per_s": round(bound_steps[n] * n_epochs, 1),
+                "agent_steps_per_s": round(bound_steps[n], 1),
+            }
+            for n in bound_names
+        },
     }
     sps = out["agent_steps_per_s"]
     out["ratio_suite_vs_plain"] = round(sps["suite"] / sps["sb3-plain"], 3)
     if "suite-bf16" in sps:
         out["ratio_suite_bf16_vs_plain"] = round(sps["suite-bf16"] / sps["sb3-plain"], 3)
-    out["fraction_of_update_bound"] = {name: round(v / bound_steps[name.replace("sb3-plain", "suite")], 3) for name, v in sps.items()}
+    out["fraction_of_update_bound"] = {
+        name: round(v / bound_steps[name.replace("sb3-plain", "suite")], 3) for name, v in sps.items()
+    }
     # The same fraction against the update's speed inside the same rounds (immune to load drift between
     # the rounds and the bound measurement): steps/s / (per_update / seconds per update) = train_s / wall_s.
     out["fraction_of_update_bound_in_round"] = out["update_share_of_wall"]
     out["total_wall_s"] = round(time.perf_counter() - t_start, 1)
     out["load_average_1_5_15_min"] = {"start": load_start, "end": [round(x, 2) for x in os.getloadavg()]}
     atomic_write_json(a.out, out)
-    print({k: out.get(k) for k in ("agent_steps_per_s", "ratio_suite_vs_plain", "ratio_suite_bf16_vs_plain", "fraction_of_update_bound",
-                                   "fraction_of_update_bound_in_round", "total_wall_s")})
+    print(
+        {
+            k: out.get(k)
+            for k in (
+                "agent_steps_per_s",
+                "ratio_suite_vs_plain",
+                "ratio_suite_bf16_vs_plain",
+                "fraction_of_update_bound",
+                "fraction_of_update_bound_in_round",
+                "total_wall_s",
+            )
+        }
+    )
     print("update bound:", out["update_bound"])
 
 

@@ -65,7 +65,6 @@ from rl_distill.report import bench_report
 from rl_distill.runs import atomic_write_json
 
 
-
 @dataclass(frozen=True)
 class Cell:
     """One run of a grid."""
@@ -125,7 +124,18 @@ def load_suite(name: str, seeds: int | None = None) -> Suite:
         raise UserError("--seeds must be >= 1")
     cells: list[Cell] = []
     for gi, g in enumerate(doc.get("grid", [])):
-        unknown = set(g) - {"method", "env", "teacher", "student", "steps", "options", "sweep", "label", "init_from", *EVAL_KEYS}
+        unknown = set(g) - {
+            "method",
+            "env",
+            "teacher",
+            "student",
+            "steps",
+            "options",
+            "sweep",
+            "label",
+            "init_from",
+            *EVAL_KEYS,
+        }
         if unknown:
             raise UserError(f"{path}: grid block {gi + 1} has unknown keys {sorted(unknown)}")
         if "method" not in g or "env" not in g:
@@ -133,8 +143,11 @@ def load_suite(name: str, seeds: int | None = None) -> Suite:
         sweep = g.get("sweep", {})
         sweep_keys = sorted(sweep)
         for method, env, student, sweep_vals in itertools.product(
-                _as_list(g["method"]), _as_list(g["env"]), _as_list(g.get("student")),
-                itertools.product(*[_as_list(sweep[k]) for k in sweep_keys])):
+            _as_list(g["method"]),
+            _as_list(g["env"]),
+            _as_list(g.get("student")),
+            itertools.product(*[_as_list(sweep[k]) for k in sweep_keys]),
+        ):
             get_method(method)  # unknown method: one-line error now, not in a worker later
             envs = _as_list(env)
             teachers = [g.get("teacher", "ppo-{env}").format(env=e.replace("/", "-")) for e in envs]
@@ -146,10 +159,20 @@ def load_suite(name: str, seeds: int | None = None) -> Suite:
                 tags = {"student": student, "steps": steps, **dict(zip(sweep_keys, sweep_vals))}
                 label = g.get("label", "{method}").format(method=method, **{k: v for k, v in tags.items()})
                 for seed in range(n_seeds):
-                    body = {"label": label, "method": method, "teachers": teachers, "envs": envs, "seed": seed, "student": student,
-                            "steps": steps, "options": options, "eval_episodes": g.get("eval_episodes", doc.get("eval_episodes")),
-                            "curve_points": int(g.get("curve_points", doc.get("curve_points", 0))),
-                            "curve_episodes": int(g.get("curve_episodes", doc.get("curve_episodes", 10))), "init_from": g.get("init_from")}
+                    body = {
+                        "label": label,
+                        "method": method,
+                        "teachers": teachers,
+                        "envs": envs,
+                        "seed": seed,
+                        "student": student,
+                        "steps": steps,
+                        "options": options,
+                        "eval_episodes": g.get("eval_episodes", doc.get("eval_episodes")),
+                        "curve_points": int(g.get("curve_points", doc.get("curve_points", 0))),
+                        "curve_episodes": int(g.get("curve_episodes", doc.get("curve_episodes", 10))),
+                        "init_from": g.get("init_from"),
+                    }
                     digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:8]
                     key = f"{_slug(label)}__{_slug('+'.join(envs))}__{digest}__s{seed}"
                     cells.append(Cell(key=key, tags=tags, **body))
@@ -158,8 +181,13 @@ def load_suite(name: str, seeds: int | None = None) -> Suite:
     labels = {c.label for c in cells}
     for c in cells:
         if c.init_from and not (c.init_from.startswith("cell:") and c.init_from[5:] in labels):
-            raise UserError(f"{path}: init_from = {c.init_from!r} must be 'cell:LABEL' with a label of this suite ({', '.join(sorted(labels))})")
-    return Suite(doc.get("name", path.stem), str(path), doc.get("description", ""), cells, doc.get("report", {}), n_seeds)
+            raise UserError(
+                f"{path}: init_from = {c.init_from!r} must be 'cell:LABEL' with a label of this suite "
+                f"({', '.join(sorted(labels))})"
+            )
+    return Suite(
+        doc.get("name", path.stem), str(path), doc.get("description", ""), cells, doc.get("report", {}), n_seeds
+    )
 
 
 def cell_dir(runs_root: str | Path, cell: Cell) -> Path:
@@ -222,8 +250,12 @@ def run_cell(cell: dict[str, Any], runs_root: str, resume: bool = True, precisio
     out = cell_dir(runs_root, c)
     with _cell_lock(Path(runs_root), c.key):
         fingerprints = teacher_fingerprints(c.teachers)
-        if resume and (done := finished_summary(out)) is not None and (out / "cell.json").exists() \
-                and json.loads((out / "cell.json").read_text()).get("teacher_fingerprints") == fingerprints:
+        if (
+            resume
+            and (done := finished_summary(out)) is not None
+            and (out / "cell.json").exists()
+            and json.loads((out / "cell.json").read_text()).get("teacher_fingerprints") == fingerprints
+        ):
             return done  # finished since this grid started, by another bench process on the same runs folder
         if not resume and out.exists():
             shutil.rmtree(out)  # an interrupted earlier attempt, restarted from scratch
@@ -245,12 +277,28 @@ def _train_cell(c: Cell, out: Path, runs_root: str, precision: str = "auto") -> 
         s = finished_summary(Path(runs_root) / src["key"])
         if s is None:
             raise UserError(f"{c.key} starts from {src['key']}, which has not finished")
-        init = s["run_dir"] if Path(s["run_dir"]).exists() else str(Path(runs_root) / src["key"] / Path(s["run_dir"]).name)
-    spec = RunSpec(method=c.method, teachers=list(c.teachers), envs=list(c.envs), student=c.student, steps=c.steps, seed=c.seed,
-                   eval_episodes=c.eval_episodes, runs_dir=str(out), resume=True, progress=False, options=dict(c.options),
-                   eval_every=max(1, budget // c.curve_points) if c.curve_points else None, curve_episodes=c.curve_episodes,
-                   init_from=init, eval_cache=str(Path(runs_root) / "_eval_cache"), command=f"rl-distill bench (cell {c.key})",
-                   precision=precision)
+        init = (
+            s["run_dir"] if Path(s["run_dir"]).exists() else str(Path(runs_root) / src["key"] / Path(s["run_dir"]).name)
+        )
+    spec = RunSpec(
+        method=c.method,
+        teachers=list(c.teachers),
+        envs=list(c.envs),
+        student=c.student,
+        steps=c.steps,
+        seed=c.seed,
+        eval_episodes=c.eval_episodes,
+        runs_dir=str(out),
+        resume=True,
+        progress=False,
+        options=dict(c.options),
+        eval_every=max(1, budget // c.curve_points) if c.curve_points else None,
+        curve_episodes=c.curve_episodes,
+        init_from=init,
+        eval_cache=str(Path(runs_root) / "_eval_cache"),
+        command=f"rl-distill bench (cell {c.key})",
+        precision=precision,
+    )
     summary = run(method, spec)
     # A finished cell is skipped, never resumed, so its checkpoint only fills the disk: an Atari run's holds its
     # replay memory (~0.9 GB), and atari-lineage's 63 filled 45 GB. The student and its record stay.
@@ -286,7 +334,9 @@ def _pack(root: Path, names: list[str]) -> bytes:
     return buf.getvalue()
 
 
-def _run_cell_packed(cell: dict[str, Any], deps: dict[str, bytes] | None = None, precision: str = "auto") -> dict[str, Any]:
+def _run_cell_packed(
+    cell: dict[str, Any], deps: dict[str, bytes] | None = None, precision: str = "auto"
+) -> dict[str, Any]:
     """Ray task: run the cell in a scratch folder on whatever node runs it and send the run files back
     (checkpoints left out), so the driver writes them into its own runs folder: no shared filesystem needed."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -331,8 +381,9 @@ def _local(todo: list[Cell], runs_root: Path, workers: int, resume: bool, precis
     import multiprocessing as mp
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
-    with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"), initializer=_worker_init,
-                             initargs=(os.getpid(),)) as pool:
+    with ProcessPoolExecutor(
+        max_workers=workers, mp_context=mp.get_context("spawn"), initializer=_worker_init, initargs=(os.getpid(),)
+    ) as pool:
         pending = {pool.submit(_run_cell_safe, asdict(c), str(runs_root), resume, precision) for c in todo}
         try:
             while pending:
@@ -388,13 +439,26 @@ def _check_teachers(cells: list[Cell]) -> None:
         except TeacherError:
             missing.append(t)
     if missing:
-        raise UserError(f"the runs need teachers that are not here: {', '.join(missing)} "
-                        "(train them with `rl-distill teachers train ENV --algo ALGO --out rl_distill/zoo/ID`, or skip those runs with --only)")
+        raise UserError(
+            f"the runs need teachers that are not here: {', '.join(missing)} "
+            "(train them with `rl-distill teachers train ENV --algo ALGO --out rl_distill/zoo/ID`, "
+            "or skip those runs with --only)"
+        )
 
 
-def bench(suite_name: str, seeds: int | None = None, workers: int = 2, out: str | None = None, runs_dir: str | None = None,
-          resume: bool = False, backend: str = "local", address: str | None = None, progress: bool = True,
-          only: str | None = None, precision: str = "auto") -> dict[str, Any]:
+def bench(
+    suite_name: str,
+    seeds: int | None = None,
+    workers: int = 2,
+    out: str | None = None,
+    runs_dir: str | None = None,
+    resume: bool = False,
+    backend: str = "local",
+    address: str | None = None,
+    progress: bool = True,
+    only: str | None = None,
+    precision: str = "auto",
+) -> dict[str, Any]:
     """Run every unfinished cell of a suite, then write its report. Returns counts and the report path."""
     from rl_distill.precision import check_precision
 
@@ -405,8 +469,15 @@ def bench(suite_name: str, seeds: int | None = None, workers: int = 2, out: str 
     out_dir = Path(out or f"results/{suite.name}")
     cells = [c for c in suite.cells if only is None or any(o in c.key for o in only.split(","))]
     runs_root.mkdir(parents=True, exist_ok=True)
-    snapshot = {"name": suite.name, "path": suite.path, "description": suite.description, "seeds": suite.seeds, "report": suite.report,
-                "out": str(out_dir), "cells": [asdict(c) for c in suite.cells]}
+    snapshot = {
+        "name": suite.name,
+        "path": suite.path,
+        "description": suite.description,
+        "seeds": suite.seeds,
+        "report": suite.report,
+        "out": str(out_dir),
+        "cells": [asdict(c) for c in suite.cells],
+    }
     for d in (runs_root, out_dir):
         atomic_write_json(d / "suite.json", snapshot)
     _check_teachers(cells)
@@ -417,7 +488,10 @@ def bench(suite_name: str, seeds: int | None = None, workers: int = 2, out: str 
         if cell_dir(runs_root, c).exists():
             cell_dir(runs_root, c).rename(runs_root / f"_stale_{int(time.time())}_{c.key}")
     if stale:
-        print(f"bench {suite.name}: {len(stale)} finished runs were made with other teacher weights; running them again", file=sys.stderr)
+        print(
+            f"bench {suite.name}: {len(stale)} finished runs were made with other teacher weights; running them again",
+            file=sys.stderr,
+        )
     todo = [c for c in cells if not record_path(out_dir, c.key).exists()]
     finished = len(cells) - len(todo)
     # A transfer run needs its source's student weights, which only a run folder holds.
@@ -425,9 +499,16 @@ def bench(suite_name: str, seeds: int | None = None, workers: int = 2, out: str 
     sources = {by_label[(c.init_from[5:], c.seed)].key for c in todo if c.init_from} - {c.key for c in todo}
     reruns = [s for s in suite.cells if s.key in sources and finished_summary(cell_dir(runs_root, s)) is None]
     todo = reruns + todo
-    again = f", {len(reruns)} of them finished elsewhere and run again for the student weights a transfer run starts from" if reruns else ""
-    print(f"bench {suite.name}: {len(cells)} runs, {finished} already finished, {len(todo)} to run{again} "
-          f"({backend}, {workers} workers) in {runs_root}", file=sys.stderr)
+    again = (
+        f", {len(reruns)} of them finished elsewhere and run again for the student weights a transfer run starts from"
+        if reruns
+        else ""
+    )
+    print(
+        f"bench {suite.name}: {len(cells)} runs, {finished} already finished, {len(todo)} to run{again} "
+        f"({backend}, {workers} workers) in {runs_root}",
+        file=sys.stderr,
+    )
     if backend not in ("local", "ray"):
         raise UserError(f"unknown backend {backend!r}; choose local or ray")
 
@@ -435,8 +516,11 @@ def bench(suite_name: str, seeds: int | None = None, workers: int = 2, out: str 
         # Runs that start from another run's student (init_from) go after everything else.
         for phase in ([c for c in todo if not c.init_from], [c for c in todo if c.init_from]):
             if phase:
-                yield from (_local(phase, runs_root, workers, resume, precision) if backend == "local"
-                            else _ray(phase, runs_root, workers, address, precision))
+                yield from (
+                    _local(phase, runs_root, workers, resume, precision)
+                    if backend == "local"
+                    else _ray(phase, runs_root, workers, address, precision)
+                )
 
     failed = []
     bar = None
@@ -468,9 +552,19 @@ def bench(suite_name: str, seeds: int | None = None, workers: int = 2, out: str 
     if bar is not None:
         bar.close()
     report = bench_report(out_dir)
-    result = {"suite": suite.name, "runs": len(cells), "ran": len(todo) - len(busy), "busy": len(busy), "failed": len(failed),
-              "wall_s": round(time.time() - t0, 1), "runs_dir": str(runs_root), "report": str(report)}
+    result = {
+        "suite": suite.name,
+        "runs": len(cells),
+        "ran": len(todo) - len(busy),
+        "busy": len(busy),
+        "failed": len(failed),
+        "wall_s": round(time.time() - t0, 1),
+        "runs_dir": str(runs_root),
+        "report": str(report),
+    }
     if failed:
-        raise UserError(f"{len(failed)} of {len(todo)} runs failed (first: {failed[0]['key']}: {failed[0]['error']}); "
-                        f"tracebacks in {runs_root}/<run>/error.txt; the report covers the finished runs")
+        raise UserError(
+            f"{len(failed)} of {len(todo)} runs failed (first: {failed[0]['key']}: {failed[0]['error']}); "
+            f"tracebacks in {runs_root}/<run>/error.txt; the report covers the finished runs"
+        )
     return result

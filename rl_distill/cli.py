@@ -26,7 +26,10 @@ def _fmt(x: Any, nd: int = 1) -> str:
 def _table(rows: list[dict[str, Any]], cols: list[str]) -> str:
     cells = [[_fmt(r.get(c)) for c in cols] for r in rows]
     widths = [max(len(c), *(len(row[i]) for row in cells)) if cells else len(c) for i, c in enumerate(cols)]
-    line = lambda vals: "  ".join(v.ljust(w) for v, w in zip(vals, widths))
+
+    def line(vals):
+        return "  ".join(v.ljust(w) for v, w in zip(vals, widths))
+
     return "\n".join([line(cols), line(["-" * w for w in widths])] + [line(r) for r in cells])
 
 
@@ -35,10 +38,24 @@ def cmd_teachers_train(a: argparse.Namespace) -> int:
     from rl_distill.teachers.train import TrainConfig, parse_overrides, train_teacher
 
     cfg = TrainConfig(
-        env_id=a.env_id, algo=a.algo, seed=a.seed, steps=a.steps, eval_every=a.eval_every, stop_at=a.stop_at,
-        out=a.out, runs_dir=a.runs_dir, resume=a.resume, device=a.device, precision=a.precision, n_envs=a.n_envs,
-        sticky_actions=a.sticky_actions, progress=not a.no_progress, final_episodes=a.final_episodes,
-        eval_episodes=a.eval_episodes, checkpoint_every=a.checkpoint_every, init_from=a.init_from,
+        env_id=a.env_id,
+        algo=a.algo,
+        seed=a.seed,
+        steps=a.steps,
+        eval_every=a.eval_every,
+        stop_at=a.stop_at,
+        out=a.out,
+        runs_dir=a.runs_dir,
+        resume=a.resume,
+        device=a.device,
+        precision=a.precision,
+        n_envs=a.n_envs,
+        sticky_actions=a.sticky_actions,
+        progress=not a.no_progress,
+        final_episodes=a.final_episodes,
+        eval_episodes=a.eval_episodes,
+        checkpoint_every=a.checkpoint_every,
+        init_from=a.init_from,
         hyperparams=parse_overrides(a.hyperparams),
     )
     summary = train_teacher(cfg)
@@ -46,7 +63,10 @@ def cmd_teachers_train(a: argparse.Namespace) -> int:
         _print_json(summary)
     else:
         s = summary["score"]
-        print(f"{a.algo} {a.env_id}: {s['mean']:.1f} ± {s['std']:.1f} over {s['n']} episodes after {summary['steps']} steps ({summary['wall_s']:.0f} s) -> {summary['teacher']}")
+        print(
+            f"{a.algo} {a.env_id}: {s['mean']:.1f} ± {s['std']:.1f} over {s['n']} episodes "
+            f"after {summary['steps']} steps ({summary['wall_s']:.0f} s) -> {summary['teacher']}"
+        )
     return 0
 
 
@@ -58,17 +78,29 @@ def cmd_teachers_export(a: argparse.Namespace) -> int:
     if a.json:
         _print_json({"teacher": str(out), "steps": t["steps"], "best_step": t["best_step"], "score": s})
     else:
-        print(f"{meta['algo']} {meta['env_id']}: {s['mean']:.1f} ± {s['std']:.1f} over {s['n']} episodes "
-              f"(model of step {t['best_step']}, {t['steps']} steps trained) -> {out}")
+        print(
+            f"{meta['algo']} {meta['env_id']}: {s['mean']:.1f} ± {s['std']:.1f} over {s['n']} episodes "
+            f"(model of step {t['best_step']}, {t['steps']} steps trained) -> {out}"
+        )
     return 0
 
 
 def _teacher_row(m: dict[str, Any]) -> dict[str, Any]:
     s = m.get("score") or {}
     t = m.get("training") or {}
-    return {"id": m.get("id"), "env": m.get("env_id"), "algo": m.get("algo"), "score": s.get("mean"), "std": s.get("std"),
-            "iqm": s.get("iqm"), "human_norm": None if s.get("human_normalized") is None else f"{s['human_normalized']:.2f}", "episodes": s.get("n"), "steps": t.get("steps"),
-            "wall_s": t.get("wall_s"), "steps_per_s": t.get("steps_per_s")}
+    return {
+        "id": m.get("id"),
+        "env": m.get("env_id"),
+        "algo": m.get("algo"),
+        "score": s.get("mean"),
+        "std": s.get("std"),
+        "iqm": s.get("iqm"),
+        "human_norm": None if s.get("human_normalized") is None else f"{s['human_normalized']:.2f}",
+        "episodes": s.get("n"),
+        "steps": t.get("steps"),
+        "wall_s": t.get("wall_s"),
+        "steps_per_s": t.get("steps_per_s"),
+    }
 
 
 def cmd_teachers_list(a: argparse.Namespace) -> int:
@@ -78,7 +110,24 @@ def cmd_teachers_list(a: argparse.Namespace) -> int:
     if a.json:
         _print_json([{k: m.get(k) for k in ("id", "env_id", "algo", "score", "training", "protocol")} for m in metas])
     else:
-        print(_table([_teacher_row(m) for m in metas], ["id", "env", "algo", "score", "std", "iqm", "human_norm", "episodes", "steps", "wall_s", "steps_per_s"]))
+        print(
+            _table(
+                [_teacher_row(m) for m in metas],
+                [
+                    "id",
+                    "env",
+                    "algo",
+                    "score",
+                    "std",
+                    "iqm",
+                    "human_norm",
+                    "episodes",
+                    "steps",
+                    "wall_s",
+                    "steps_per_s",
+                ],
+            )
+        )
     return 0
 
 
@@ -95,7 +144,15 @@ def _eval_one(source: str, episodes: int, seed: int, env_id: str | None) -> dict
         raise UserError(f"teacher {source} does not record its env; pass --env")
     proto = AtariProtocol.from_dict(t.meta.get("protocol")) if t.meta.get("protocol") else None
     res = evaluate(t, env, episodes=episodes, seed=seed, protocol=proto)
-    return {"teacher": source, "env_id": env, "algo": t.meta.get("algo"), "recorded_score": t.score, **res.summary, "protocol": res.protocol, "seed": seed}
+    return {
+        "teacher": source,
+        "env_id": env,
+        "algo": t.meta.get("algo"),
+        "recorded_score": t.score,
+        **res.summary,
+        "protocol": res.protocol,
+        "seed": seed,
+    }
 
 
 def cmd_teachers_eval(a: argparse.Namespace) -> int:
@@ -104,7 +161,10 @@ def cmd_teachers_eval(a: argparse.Namespace) -> int:
         _print_json(r)
     else:
         ci = r.get("iqm_ci") or [None, None]
-        print(f"{r['teacher']} on {r['env_id']}: mean {r['mean']:.2f} ± {r['std']:.2f}, median {r['median']:.2f}, IQM {r['iqm']:.2f} [{_fmt(ci[0], 2)}, {_fmt(ci[1], 2)}] over {r['n']} episodes (seed {a.seed})")
+        print(
+            f"{r['teacher']} on {r['env_id']}: mean {r['mean']:.2f} ± {r['std']:.2f}, median {r['median']:.2f}, "
+            f"IQM {r['iqm']:.2f} [{_fmt(ci[0], 2)}, {_fmt(ci[1], 2)}] over {r['n']} episodes (seed {a.seed})"
+        )
         if r.get("human_normalized") is not None:
             print(f"human-normalized: {r['human_normalized']:.3f}; protocol: {r['protocol']}")
     return 0
@@ -118,7 +178,17 @@ def cmd_teachers_eval_all(a: argparse.Namespace) -> int:
     for tid in shipped_ids():
         episodes = a.episodes or int(read_meta(ZOO_DIR / tid)["score"]["n"])
         r = _eval_one(tid, episodes, a.seed, None)
-        rows.append({"id": tid, "env": r["env_id"], "recorded": r["recorded_score"], "mean": r["mean"], "std": r["std"], "iqm": r["iqm"], "n": r["n"]})
+        rows.append(
+            {
+                "id": tid,
+                "env": r["env_id"],
+                "recorded": r["recorded_score"],
+                "mean": r["mean"],
+                "std": r["std"],
+                "iqm": r["iqm"],
+                "n": r["n"],
+            }
+        )
         print(f"evaluated {tid}: {r['mean']:.1f}", file=sys.stderr)
     if a.json:
         _print_json(rows)
@@ -139,14 +209,28 @@ def _boolean(text: str) -> bool:
 # Method-specific flags: (flag, Config field, type). Only those given are passed to the method,
 # which refuses the ones it does not have with a one-line error.
 METHOD_FLAGS = [
-    ("--loss", "loss", str), ("--tau", "tau", float), ("--epsilon", "epsilon", float),
-    ("--beta", "beta", float), ("--alpha", "alpha", float), ("--lambda", "lam", float),
-    ("--beta-schedule", "beta_schedule", str), ("--lambda-schedule", "lambda_schedule", str),
-    ("--divergence", "divergence", str), ("--reward-form", "reward_form", str),
-    ("--rounds", "rounds", int), ("--num-envs", "num_envs", int), ("--lr", "lr", float),
-    ("--batch-size", "batch_size", int), ("--feature-beta", "feature_beta", float), ("--epochs", "epochs", int),
-    ("--collect-steps", "collect_steps", int), ("--replay-ratio", "replay_ratio", float), ("--capacity", "capacity", int),
-    ("--n-steps", "n_steps", int), ("--memory", "memory", int), ("--lambda-ramp", "lambda_ramp", float),
+    ("--loss", "loss", str),
+    ("--tau", "tau", float),
+    ("--epsilon", "epsilon", float),
+    ("--beta", "beta", float),
+    ("--alpha", "alpha", float),
+    ("--lambda", "lam", float),
+    ("--beta-schedule", "beta_schedule", str),
+    ("--lambda-schedule", "lambda_schedule", str),
+    ("--divergence", "divergence", str),
+    ("--reward-form", "reward_form", str),
+    ("--rounds", "rounds", int),
+    ("--num-envs", "num_envs", int),
+    ("--lr", "lr", float),
+    ("--batch-size", "batch_size", int),
+    ("--feature-beta", "feature_beta", float),
+    ("--epochs", "epochs", int),
+    ("--collect-steps", "collect_steps", int),
+    ("--replay-ratio", "replay_ratio", float),
+    ("--capacity", "capacity", int),
+    ("--n-steps", "n_steps", int),
+    ("--memory", "memory", int),
+    ("--lambda-ramp", "lambda_ramp", float),
     ("--greedy", "greedy", _boolean),
 ]
 
@@ -157,20 +241,43 @@ def cmd_distill(a: argparse.Namespace) -> int:
 
     method = get_method(a.method)
     options = {field: getattr(a, field) for _, field, _ in METHOD_FLAGS if getattr(a, field) is not None}
-    spec = RunSpec(method=a.method, teachers=a.teacher or [], envs=a.env or [], student=a.student, steps=a.steps, seed=a.seed,
-                   device=a.device, eval_episodes=a.eval_episodes, runs_dir=a.runs_dir, resume=a.resume,
-                   progress=not a.no_progress, options=options, init_from=a.init_from, precision=a.precision)
+    spec = RunSpec(
+        method=a.method,
+        teachers=a.teacher or [],
+        envs=a.env or [],
+        student=a.student,
+        steps=a.steps,
+        seed=a.seed,
+        device=a.device,
+        eval_episodes=a.eval_episodes,
+        runs_dir=a.runs_dir,
+        resume=a.resume,
+        progress=not a.no_progress,
+        options=options,
+        init_from=a.init_from,
+        precision=a.precision,
+    )
     summary = run(method, spec)
     if a.json:
         _print_json(summary)
     else:
         for t in summary["tasks"]:
             ss = t["student_score"]
-            pct = "n/a (teacher not above the score floor)" if t["percent_of_teacher"] is None else f"{t['percent_of_teacher']:.1f}%"
-            print(f"{summary['method']} {t['env']}: student {ss['mean']:.1f} ± {ss['std']:.1f} (IQM {ss['iqm']:.1f}) vs teacher "
-                  f"{t['teacher_score']['mean']:.1f}: {pct} of teacher")
-        print(f"env_steps {summary['env_steps']}, teacher_queries {summary['teacher_queries']}, gradient_steps {summary['gradient_steps']}, "
-              f"wall {summary['wall_s']:.1f} s, student {summary['student']} ({summary['student_params']} params), run {summary['run_dir']}")
+            pct = (
+                "n/a (teacher not above the score floor)"
+                if t["percent_of_teacher"] is None
+                else f"{t['percent_of_teacher']:.1f}%"
+            )
+            print(
+                f"{summary['method']} {t['env']}: student {ss['mean']:.1f} ± {ss['std']:.1f} (IQM {ss['iqm']:.1f}) "
+                f"vs teacher {t['teacher_score']['mean']:.1f}: {pct} of teacher"
+            )
+        print(
+            f"env_steps {summary['env_steps']}, teacher_queries {summary['teacher_queries']}, "
+            f"gradient_steps {summary['gradient_steps']}, "
+            f"wall {summary['wall_s']:.1f} s, student {summary['student']} ({summary['student_params']} params), "
+            f"run {summary['run_dir']}"
+        )
     return 0
 
 
@@ -185,13 +292,27 @@ def cmd_teachers_report(a: argparse.Namespace) -> int:
 def cmd_bench(a: argparse.Namespace) -> int:
     from rl_distill.bench import bench
 
-    r = bench(a.suite, seeds=a.seeds, workers=a.workers, out=a.out, runs_dir=a.runs_dir, resume=a.resume, backend=a.backend,
-              address=a.address, progress=not a.no_progress, only=a.only, precision=a.precision)
+    r = bench(
+        a.suite,
+        seeds=a.seeds,
+        workers=a.workers,
+        out=a.out,
+        runs_dir=a.runs_dir,
+        resume=a.resume,
+        backend=a.backend,
+        address=a.address,
+        progress=not a.no_progress,
+        only=a.only,
+        precision=a.precision,
+    )
     if a.json:
         _print_json(r)
     else:
         busy = f", {r['busy']} left to the other bench process running them" if r["busy"] else ""
-        print(f"bench {r['suite']}: {r['ran']} runs done in {r['wall_s']:.0f} s ({r['runs']} in the suite{busy}); report: {r['report']}")
+        print(
+            f"bench {r['suite']}: {r['ran']} runs done in {r['wall_s']:.0f} s ({r['runs']} in the suite{busy}); "
+            f"report: {r['report']}"
+        )
     return 0
 
 
@@ -204,8 +325,10 @@ def cmd_report(a: argparse.Namespace) -> int:
 
 # --- parser ------------------------------------------------------------------------------------
 PRECISIONS = ("auto", "fp32", "bf16")  # rl_distill.precision.PRECISIONS, without importing torch for --help
-PRECISION_HELP = ("bf16 autocast for the networks' matrix products, fp32 parameters, optimizer state and losses; "
-                  "auto: bf16 where the device computes it natively, else fp32")
+PRECISION_HELP = (
+    "bf16 autocast for the networks' matrix products, fp32 parameters, optimizer state and losses; "
+    "auto: bf16 where the device computes it natively, else fp32"
+)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -219,7 +342,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="rl-distill", description="Policy distillation benchmark suite.")
     sub = p.add_subparsers(dest="command", required=True)
 
-    t = sub.add_parser("teachers", help="train, list and evaluate teachers").add_subparsers(dest="teachers_cmd", required=True)
+    t = sub.add_parser("teachers", help="train, list and evaluate teachers").add_subparsers(
+        dest="teachers_cmd", required=True
+    )
     tr = t.add_parser("train", help="train a teacher with Stable-Baselines3 (rl-zoo3 hyperparameters)")
     tr.add_argument("env_id")
     tr.add_argument("--algo", choices=["ppo", "dqn"], default="ppo")
@@ -228,15 +353,30 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--eval-every", type=int, default=None)
     tr.add_argument("--eval-episodes", type=int, default=20, help="episodes per periodic evaluation")
     tr.add_argument("--final-episodes", type=int, default=None)
-    tr.add_argument("--checkpoint-every", type=int, default=None, help="env steps between resumable checkpoints (default: every evaluation)")
+    tr.add_argument(
+        "--checkpoint-every",
+        type=int,
+        default=None,
+        help="env steps between resumable checkpoints (default: every evaluation)",
+    )
     tr.add_argument("--stop-at", type=float, default=None, help="stop once a periodic evaluation reaches this mean")
     tr.add_argument("--out", default=None, help="exported teacher path (no suffix)")
     tr.add_argument("--runs-dir", default="runs")
     tr.add_argument("--resume", action="store_true", help="continue the latest unfinished run from its checkpoint")
-    tr.add_argument("--hyperparams", nargs="+", default=[], metavar="KEY=VALUE",
-                    help="override the rl-zoo3 entry, e.g. learning_starts=20000 exploration_fraction=0.05 (TOML values)")
-    tr.add_argument("--init-from", default=None, metavar="TEACHER",
-                    help="continue training an exported teacher (shipped id or path) in a new run: weights, steps, curve carry over")
+    tr.add_argument(
+        "--hyperparams",
+        nargs="+",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override the rl-zoo3 entry, e.g. learning_starts=20000 exploration_fraction=0.05 (TOML values)",
+    )
+    tr.add_argument(
+        "--init-from",
+        default=None,
+        metavar="TEACHER",
+        help="continue training an exported teacher (shipped id or path) in a new run: "
+        "weights, steps, curve carry over",
+    )
     tr.add_argument("--device", default="auto")
     tr.add_argument("--precision", choices=PRECISIONS, default="auto", help=PRECISION_HELP)
     tr.add_argument("--n-envs", type=int, default=None)
@@ -245,10 +385,15 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--json", action="store_true")
     tr.set_defaults(func=cmd_teachers_train)
 
-    ex = t.add_parser("export", help="measure a training run's best model so far and export it as a teacher (the run may go on training)")
+    ex = t.add_parser(
+        "export",
+        help="measure a training run's best model so far and export it as a teacher (the run may go on training)",
+    )
     ex.add_argument("run_dir", help="the run folder, runs/<env>__<algo>-teacher__<seed>__<time>")
     ex.add_argument("--out", default=None, help="teacher path without suffix (default: the run's --out)")
-    ex.add_argument("--episodes", type=int, default=None, help="evaluation episodes (default: 30 on Atari, 100 otherwise)")
+    ex.add_argument(
+        "--episodes", type=int, default=None, help="evaluation episodes (default: 30 on Atari, 100 otherwise)"
+    )
     ex.add_argument("--json", action="store_true")
     ex.set_defaults(func=cmd_teachers_export)
 
@@ -285,8 +430,12 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--eval-episodes", type=int, default=None)
     d.add_argument("--runs-dir", default="runs")
     d.add_argument("--resume", action="store_true")
-    d.add_argument("--init-from", default=None, help="a finished run folder whose student starts this one: its shared layers (transfer), "
-                   "its heads too if it played the same envs (continuation)")
+    d.add_argument(
+        "--init-from",
+        default=None,
+        help="a finished run folder whose student starts this one: its shared layers (transfer), "
+        "its heads too if it played the same envs (continuation)",
+    )
     d.add_argument("--no-progress", action="store_true")
     d.add_argument("--json", action="store_true")
     for flag, field, typ in METHOD_FLAGS:
@@ -294,22 +443,34 @@ def build_parser() -> argparse.ArgumentParser:
     d.set_defaults(func=cmd_distill)
 
     b = sub.add_parser("bench", help="run a benchmark suite (experiments/<suite>.toml) and write results/<suite>/")
-    b.add_argument("suite", nargs="?", default="lineage", help="suite name in experiments/ or a .toml path (default: lineage)")
+    b.add_argument(
+        "suite", nargs="?", default="lineage", help="suite name in experiments/ or a .toml path (default: lineage)"
+    )
     b.add_argument("--seeds", type=int, default=None, help="seeds per configuration (default: the suite's)")
     b.add_argument("--workers", type=int, default=2, help="runs at once (one core each)")
     b.add_argument("--out", default=None, help="results folder (default results/<suite>)")
     b.add_argument("--runs-dir", default=None, help="run folders (default runs/bench/<suite>)")
-    b.add_argument("--resume", action="store_true", help="continue interrupted runs from their checkpoints (finished runs are always kept)")
+    b.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue interrupted runs from their checkpoints (finished runs are always kept)",
+    )
     b.add_argument("--backend", choices=["local", "ray"], default="local", help="worker processes here, or Ray tasks")
     b.add_argument("--address", default=None, help="Ray cluster address (default: start a local Ray)")
-    b.add_argument("--only", default=None, help="run only the cells whose key contains one of these comma-separated texts (e.g. CartPole,Acrobot)")
+    b.add_argument(
+        "--only",
+        default=None,
+        help="run only the cells whose key contains one of these comma-separated texts (e.g. CartPole,Acrobot)",
+    )
     b.add_argument("--precision", choices=PRECISIONS, default="auto", help=PRECISION_HELP)
     b.add_argument("--no-progress", action="store_true")
     b.add_argument("--json", action="store_true")
     b.set_defaults(func=cmd_bench)
 
     rp2 = sub.add_parser("report", help="regenerate a suite's tables and plots from its run records")
-    rp2.add_argument("runs_dir", metavar="DIR", help="a results folder (results/lineage) or a bench runs folder (runs/bench/lineage)")
+    rp2.add_argument(
+        "runs_dir", metavar="DIR", help="a results folder (results/lineage) or a bench runs folder (runs/bench/lineage)"
+    )
     rp2.add_argument("--out", default=None, help="default: the folder the suite wrote to")
     rp2.set_defaults(func=cmd_report)
     return p

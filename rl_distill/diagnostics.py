@@ -27,16 +27,22 @@ def group_logits(logits: torch.Tensor, groups: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def policy_stats(teacher_logits: torch.Tensor, student_logits: torch.Tensor, groups: torch.Tensor | None = None) -> dict[str, float]:
+def policy_stats(
+    teacher_logits: torch.Tensor, student_logits: torch.Tensor, groups: torch.Tensor | None = None
+) -> dict[str, float]:
     """distill/teacher_agreement (same argmax), distill/kl = KL(T || S), distill/teacher_entropy; with
     ``groups`` (an action's group, (A,)) the same three over the groups."""
     t, s = teacher_logits.float(), student_logits.float()
-    out = {"distill/teacher_agreement": (s.argmax(-1) == t.argmax(-1)).float().mean().item(),
-           "distill/kl": forward_kl(t, s).mean().item(),
-           "distill/teacher_entropy": entropy(t).mean().item()}
+    out = {
+        "distill/teacher_agreement": (s.argmax(-1) == t.argmax(-1)).float().mean().item(),
+        "distill/kl": forward_kl(t, s).mean().item(),
+        "distill/teacher_entropy": entropy(t).mean().item(),
+    }
     if groups is not None:
         gt, gs = group_logits(t, groups), group_logits(s, groups)
-        out |= {"distill/teacher_agreement_grouped": (gs.argmax(-1) == gt.argmax(-1)).float().mean().item(),
-                "distill/kl_grouped": forward_kl(gt, gs).mean().item(),
-                "distill/teacher_entropy_grouped": entropy(gt).mean().item()}
+        out |= {
+            "distill/teacher_agreement_grouped": (gs.argmax(-1) == gt.argmax(-1)).float().mean().item(),
+            "distill/kl_grouped": forward_kl(gt, gs).mean().item(),
+            "distill/teacher_entropy_grouped": entropy(gt).mean().item(),
+        }
     return out

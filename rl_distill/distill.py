@@ -108,8 +108,19 @@ def resolve_device(device: str) -> torch.device:
 class Context:
     """What a method gets: teachers, envs, the student, rollouts, logging, counters, checkpoints."""
 
-    def __init__(self, spec: RunSpec, teachers: list[Teacher], env_ids: list[str], specs: list[EnvSpec], student: Student,
-                 device: torch.device, run_dir: Path, logger: RunLogger, budget: int, started_at: float | None = None):
+    def __init__(
+        self,
+        spec: RunSpec,
+        teachers: list[Teacher],
+        env_ids: list[str],
+        specs: list[EnvSpec],
+        student: Student,
+        device: torch.device,
+        run_dir: Path,
+        logger: RunLogger,
+        budget: int,
+        started_at: float | None = None,
+    ):
         self.spec = spec
         self.teachers = teachers
         self.env_ids = env_ids
@@ -121,7 +132,9 @@ class Context:
         self.budget = budget
         self.seed = spec.seed
         self.generator = torch.Generator(device=device).manual_seed(spec.seed)
-        self.action_groups = [None if g is None else torch.tensor(g, device=device) for g in map(action_groups, env_ids)]
+        self.action_groups = [
+            None if g is None else torch.tensor(g, device=device) for g in map(action_groups, env_ids)
+        ]
         """Per task, each action's group where the game's actions repeat one another (envs.action_groups), else None."""
         self.rollouts: list[Rollout] = []
         self._steps_base = 0
@@ -143,7 +156,13 @@ class Context:
         if spec.progress:
             from tqdm import tqdm
 
-            self._pbar = tqdm(total=budget, unit="step", desc=f"{spec.method} {','.join(env_ids)}", dynamic_ncols=True, file=sys.stderr)
+            self._pbar = tqdm(
+                total=budget,
+                unit="step",
+                desc=f"{spec.method} {','.join(env_ids)}",
+                dynamic_ncols=True,
+                file=sys.stderr,
+            )
 
     @property
     def num_tasks(self) -> int:
@@ -155,8 +174,14 @@ class Context:
 
     def rollout(self, task: int = 0, num_envs: int = 8) -> Rollout:
         """A batched rollout on task ``task``'s env, labelled by its teacher (counted in the totals)."""
-        r = Rollout(self.env_ids[task], num_envs, self.teachers[task], seed=self.seed * 1000 + len(self.rollouts) * 97 + self._steps_base % 9973,
-                    device=self.device, task=task)
+        r = Rollout(
+            self.env_ids[task],
+            num_envs,
+            self.teachers[task],
+            seed=self.seed * 1000 + len(self.rollouts) * 97 + self._steps_base % 9973,
+            device=self.device,
+            task=task,
+        )
         self.rollouts.append(r)
         return r
 
@@ -176,8 +201,16 @@ class Context:
         for i, spec in enumerate(self.env_specs):
             image = len(spec.obs_shape) == 3
             cap = min(capacity or (20_000 if image else 100_000), share + 1)
-            out.append(ReplayMemory(cap, spec.obs_shape, torch.uint8 if image else torch.float32, spec.n_actions,
-                                    feature_dim=self.teachers[i].features_dim if with_features else None, device=self.device))
+            out.append(
+                ReplayMemory(
+                    cap,
+                    spec.obs_shape,
+                    torch.uint8 if image else torch.float32,
+                    spec.n_actions,
+                    feature_dim=self.teachers[i].features_dim if with_features else None,
+                    device=self.device,
+                )
+            )
         return out
 
     def chunk_steps(self, num_envs: int, collect_steps: int) -> int:
@@ -185,8 +218,16 @@ class Context:
         left = self.budget - self.env_steps
         return max(1, min(collect_steps, math.ceil(left / (num_envs * self.num_tasks))))
 
-    def train_from_replay(self, optimizer: torch.optim.Optimizer, cfg: ReplayConfig, play, update, with_features: bool = False,
-                          extra_state=dict, load_extra=lambda state: None) -> None:
+    def train_from_replay(
+        self,
+        optimizer: torch.optim.Optimizer,
+        cfg: ReplayConfig,
+        play,
+        update,
+        with_features: bool = False,
+        extra_state=dict,
+        load_extra=lambda state: None,
+    ) -> None:
         """The loop of the replay-memory methods, until the budget is spent.
 
         Each chunk, ``play(task, rollout, n)`` acts ``n`` steps of every env of each task and returns the
@@ -238,7 +279,11 @@ class Context:
         if self._pbar is not None:
             self._pbar.n = min(self.env_steps, self.budget)
             loss = vals.get("distill/loss", vals.get("train/loss"))
-            self._pbar.set_postfix_str(f"ret {vals.get('rollout/ep_rew_mean', float('nan')):.1f}" + (f" loss {loss:.3g}" if loss is not None else ""), refresh=False)
+            self._pbar.set_postfix_str(
+                f"ret {vals.get('rollout/ep_rew_mean', float('nan')):.1f}"
+                + (f" loss {loss:.3g}" if loss is not None else ""),
+                refresh=False,
+            )
             self._pbar.refresh()
 
     @property
@@ -274,21 +319,43 @@ class Context:
         fingerprint = weights_fingerprint(self.student) if cache else ""
         with torch.no_grad(), torch.autocast(self.device.type, enabled=False):  # evaluations in fp32, as the final one
             for i, env_id in enumerate(self.env_ids):
-                res = evaluate_cached(student_policy(self.student, i, self.device), f"{fingerprint}:task{i}:{self.device.type}", env_id,
-                                      self.spec.curve_episodes, self.spec.eval_seed + 1, cache, label=f"untrained {self.student.spec}",
-                                      stall_steps=STALL_STEPS)
+                res = evaluate_cached(
+                    student_policy(self.student, i, self.device),
+                    f"{fingerprint}:task{i}:{self.device.type}",
+                    env_id,
+                    self.spec.curve_episodes,
+                    self.spec.eval_seed + 1,
+                    cache,
+                    label=f"untrained {self.student.spec}",
+                    stall_steps=STALL_STEPS,
+                )
                 vals["eval/mean_reward" + ("" if self.num_tasks == 1 else "/" + env_id)] = res.summary["mean"]
                 # Beside the greedy score, the sampling student's: the policy that plays in on-policy training.
-                sampled = evaluate_cached(student_policy(self.student, i, self.device, sample_seed=self.spec.eval_seed + 2),
-                                          f"{fingerprint}:task{i}:{self.device.type}:sampled", env_id, self.spec.curve_episodes,
-                                          self.spec.eval_seed + 1, cache, label=f"untrained {self.student.spec}, sampling")
-                vals["eval/sampled_mean_reward" + ("" if self.num_tasks == 1 else "/" + env_id)] = sampled.summary["mean"]
+                sampled = evaluate_cached(
+                    student_policy(self.student, i, self.device, sample_seed=self.spec.eval_seed + 2),
+                    f"{fingerprint}:task{i}:{self.device.type}:sampled",
+                    env_id,
+                    self.spec.curve_episodes,
+                    self.spec.eval_seed + 1,
+                    cache,
+                    label=f"untrained {self.student.spec}, sampling",
+                )
+                vals["eval/sampled_mean_reward" + ("" if self.num_tasks == 1 else "/" + env_id)] = sampled.summary[
+                    "mean"
+                ]
         self.student.train(was_training)
         self._t0 += time.time() - t  # evaluation time is not training time
         self.logger.scalars(self.env_steps, {**vals, "time/wall_s": self.wall_s})
 
-    def supervised_step(self, optimizer: torch.optim.Optimizer, obs: torch.Tensor, teacher_logits: torch.Tensor, loss_fn,
-                        task: int = 0, extra=None) -> dict[str, float]:
+    def supervised_step(
+        self,
+        optimizer: torch.optim.Optimizer,
+        obs: torch.Tensor,
+        teacher_logits: torch.Tensor,
+        loss_fn,
+        task: int = 0,
+        extra=None,
+    ) -> dict[str, float]:
         """One gradient step of ``mean(loss_fn(teacher_logits, student_logits))`` (+ ``extra(out)``).
 
         Returns the distill/... scalars: loss and diagnostics.policy_stats (agreement, KL(T || S), teacher
@@ -304,12 +371,18 @@ class Context:
         loss.backward()
         optimizer.step()
         self.gradient_steps += 1
-        stats.update({"distill/loss": loss.item(), **policy_stats(teacher_logits, out["logits"], self.action_groups[task])})
+        stats.update(
+            {"distill/loss": loss.item(), **policy_stats(teacher_logits, out["logits"], self.action_groups[task])}
+        )
         return stats
 
     # --- checkpoints: student + optimizer + counters + method state, loaded weights-only -----
-    def maybe_checkpoint(self, optimizer: torch.optim.Optimizer, state: dict[str, Any] | Callable[[], dict[str, Any]] | None = None,
-                         force: bool = False) -> None:
+    def maybe_checkpoint(
+        self,
+        optimizer: torch.optim.Optimizer,
+        state: dict[str, Any] | Callable[[], dict[str, Any]] | None = None,
+        force: bool = False,
+    ) -> None:
         """Write ``checkpoint.pt`` every ``checkpoint_every_s`` seconds (or now, with ``force``).
 
         ``state`` is the method's own state (tensors, numbers, lists, dicts); pass a function to build it
@@ -323,9 +396,20 @@ class Context:
         import io
 
         buf = io.BytesIO()
-        torch.save({"student": self.student.state_dict(), "optimizer": optimizer.state_dict(), "env_steps": self.env_steps,
-                    "teacher_queries": self.teacher_queries, "gradient_steps": self.gradient_steps, "wall_s": self.wall_s,
-                    "elapsed_s": self.elapsed_s, "cpu_s": self.cpu_s, "method": state or {}}, buf)
+        torch.save(
+            {
+                "student": self.student.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "env_steps": self.env_steps,
+                "teacher_queries": self.teacher_queries,
+                "gradient_steps": self.gradient_steps,
+                "wall_s": self.wall_s,
+                "elapsed_s": self.elapsed_s,
+                "cpu_s": self.cpu_s,
+                "method": state or {},
+            },
+            buf,
+        )
         atomic_write_bytes(self.run_dir / "checkpoint.pt", buf.getvalue())
 
     def restore(self, optimizer: torch.optim.Optimizer) -> dict[str, Any] | None:
@@ -378,16 +462,24 @@ def _config(method: ModuleType, options: dict[str, Any], env_ids: list[str] | No
     return method.Config(**options)
 
 
-def _check_setup(method: ModuleType, teachers: list[Teacher], env_ids: list[str], specs: list[EnvSpec], student_spec: str | None) -> None:
+def _check_setup(
+    method: ModuleType, teachers: list[Teacher], env_ids: list[str], specs: list[EnvSpec], student_spec: str | None
+) -> None:
     if len(teachers) > 1 and not method.MULTI_TASK:
-        raise UserError(f"{method.NAME} trains a single-task student: give one --teacher (multi-task methods: policy-distillation, actor-mimic, kickstarting)")
+        raise UserError(
+            f"{method.NAME} trains a single-task student: give one --teacher "
+            "(multi-task methods: policy-distillation, actor-mimic, kickstarting)"
+        )
     for t, s in zip(teachers, specs):
         t.check_fits(s)
     kinds = {len(s.obs_shape) for s in specs}
     if len(kinds) > 1:
         raise SpaceMismatchError("teachers mix image and vector observations: one student cannot take both")
     if len(specs) > 1 and len(specs[0].obs_shape) == 3 and len({s.obs_shape for s in specs}) > 1:
-        raise SpaceMismatchError(f"teachers' image observations differ in shape ({[s.obs_shape for s in specs]}): a multi-task CNN student needs one shape")
+        raise SpaceMismatchError(
+            f"teachers' image observations differ in shape ({[s.obs_shape for s in specs]}): "
+            "a multi-task CNN student needs one shape"
+        )
 
 
 def run(method: ModuleType, spec: RunSpec) -> dict[str, Any]:
@@ -411,17 +503,29 @@ def run(method: ModuleType, spec: RunSpec) -> dict[str, Any]:
     _check_setup(method, teachers, env_ids, specs, spec.student)
     torch.manual_seed(spec.seed)
     np.random.seed(spec.seed)
-    student = make_student(spec.student, [s.obs_shape for s in specs], [s.n_actions for s in specs], spec.seed).to(device)
+    student = make_student(spec.student, [s.obs_shape for s in specs], [s.n_actions for s in specs], spec.seed).to(
+        device
+    )
     init = transfer_weights(student, spec.init_from, env_ids) if spec.init_from else None
     # Multi-task: each task gets its own default budget, the total is their sum.
     budget = int(spec.steps or sum(method.default_steps(e) for e in env_ids))
 
     tag = "+".join(env_ids)
-    run_dir = find_resumable(spec.runs_dir, run_name(tag, method.NAME, spec.seed, 0).rsplit("__", 1)[0], "checkpoint.pt") if spec.resume else None
+    run_dir = (
+        find_resumable(spec.runs_dir, run_name(tag, method.NAME, spec.seed, 0).rsplit("__", 1)[0], "checkpoint.pt")
+        if spec.resume
+        else None
+    )
     run_dir = run_dir or new_run_dir(spec.runs_dir, tag, method.NAME, spec.seed)
     logger = RunLogger(run_dir, tensorboard=spec.tensorboard)
-    config = {"run": {k: v for k, v in dataclasses.asdict(spec).items()}, "method_config": dataclasses.asdict(cfg), "budget": budget, "device": str(device),
-              "precision": precision, "init": init}
+    config = {
+        "run": {k: v for k, v in dataclasses.asdict(spec).items()},
+        "method_config": dataclasses.asdict(cfg),
+        "budget": budget,
+        "device": str(device),
+        "precision": precision,
+        "init": init,
+    }
     atomic_write_json(run_dir / "config.json", config)
     logger.hparams({**{k: v for k, v in dataclasses.asdict(spec).items() if k != "options"}, **dataclasses.asdict(cfg)})
     ctx = Context(spec, teachers, env_ids, specs, student, device, run_dir, logger, budget, started_at=t0)
@@ -443,36 +547,75 @@ def run(method: ModuleType, spec: RunSpec) -> dict[str, Any]:
         floor = score_floor(env_id)
         # A teacher no better than the floor (e.g. an untrained one) has no meaningful "% of teacher": None.
         ref = t_res.summary["mean"] if t_res.summary["mean"] > (floor if floor is not None else 0.0) else None
-        s_res = evaluate(student_policy(student, i, device), env_id, episodes=episodes, seed=spec.eval_seed,
-                         reference=ref, floor=floor, stall_steps=STALL_STEPS)
-        logger.scalars(ctx.env_steps, {f"eval/mean_reward{'' if len(env_ids) == 1 else '/' + env_id}": s_res.summary["mean"], "time/wall_s": train_time})
-        tasks.append({
-            "env": env_id, "teacher": teacher.name,
-            "teacher_score": {k: t_res.summary[k] for k in ("mean", "std", "iqm")},
-            "student_score": {k: s_res.summary[k] for k in ("mean", "std", "iqm", "iqm_ci")},
-            "percent_of_teacher": s_res.summary.get("percent_of_reference"),
-            "episodes": episodes, "protocol": s_res.protocol, "stalled_games": s_res.summary.get("stalled_games"),
-        })
+        s_res = evaluate(
+            student_policy(student, i, device),
+            env_id,
+            episodes=episodes,
+            seed=spec.eval_seed,
+            reference=ref,
+            floor=floor,
+            stall_steps=STALL_STEPS,
+        )
+        logger.scalars(
+            ctx.env_steps,
+            {
+                f"eval/mean_reward{'' if len(env_ids) == 1 else '/' + env_id}": s_res.summary["mean"],
+                "time/wall_s": train_time,
+            },
+        )
+        tasks.append(
+            {
+                "env": env_id,
+                "teacher": teacher.name,
+                "teacher_score": {k: t_res.summary[k] for k in ("mean", "std", "iqm")},
+                "student_score": {k: s_res.summary[k] for k in ("mean", "std", "iqm", "iqm_ci")},
+                "percent_of_teacher": s_res.summary.get("percent_of_reference"),
+                "episodes": episodes,
+                "protocol": s_res.protocol,
+                "stalled_games": s_res.summary.get("stalled_games"),
+            }
+        )
     tensors = {k: v.detach().cpu().contiguous() for k, v in student.state_dict().items()}
     import tempfile
 
     with tempfile.TemporaryDirectory() as d:
         save_file(tensors, f"{d}/s.safetensors")
         atomic_write_bytes(run_dir / "student.safetensors", Path(f"{d}/s.safetensors").read_bytes())
-    atomic_write_json(run_dir / "student.json", {"spec": str(student.spec), "obs_shapes": student.obs_shapes, "n_actions": student.n_actions, "envs": env_ids})
+    atomic_write_json(
+        run_dir / "student.json",
+        {"spec": str(student.spec), "obs_shapes": student.obs_shapes, "n_actions": student.n_actions, "envs": env_ids},
+    )
     summary = {
-        "method": method.NAME, "envs": env_ids, "seed": spec.seed,
-        "teacher_score": tasks[0]["teacher_score"]["mean"] if len(tasks) == 1 else [t["teacher_score"]["mean"] for t in tasks],
+        "method": method.NAME,
+        "envs": env_ids,
+        "seed": spec.seed,
+        "teacher_score": tasks[0]["teacher_score"]["mean"]
+        if len(tasks) == 1
+        else [t["teacher_score"]["mean"] for t in tasks],
         "student_score": tasks[0]["student_score"] if len(tasks) == 1 else [t["student_score"] for t in tasks],
-        "percent_of_teacher": tasks[0]["percent_of_teacher"] if len(tasks) == 1 else [t["percent_of_teacher"] for t in tasks],
-        "env_steps": ctx.env_steps, "teacher_queries": ctx.teacher_queries, "gradient_steps": ctx.gradient_steps,
+        "percent_of_teacher": tasks[0]["percent_of_teacher"]
+        if len(tasks) == 1
+        else [t["percent_of_teacher"] for t in tasks],
+        "env_steps": ctx.env_steps,
+        "teacher_queries": ctx.teacher_queries,
+        "gradient_steps": ctx.gradient_steps,
         # Whole-run figures: a resumed run adds the wall time of its earlier parts.
-        "wall_s": round(ctx.elapsed_s, 2), "train_wall_s": round(train_wall, 2),
-        "train_time_s": round(train_time, 2), "cpu_s": round(ctx.cpu_s, 2), "resumed_from_step": ctx.resumed_from,
-        "student": str(student.spec), "student_params": student.policy_params(),
+        "wall_s": round(ctx.elapsed_s, 2),
+        "train_wall_s": round(train_wall, 2),
+        "train_time_s": round(train_time, 2),
+        "cpu_s": round(ctx.cpu_s, 2),
+        "resumed_from_step": ctx.resumed_from,
+        "student": str(student.spec),
+        "student_params": student.policy_params(),
         "teacher_params": [t.num_params for t in teachers] if len(teachers) > 1 else teachers[0].num_params,
-        "protocol": tasks[0]["protocol"], "tasks": tasks, "method_config": dataclasses.asdict(cfg),
-        "device": str(device), "precision": precision, "machine": machine(str(device)), "run_dir": str(run_dir), "init": init,
+        "protocol": tasks[0]["protocol"],
+        "tasks": tasks,
+        "method_config": dataclasses.asdict(cfg),
+        "device": str(device),
+        "precision": precision,
+        "machine": machine(str(device)),
+        "run_dir": str(run_dir),
+        "init": init,
     }
     logger.close()
     atomic_write_json(run_dir / "summary.json", summary)
@@ -506,8 +649,14 @@ def transfer_weights(student: Student, run_dir: str | Path, envs: list[str] | No
     heads = envs is not None and src_envs == list(envs)
     src = load_file(str(p / "student.safetensors"))
     own = student.state_dict()
-    take = {k: v for k, v in src.items() if k in own and own[k].shape == v.shape and (heads or not k.startswith(("heads.", "value_heads.")))}
+    take = {
+        k: v
+        for k, v in src.items()
+        if k in own and own[k].shape == v.shape and (heads or not k.startswith(("heads.", "value_heads.")))
+    }
     if not take:
-        raise SpaceMismatchError(f"the student of {p} shares no layer with this student ({student.spec}): nothing to transfer")
+        raise SpaceMismatchError(
+            f"the student of {p} shares no layer with this student ({student.spec}): nothing to transfer"
+        )
     student.load_state_dict(take, strict=False)
     return {"from": str(p), "tensors": len(take), "params": int(sum(v.numel() for v in take.values())), "heads": heads}

@@ -141,9 +141,7 @@ def check_env_id(env_id: str) -> None:
     if env_id.startswith("ALE/"):
         raise UnknownEnvError(f"unknown env id {env_id!r}: Atari ids look like ALE/Pong-v5")
     if env_id not in gym.registry:
-        raise UnknownEnvError(
-            f"unknown env id {env_id!r}; try one of {', '.join(CONTROL_ENVS)} or ALE/<Game>-v5"
-        )
+        raise UnknownEnvError(f"unknown env id {env_id!r}; try one of {', '.join(CONTROL_ENVS)} or ALE/<Game>-v5")
 
 
 def make_env(
@@ -196,7 +194,10 @@ def make_env(
         )
     if not isinstance(env.single_action_space, gym.spaces.Discrete):
         env.close()
-        raise UnknownEnvError(f"{env_id!r} has a {type(env.single_action_space).__name__} action space; rl-distill handles discrete actions")
+        raise UnknownEnvError(
+            f"{env_id!r} has a {type(env.single_action_space).__name__} action space; "
+            "rl-distill handles discrete actions"
+        )
     env.metadata["rl_distill_env_id"] = env_id
     env.metadata["rl_distill_protocol"] = None
     return env
@@ -212,7 +213,12 @@ class EnvSpec:
     n_actions: int
 
     def to_dict(self) -> dict[str, Any]:
-        return {"env_id": self.env_id, "obs_shape": list(self.obs_shape), "obs_dtype": self.obs_dtype, "n_actions": self.n_actions}
+        return {
+            "env_id": self.env_id,
+            "obs_shape": list(self.obs_shape),
+            "obs_dtype": self.obs_dtype,
+            "n_actions": self.n_actions,
+        }
 
 
 _SPEC_CACHE: dict[tuple[str, bool], EnvSpec] = {}
@@ -222,10 +228,14 @@ def env_spec(env_id: str, full_action_space: bool = False) -> EnvSpec:
     """The observation/action spec of ``env_id`` (built once, then cached)."""
     key = (env_id, full_action_space)
     if key not in _SPEC_CACHE:
-        env = make_env(env_id, 1, atari=AtariProtocol(full_action_space=full_action_space) if is_atari(env_id) else None)
+        env = make_env(
+            env_id, 1, atari=AtariProtocol(full_action_space=full_action_space) if is_atari(env_id) else None
+        )
         try:
             sp = env.single_observation_space
-            _SPEC_CACHE[key] = EnvSpec(env_id, tuple(int(s) for s in sp.shape), str(np.dtype(sp.dtype)), int(env.single_action_space.n))
+            _SPEC_CACHE[key] = EnvSpec(
+                env_id, tuple(int(s) for s in sp.shape), str(np.dtype(sp.dtype)), int(env.single_action_space.n)
+            )
         finally:
             env.close()
     return _SPEC_CACHE[key]

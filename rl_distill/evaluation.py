@@ -173,8 +173,16 @@ def teacher_fingerprint(teacher: Any) -> str:
     return weights_fingerprint(teacher.net)
 
 
-def evaluate_cached(policy: Policy, fingerprint: str, env_id: str, episodes: int, seed: int, cache_dir: str | Path | None,
-                    label: str | None = None, stall_steps: int | None = None):
+def evaluate_cached(
+    policy: Policy,
+    fingerprint: str,
+    env_id: str,
+    episodes: int,
+    seed: int,
+    cache_dir: str | Path | None,
+    label: str | None = None,
+    stall_steps: int | None = None,
+):
     """``evaluate(policy, env_id, episodes, seed)``, or its summary from ``cache_dir`` when that exact evaluation
     (same ``fingerprint`` -- the weights, and anything else the policy's actions depend on --, env, protocol,
     episodes, seed) was done before. The evaluation is deterministic, so the cache changes no number; it only
@@ -192,14 +200,25 @@ def evaluate_cached(policy: Policy, fingerprint: str, env_id: str, episodes: int
         except (json.JSONDecodeError, KeyError):
             pass  # a foreign or damaged file: evaluate again and overwrite it
     res = evaluate(policy, env_id, episodes=episodes, seed=seed, stall_steps=stall_steps)
-    atomic_write_json(path, {"policy": label, "env_id": env_id, "episodes": episodes, "seed": seed, "protocol": proto,
-                             "summary": res.summary})
+    atomic_write_json(
+        path,
+        {
+            "policy": label,
+            "env_id": env_id,
+            "episodes": episodes,
+            "seed": seed,
+            "protocol": proto,
+            "summary": res.summary,
+        },
+    )
     return res
 
 
 def evaluate_teacher(teacher: Any, env_id: str, episodes: int, seed: int, cache_dir: str | Path | None = None):
     """A teacher's evaluation through :func:`evaluate_cached`: a grid evaluates each teacher once."""
-    return evaluate_cached(teacher, teacher_fingerprint(teacher), env_id, episodes, seed, cache_dir, getattr(teacher, "name", None))
+    return evaluate_cached(
+        teacher, teacher_fingerprint(teacher), env_id, episodes, seed, cache_dir, getattr(teacher, "name", None)
+    )
 
 
 def _cache_key(*parts: Any) -> str:

@@ -44,29 +44,39 @@ def mse(teacher_logits: torch.Tensor, student_logits: torch.Tensor, mask: torch.
     return d.sum(-1)
 
 
-def kl_tau(teacher_logits: torch.Tensor, student_logits: torch.Tensor, tau: float = 0.01, mask: torch.Tensor | None = None) -> torch.Tensor:
+def kl_tau(
+    teacher_logits: torch.Tensor, student_logits: torch.Tensor, tau: float = 0.01, mask: torch.Tensor | None = None
+) -> torch.Tensor:
     """KL(softmax(q_T / tau) || softmax(q_S)): Rusu et al.'s loss with a sharpened teacher."""
     return _kl(_logp(teacher_logits.float() / tau, mask), _logp(student_logits, mask))
 
 
-def forward_kl(teacher_logits: torch.Tensor, student_logits: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+def forward_kl(
+    teacher_logits: torch.Tensor, student_logits: torch.Tensor, mask: torch.Tensor | None = None
+) -> torch.Tensor:
     """KL(T || S), mean-seeking."""
     return _kl(_logp(teacher_logits, mask), _logp(student_logits, mask))
 
 
-def reverse_kl(teacher_logits: torch.Tensor, student_logits: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+def reverse_kl(
+    teacher_logits: torch.Tensor, student_logits: torch.Tensor, mask: torch.Tensor | None = None
+) -> torch.Tensor:
     """KL(S || T), mode-seeking."""
     return _kl(_logp(student_logits, mask), _logp(teacher_logits, mask))
 
 
-def cross_entropy(teacher_logits: torch.Tensor, student_logits: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+def cross_entropy(
+    teacher_logits: torch.Tensor, student_logits: torch.Tensor, mask: torch.Tensor | None = None
+) -> torch.Tensor:
     """H(T, S) = -sum_a pi_T(a) log pi_S(a): Kickstarting's and Actor-Mimic's policy term."""
     lt, ls = _logp(teacher_logits, mask), _logp(student_logits, mask)
     pt = lt.exp()
     return -torch.where(pt > 0, pt * ls, torch.zeros_like(pt)).sum(-1)
 
 
-def generalized_jsd(teacher_logits: torch.Tensor, student_logits: torch.Tensor, beta: float = 0.5, mask: torch.Tensor | None = None) -> torch.Tensor:
+def generalized_jsd(
+    teacher_logits: torch.Tensor, student_logits: torch.Tensor, beta: float = 0.5, mask: torch.Tensor | None = None
+) -> torch.Tensor:
     """beta * KL(T || M) + (1 - beta) * KL(S || M), M = beta * T + (1 - beta) * S (TRL's GKD).
 
     beta = 0 is forward KL(T || S) and beta = 1 reverse KL(S || T), as in TRL; in between the value
@@ -83,7 +93,9 @@ def generalized_jsd(teacher_logits: torch.Tensor, student_logits: torch.Tensor, 
     return beta * _kl(lt, lm) + (1 - beta) * _kl(ls, lm)
 
 
-def skew_kl(teacher_logits: torch.Tensor, student_logits: torch.Tensor, alpha: float = 0.1, mask: torch.Tensor | None = None) -> torch.Tensor:
+def skew_kl(
+    teacher_logits: torch.Tensor, student_logits: torch.Tensor, alpha: float = 0.1, mask: torch.Tensor | None = None
+) -> torch.Tensor:
     """KL(T || alpha * T + (1 - alpha) * S) (DistiLLM's skew KL); alpha = 0 is forward KL."""
     if not 0.0 <= alpha < 1.0:
         raise ValueError("alpha must be in [0, 1)")

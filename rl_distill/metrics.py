@@ -178,9 +178,7 @@ def _replicates_1d(x: np.ndarray, stats: Sequence[Stat], reps: int, seed: int) -
     return [np.concatenate(o) for o in out]
 
 
-def _replicates_stratified(
-    scores: np.ndarray, stats: Sequence[Stat], reps: int, seed: int
-) -> list[np.ndarray]:
+def _replicates_stratified(scores: np.ndarray, stats: Sequence[Stat], reps: int, seed: int) -> list[np.ndarray]:
     runs, tasks = scores.shape
     rng = np.random.default_rng(seed)
     chunk = max(1, _CHUNK_ELEMS // scores.size)

@@ -69,9 +69,12 @@ class NatureCNN(nn.Module):
         super().__init__()
         c1, c2, c3 = channels
         self.cnn = nn.Sequential(
-            nn.Conv2d(obs_shape[0], c1, 8, stride=4), nn.ReLU(),
-            nn.Conv2d(c1, c2, 4, stride=2), nn.ReLU(),
-            nn.Conv2d(c2, c3, 3, stride=1), nn.ReLU(),
+            nn.Conv2d(obs_shape[0], c1, 8, stride=4),
+            nn.ReLU(),
+            nn.Conv2d(c1, c2, 4, stride=2),
+            nn.ReLU(),
+            nn.Conv2d(c2, c3, 3, stride=1),
+            nn.ReLU(),
             nn.Flatten(),
         )
         with torch.no_grad():
@@ -167,7 +170,11 @@ class ActorCriticNet(nn.Module):
         h = self.features_extractor(preprocess(obs, self.arch))
         latent_pi = self.mlp_extractor.policy_net(h)
         latent_vf = self.mlp_extractor.value_net(h)
-        return {"logits": self.action_net(latent_pi), "features": latent_pi, "value": self.value_net(latent_vf).squeeze(-1)}
+        return {
+            "logits": self.action_net(latent_pi),
+            "features": latent_pi,
+            "value": self.value_net(latent_vf).squeeze(-1),
+        }
 
 
 class _QNetwork(nn.Module):

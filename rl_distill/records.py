@@ -15,7 +15,8 @@ from rl_distill.errors import UserError
 from rl_distill.runs import atomic_write_bytes, atomic_write_json, read_scalars
 
 SUITES_DIR = Path("experiments")
-"""Where ``rl-distill bench NAME`` looks for ``NAME.toml`` (relative to the working directory: a repository checkout)."""
+"""Where ``rl-distill bench NAME`` looks for ``NAME.toml`` (relative to the working directory: a repository
+checkout)."""
 
 
 def suite_path(name: str) -> Path:
@@ -51,15 +52,20 @@ def save_record(runs_root: str | Path, out_dir: str | Path, key: str) -> bool:
 
     def points(prefix: str, *extra: str) -> list[dict[str, Any]]:
         """The scalar rows that log ``prefix`` (per task too), with their step and ``extra`` keys only."""
-        return [{k: v for k, v in r.items() if k == "step" or k.startswith(prefix) or k in extra}
-                for r in scalars if any(k.startswith(prefix) for k in r)]
+        return [
+            {k: v for k, v in r.items() if k == "step" or k.startswith(prefix) or k in extra}
+            for r in scalars
+            if any(k.startswith(prefix) for k in r)
+        ]
 
     curve = points("eval/", "time/wall_s")  # greedy eval/mean_reward and eval/sampled_mean_reward
     # The training episodes' raw return (actions sampled, as the run played them): what RL papers plot, and the only
     # sign of learning where a greedy policy is stuck (a Breakout policy that never serves scores 0 greedily).
     train_curve = points("rollout/ep_rew_mean")
-    atomic_write_json(record_path(out_dir, key), {"cell": json.loads((d / "cell.json").read_text()), "summary": s, "curve": curve,
-                                                  "train_curve": train_curve})
+    atomic_write_json(
+        record_path(out_dir, key),
+        {"cell": json.loads((d / "cell.json").read_text()), "summary": s, "curve": curve, "train_curve": train_curve},
+    )
     return True
 
 

@@ -68,7 +68,8 @@ def teacher_report(out_dir: str | Path = "results/teachers") -> Path:
         "suite's evaluation harness, greedy actions, 100 episodes (Atari: 30 full games, raw score), evaluation seed",
         "1,000,000. Regenerate this page with `rl-distill teachers report`.",
         "",
-        "| teacher | env | score (mean ± std) | IQM [95% CI] | human-norm. | train steps | weights from step | wall (s) | steps/s | command |",
+        "| teacher | env | score (mean ± std) | IQM [95% CI] | human-norm. | train steps | weights from step "
+        "| wall (s) | steps/s | command |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for m in shipped_meta():
@@ -77,16 +78,24 @@ def teacher_report(out_dir: str | Path = "results/teachers") -> Path:
         hn = s.get("human_normalized")
         segments = [g for g in t.get("segments") or [] if g["end_step"] > g["start_step"]]  # not export-only calls
         if len(segments) > 1:  # resumed, possibly on other machines: each invocation with its share
-            command = "<br>".join(f"`{g['command']}` (steps {g['start_step']:,}-{g['end_step']:,}, {g['wall_s']:.0f} s, {g['machine']})"
-                                  for g in segments)
+            command = "<br>".join(
+                f"`{g['command']}` (steps {g['start_step']:,}-{g['end_step']:,}, {g['wall_s']:.0f} s, {g['machine']})"
+                for g in segments
+            )
         else:
             command = f"`{segments[0]['command'] if segments else t.get('command')}`"
         lines.append(
-            f"| {m['id']} | {m['env_id']} | {s['mean']:.1f} ± {s['std']:.1f} (n={s['n']}) | {s['iqm']:.1f} [{ci[0]:.1f}, {ci[1]:.1f}] | "
-            f"{'-' if hn is None else f'{hn:.2f}'} | {t.get('steps')} | {t.get('best_step') or '-'} | {t.get('wall_s')} | {t.get('steps_per_s')} | {command} |"
+            f"| {m['id']} | {m['env_id']} | {s['mean']:.1f} ± {s['std']:.1f} (n={s['n']}) | "
+            f"{s['iqm']:.1f} [{ci[0]:.1f}, {ci[1]:.1f}] | "
+            f"{'-' if hn is None else f'{hn:.2f}'} | {t.get('steps')} | {t.get('best_step') or '-'} | "
+            f"{t.get('wall_s')} | {t.get('steps_per_s')} | {command} |"
         )
         _plot_curve(m, out / f"{m['id']}.png")
-    lines += ["", "Learning curves (periodic greedy evaluation during training; the exported model is the best one):", ""]
+    lines += [
+        "",
+        "Learning curves (periodic greedy evaluation during training; the exported model is the best one):",
+        "",
+    ]
     lines += [f"![{m['id']}]({m['id']}.png)" for m in shipped_meta()]
     path = out / "README.md"
     atomic_write_text(path, "\n".join(lines) + "\n")
@@ -120,19 +129,23 @@ def _percent(score: float, teacher: float, env_id: str) -> float | None:
     return percent_of_reference(score, teacher, floor)
 
 
-def collect_bench(source: str | Path, out_dir: str | Path | None = None) -> tuple[dict[str, Any], Path, list[dict[str, Any]]]:
+def collect_bench(
+    source: str | Path, out_dir: str | Path | None = None
+) -> tuple[dict[str, Any], Path, list[dict[str, Any]]]:
     """The suite snapshot, its results folder and one row per (finished run, task): cell, final scores and
     learning curve, read from the run records in ``<results>/runs/``. ``source`` is a results folder or a
     benchmark runs folder; from a runs folder, finished runs without a record get one first. With ``out_dir``
     elsewhere, a results folder's records are copied there (the report is drawn from ``out_dir``'s records)."""
     import json
 
-
     root = Path(source)
     if not (root / "suite.json").exists():
         from rl_distill.errors import UserError
 
-        raise UserError(f"{root} is neither a benchmark results folder nor a runs folder (no suite.json); run `rl-distill bench` first")
+        raise UserError(
+            f"{root} is neither a benchmark results folder nor a runs folder (no suite.json); "
+            "run `rl-distill bench` first"
+        )
     suite = json.loads((root / "suite.json").read_text())
     out = Path(out_dir or suite.get("out") or f"results/{suite['name']}")
     if root.resolve() != out.resolve():
@@ -154,16 +167,34 @@ def collect_bench(source: str | Path, out_dir: str | Path | None = None) -> tupl
             skey = "eval/sampled_mean_reward" + suffix
             sampled_curve = [(r["step"], r[skey], r.get("time/wall_s")) for r in rec["curve"] if skey in r]
             train_curve = [(r["step"], r[tkey]) for r in rec.get("train_curve", []) if r.get(tkey) is not None]
-            rows.append({
-                "key": cell["key"], "label": cell["label"], "method": cell["method"], "env": t["env"], "task": i, "tasks": len(s["envs"]),
-                "seed": cell["seed"], **{f"tag_{k}": v for k, v in cell["tags"].items()},
-                "student": s["student"], "student_params": s["student_params"],
-                "score": t["student_score"]["mean"], "score_std": t["student_score"]["std"], "teacher_score": t["teacher_score"]["mean"],
-                "percent": t["percent_of_teacher"], "env_steps": s["env_steps"], "teacher_queries": s["teacher_queries"],
-                "gradient_steps": s["gradient_steps"], "train_s": s.get("train_time_s", s["train_wall_s"]), "wall_s": s["wall_s"],
-                "cpu_s": s.get("cpu_s"),
-                "episodes": t["episodes"], "curve": curve, "train_curve": train_curve, "sampled_curve": sampled_curve,
-            })
+            rows.append(
+                {
+                    "key": cell["key"],
+                    "label": cell["label"],
+                    "method": cell["method"],
+                    "env": t["env"],
+                    "task": i,
+                    "tasks": len(s["envs"]),
+                    "seed": cell["seed"],
+                    **{f"tag_{k}": v for k, v in cell["tags"].items()},
+                    "student": s["student"],
+                    "student_params": s["student_params"],
+                    "score": t["student_score"]["mean"],
+                    "score_std": t["student_score"]["std"],
+                    "teacher_score": t["teacher_score"]["mean"],
+                    "percent": t["percent_of_teacher"],
+                    "env_steps": s["env_steps"],
+                    "teacher_queries": s["teacher_queries"],
+                    "gradient_steps": s["gradient_steps"],
+                    "train_s": s.get("train_time_s", s["train_wall_s"]),
+                    "wall_s": s["wall_s"],
+                    "cpu_s": s.get("cpu_s"),
+                    "episodes": t["episodes"],
+                    "curve": curve,
+                    "train_curve": train_curve,
+                    "sampled_curve": sampled_curve,
+                }
+            )
     return suite, out, rows
 
 
@@ -178,7 +209,13 @@ def _fmt(x: Any, nd: int = 1) -> str:
 
 
 def _duration(seconds: float) -> str:
-    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min" if seconds < 7200 else f"{seconds / 3600:.1f} h"
+    return (
+        f"{seconds:.0f} s"
+        if seconds < 120
+        else f"{seconds / 60:.1f} min"
+        if seconds < 7200
+        else f"{seconds / 3600:.1f} h"
+    )
 
 
 def _groups(rows: list[dict[str, Any]], keys: list[str]) -> dict[tuple, list[dict[str, Any]]]:
@@ -207,7 +244,9 @@ def _curve_band(curves: list[list[tuple]], x_max: float, n: int = 40):
     xs = np.linspace(0, x_max, n)
     ys = np.array([np.interp(xs, [c[0] for c in cv], [c[1] for c in cv]) for cv in curves])
     mean = ys.mean(0)
-    band = np.array([bootstrap_ci(ys[:, j], stat=np.mean, reps=500) if len(ys) > 1 else (ys[0, j], ys[0, j]) for j in range(n)])
+    band = np.array(
+        [bootstrap_ci(ys[:, j], stat=np.mean, reps=500) if len(ys) > 1 else (ys[0, j], ys[0, j]) for j in range(n)]
+    )
     return xs, mean, band[:, 0], band[:, 1]
 
 
@@ -253,7 +292,9 @@ def _plot_curves(rows: list[dict[str, Any]], path: Path, title: str, x: str = "e
         ax.set_xlabel("env steps")
         _short_steps(ax)
         ax.set_ylabel("eval return (greedy; dotted: sampling)")
-        if max(r["env_steps"] for r in env_rows) > 10 * min(r["env_steps"] for r in env_rows):  # budgets differ by orders of magnitude
+        if max(r["env_steps"] for r in env_rows) > 10 * min(
+            r["env_steps"] for r in env_rows
+        ):  # budgets differ by orders of magnitude
             ax.set_xscale("symlog", linthresh=100)
             ax.set_xlim(0, max(r["env_steps"] for r in env_rows))
         if ax is axes[0][-1] or partial:
@@ -274,7 +315,9 @@ def _aggregate_percent(rows: list[dict[str, Any]], by: str = "label") -> dict[st
     for (series,), rs in _groups([r for r in rows if r["percent"] is not None], [by]).items():
         cols = [[r["percent"] for r in g] for g in _groups(rs, ["env"]).values()]
         n = min(len(c) for c in cols)
-        mats[str(series)] = np.array([c[:n] for c in cols]).T / 100.0  # fractions of the teacher: the optimality gap's scale
+        mats[str(series)] = (
+            np.array([c[:n] for c in cols]).T / 100.0
+        )  # fractions of the teacher: the optimality gap's scale
     out = aggregate(mats) if mats else {}
     for a in out.values():
         for k in ("iqm", "mean", "median"):
@@ -291,8 +334,14 @@ def _plot_aggregate(agg: dict[str, dict[str, Any]], path: Path, title: str) -> N
     for i, n in enumerate(names):
         a = agg[n]
         if a["iqm"] < left:
-            ax.annotate(f"IQM {a['iqm']:.0f}%", (left, i), xytext=(left + 8, i), va="center", fontsize=8,
-                        arrowprops={"arrowstyle": "->"})
+            ax.annotate(
+                f"IQM {a['iqm']:.0f}%",
+                (left, i),
+                xytext=(left + 8, i),
+                va="center",
+                fontsize=8,
+                arrowprops={"arrowstyle": "->"},
+            )
             continue
         lo, hi = max(a["iqm_ci"][0], left), a["iqm_ci"][1]
         ax.errorbar(a["iqm"], i, xerr=[[a["iqm"] - lo], [hi - a["iqm"]]], fmt="o", capsize=3)
@@ -341,7 +390,8 @@ def _plot_sweep(rows: list[dict[str, Any]], x: str, y: str, series: str, path: P
 
 
 def _steps_to(r: dict[str, Any], fraction: float) -> tuple[int | None, float | None]:
-    """First learning-curve point at >= ``fraction`` of the teacher (from the env's floor), with its training wall time."""
+    """First learning-curve point at >= ``fraction`` of the teacher (from the env's floor), with its training wall
+    time."""
     for step, score, wall in r["curve"]:
         p = _percent(score, r["teacher_score"], r["env"])
         if p is not None and p >= 100 * fraction:
@@ -374,7 +424,6 @@ def _write_csv(path: Path, rows: list[dict[str, Any]], cols: list[str]) -> None:
     atomic_write_text(path, buf.getvalue())
 
 
-
 def _suite_arg(suite: dict[str, Any]) -> str:
     """How `rl-distill bench` names this suite: its name for experiments/<name>.toml, else its path."""
 
@@ -396,8 +445,18 @@ def _transfer_lines(rows: list[dict[str, Any]], cells: list[dict[str, Any]]) -> 
     pairs = {}
     for c in cells:
         if c.get("init_from") and c["label"] not in pairs:
-            base = next((b["label"] for b in cells if not b.get("init_from") and b["label"] not in sources and b["method"] == c["method"]
-                         and b["envs"] == c["envs"] and b["steps"] == c["steps"]), None)
+            base = next(
+                (
+                    b["label"]
+                    for b in cells
+                    if not b.get("init_from")
+                    and b["label"] not in sources
+                    and b["method"] == c["method"]
+                    and b["envs"] == c["envs"]
+                    and b["steps"] == c["steps"]
+                ),
+                None,
+            )
             if base:
                 pairs[c["label"]] = (base, c["init_from"][5:])
     lines: list[str] = []
@@ -409,32 +468,70 @@ def _transfer_lines(rows: list[dict[str, Any]], cells: list[dict[str, Any]]) -> 
             other_grid = bool(series[1][1]) and grids[1] != steps
             if not lines:
                 compared = set(pairs) | {b for b, _ in pairs.values()}
-                games = " or ".join(str(g) for g in sorted({c.get("curve_episodes") for c in cells if c["label"] in compared} - {None}))
-                lines += ["## Transfer", "", "Each series that starts from another run's student beside the same method, env and budget "
-                          f"from random weights. Return at each learning-curve point (mean over seeds{f' of {games} games each' if games else ''}), "
-                          "the mean over the whole curve (area under it / budget; trapezoids) and the final evaluation, all greedy; then the raw "
-                          "return of the games the run played while training, with sampled actions (mean of the logged last-100-games "
-                          "averages over the run, and the last one), which shows learning where a greedy policy is stuck. Bootstrap 95% "
-                          "intervals over seeds.", ""]
-            head = ["series", "seeds", *(f"return at {_fmt(x)}" for x in steps), "mean over the curve [95% CI]", "final [95% CI]",
-                    "training games: mean over the run [95% CI]", "training games: last [95% CI]"]
+                games = " or ".join(
+                    str(g) for g in sorted({c.get("curve_episodes") for c in cells if c["label"] in compared} - {None})
+                )
+                lines += [
+                    "## Transfer",
+                    "",
+                    "Each series that starts from another run's student beside the same method, env and budget "
+                    "from random weights. Return at each learning-curve point "
+                    f"(mean over seeds{f' of {games} games each' if games else ''}), "
+                    "the mean over the whole curve (area under it / budget; trapezoids) and the final evaluation, "
+                    "all greedy; then the raw return of the games the run played while training, with sampled "
+                    "actions (mean of the logged last-100-games averages over the run, and the last one), which "
+                    "shows learning where a greedy policy is stuck. Bootstrap 95% intervals over seeds.",
+                    "",
+                ]
+            head = [
+                "series",
+                "seeds",
+                *(f"return at {_fmt(x)}" for x in steps),
+                "mean over the curve [95% CI]",
+                "final [95% CI]",
+                "training games: mean over the run [95% CI]",
+                "training games: last [95% CI]",
+            ]
             lines += [f"### {label} (from `{source}`) against {base}, {env}", ""]
             if other_grid:
-                lines += [f"`{base}` was evaluated at other steps ({len(grids[1])} points): each column shows its curve at its last point "
-                          "at or before that step.", ""]
+                lines += [
+                    f"`{base}` was evaluated at other steps ({len(grids[1])} points): "
+                    "each column shows its curve at its last point at or before that step.",
+                    "",
+                ]
             lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
             for name, rs in series:
                 if not rs:
                     lines.append(f"| {name} | 0 | " + " | ".join("-" for _ in steps) + " | - | - | - | - |")
                     continue
-                # each seed's curve read at its last point at or before each column's step (the same points where the grids agree)
-                at = [np.mean([next((p[1] for p in reversed(r["curve"]) if p[0] <= x), np.nan) for r in rs]) for x in steps]
-                area = [float(np.trapezoid([p[1] for p in r["curve"]], [p[0] for p in r["curve"]]) / max(p[0] for p in r["curve"]))
-                        for r in rs if len(r["curve"]) > 1]
+                # each seed's curve read at its last point at or before each column's step (the same points where
+                # the grids agree)
+                at = [
+                    np.mean([next((p[1] for p in reversed(r["curve"]) if p[0] <= x), np.nan) for r in rs])
+                    for x in steps
+                ]
+                area = [
+                    float(
+                        np.trapezoid([p[1] for p in r["curve"]], [p[0] for p in r["curve"]])
+                        / max(p[0] for p in r["curve"])
+                    )
+                    for r in rs
+                    if len(r["curve"]) > 1
+                ]
                 trained = [r["train_curve"] for r in rs if r.get("train_curve")]
-                cis = [_ci_text(area), _ci_text([r["score"] for r in rs]), _ci_text([float(np.mean([p[1] for p in c])) for c in trained], 2),
-                       _ci_text([c[-1][1] for c in trained], 2)]
-                lines.append(f"| {name} | {len(rs)} | " + " | ".join("-" if np.isnan(v) else _fmt(float(v)) for v in at) + " | " + " | ".join(cis) + " |")
+                cis = [
+                    _ci_text(area),
+                    _ci_text([r["score"] for r in rs]),
+                    _ci_text([float(np.mean([p[1] for p in c])) for c in trained], 2),
+                    _ci_text([c[-1][1] for c in trained], 2),
+                ]
+                lines.append(
+                    f"| {name} | {len(rs)} | "
+                    + " | ".join("-" if np.isnan(v) else _fmt(float(v)) for v in at)
+                    + " | "
+                    + " | ".join(cis)
+                    + " |"
+                )
             lines.append("")
     return lines
 
@@ -451,7 +548,9 @@ def _ratio(ours: float | None, theirs: float | None, theirs_budget: float | None
     return f"> {bound:.0f}x" if bound >= 10 else f"> {bound:.1f}x"
 
 
-def _efficiency_lines(summary_rows: list[dict[str, Any]], suite: dict[str, Any], base: str, threshold: float) -> list[str]:
+def _efficiency_lines(
+    summary_rows: list[dict[str, Any]], suite: dict[str, Any], base: str, threshold: float
+) -> list[str]:
     """Steps and training time to ``threshold`` of the teacher, as ratios to the ``base`` series (PPO from scratch).
     A series that starts from another cell's student (``init_from``: the Qwen3 report's off-policy then on-policy
     stages) is compared with the base method from the same start, and with the base from scratch counting the
@@ -468,37 +567,75 @@ def _efficiency_lines(summary_rows: list[dict[str, Any]], suite: dict[str, Any],
     starts = any(c.get("init_from") for c in cells.values())
     grids = sorted({(c["curve_points"], c["curve_episodes"]) for c in suite["cells"]}, reverse=True)
     every = " or ".join(f"budget/{max(1, p)} steps, {e} episodes" for p, e in grids)
-    lines = [f"## Env steps and training time to {threshold:.0%} of the teacher", "",
-             f"First learning-curve point (every {every}) at >= {threshold:.0%} of the teacher; median over the seeds, one that "
-             f"never got there counting as past the budget. Ratio: `{base}` over the method (how many times fewer steps; none for a "
-             "series already there at its first point)." + (" A series with a start began from that cell's student (same seed, all its weights): its steps and "
-                                "seconds count from there, its ratio is to the same method as `" + base + "` from the same start, and the last "
-                                "column compares it with `" + base + "` from scratch, the start's own steps and training time added." if starts else ""), "",
-             "| series | env |" + (" start |" if starts else "") + " reached (seeds) | env steps to threshold | train s to threshold | step ratio vs "
-             + base + " | time ratio vs " + base + " |" + (f" step / time ratio vs {base} from scratch, start counted |" if starts else ""),
-             "|---|---|" + ("---|" if starts else "") + "---|---|---|---|---|" + ("---|" if starts else "")]
+    lines = [
+        f"## Env steps and training time to {threshold:.0%} of the teacher",
+        "",
+        f"First learning-curve point (every {every}) at >= {threshold:.0%} of the teacher; median over the seeds, "
+        f"one that never got there counting as past the budget. Ratio: `{base}` over the method "
+        "(how many times fewer steps; none for a series already there at its first point)."
+        + (
+            " A series with a start began from that cell's student (same seed, all its weights): its steps and "
+            "seconds count from there, its ratio is to the same method as `"
+            + base
+            + "` from the same start, and the last "
+            "column compares it with `" + base + "` from scratch, the start's own steps and training time added."
+            if starts
+            else ""
+        ),
+        "",
+        "| series | env |"
+        + (" start |" if starts else "")
+        + " reached (seeds) | env steps to threshold | train s to threshold | step ratio vs "
+        + base
+        + " | time ratio vs "
+        + base
+        + " |"
+        + (f" step / time ratio vs {base} from scratch, start counted |" if starts else ""),
+        "|---|---|" + ("---|" if starts else "") + "---|---|---|---|---|" + ("---|" if starts else ""),
+    ]
     for s in summary_rows:
         src = start(s["label"])
-        b = next((x for x in summary_rows if x["env"] == s["env"] and cells[x["label"]]["method"] == base_method and start(x["label"]) == src),
-                 None) if src else row(base, s["env"])
+        b = (
+            next(
+                (
+                    x
+                    for x in summary_rows
+                    if x["env"] == s["env"] and cells[x["label"]]["method"] == base_method and start(x["label"]) == src
+                ),
+                None,
+            )
+            if src
+            else row(base, s["env"])
+        )
         line = f"| {s['label']} | {s['env']} |"
         if starts:
             st = row(src, s["env"]) if src else None
             line += f" `{src}` ({_fmt(st['env_steps'] if st else None)} steps) |" if src else " - |"
-        line += (f" {s['reached']}/{s['seeds']} | {_fmt(s['steps_to_threshold'])} | {_fmt(s['wall_to_threshold'])} | "
-                 f"{_ratio(s['steps_to_threshold'], b and b['steps_to_threshold'], b and b['env_steps'])} | "
-                 f"{_ratio(s['wall_to_threshold'], b and b['wall_to_threshold'], b and b['train_s'])} |")
+        line += (
+            f" {s['reached']}/{s['seeds']} | {_fmt(s['steps_to_threshold'])} | {_fmt(s['wall_to_threshold'])} | "
+            f"{_ratio(s['steps_to_threshold'], b and b['steps_to_threshold'], b and b['env_steps'])} | "
+            f"{_ratio(s['wall_to_threshold'], b and b['wall_to_threshold'], b and b['train_s'])} |"
+        )
         if starts:
             sc = row(base, s["env"])
             if src and st and s["steps_to_threshold"] is not None:
-                line += (f" {_ratio(st['env_steps'] + s['steps_to_threshold'], sc and sc['steps_to_threshold'], sc and sc['env_steps'])} / "
-                         f"{_ratio(st['train_s'] + s['wall_to_threshold'], sc and sc['wall_to_threshold'], sc and sc['train_s'])} |")
+                steps_ratio = _ratio(
+                    st["env_steps"] + s["steps_to_threshold"], sc and sc["steps_to_threshold"], sc and sc["env_steps"]
+                )
+                wall_ratio = _ratio(
+                    st["train_s"] + s["wall_to_threshold"], sc and sc["wall_to_threshold"], sc and sc["train_s"]
+                )
+                line += f" {steps_ratio} / {wall_ratio} |"
             else:
                 line += " - |"
         lines.append(line)
-    return lines + ["", f"Where the baseline never reached {threshold:.0%} within its budget, the ratio is its whole budget (env steps, or "
-                    "training seconds) over the method's: a lower bound, marked `>`. The curve's resolution (budget / points) bounds "
-                    "every figure from above.", ""]
+    return lines + [
+        "",
+        f"Where the baseline never reached {threshold:.0%} within its budget, the ratio is its whole budget "
+        "(env steps, or training seconds) over the method's: a lower bound, marked `>`. "
+        "The curve's resolution (budget / points) bounds every figure from above.",
+        "",
+    ]
 
 
 def bench_report(source: str | Path, out_dir: str | Path | None = None) -> Path:
@@ -510,8 +647,25 @@ def bench_report(source: str | Path, out_dir: str | Path | None = None) -> Path:
     rep = suite.get("report", {})
     out.mkdir(parents=True, exist_ok=True)
     tag_cols = sorted({k for r in rows for k in r if k.startswith("tag_")})
-    base_cols = ["label", "method", "env", "seed", *tag_cols, "student", "student_params", "score", "score_std", "teacher_score", "percent",
-                 "env_steps", "teacher_queries", "gradient_steps", "train_s", "wall_s", "episodes"]
+    base_cols = [
+        "label",
+        "method",
+        "env",
+        "seed",
+        *tag_cols,
+        "student",
+        "student_params",
+        "score",
+        "score_std",
+        "teacher_score",
+        "percent",
+        "env_steps",
+        "teacher_queries",
+        "gradient_steps",
+        "train_s",
+        "wall_s",
+        "episodes",
+    ]
     kind = rep.get("kind", "lineage")
     threshold = float(rep.get("threshold", 0.9))
     for r in rows:
@@ -520,69 +674,140 @@ def bench_report(source: str | Path, out_dir: str | Path | None = None) -> Path:
 
     total = len(suite["cells"])
     done = len({r["key"] for r in rows})
-    lines = [f"# Benchmark suite `{suite['name']}`", "", suite.get("description", "").strip(), "",
-             f"Runs finished: {done} of {total}. Regenerate with `rl-distill report {out}`; run the rest with "
-             f"`rl-distill bench {_suite_arg(suite)} --resume{'' if out == Path('results', suite['name']) else f' --out {out}'}`. Every number below comes from the run records in `{out}/runs/`, "
-             "each copied from its run folder when the run finished.", ""]
+    lines = [
+        f"# Benchmark suite `{suite['name']}`",
+        "",
+        suite.get("description", "").strip(),
+        "",
+        f"Runs finished: {done} of {total}. Regenerate with `rl-distill report {out}`; run the rest with "
+        f"`rl-distill bench {_suite_arg(suite)} --resume"
+        f"{'' if out == Path('results', suite['name']) else f' --out {out}'}`. "
+        f"Every number below comes from the run records in `{out}/runs/`, "
+        "each copied from its run folder when the run finished.",
+        "",
+    ]
     # train_s covers every part of a resumed run; records of runs resumed before checkpoints kept elapsed_s hold only
     # their last part's wall_s, so the larger of the two is the better figure.
     walls = list({r["key"]: max(r["wall_s"], r["train_s"]) for r in rows}.values())
     if walls:
-        lines += [f"Wall clock of the finished runs, each on one core with its evaluations: {_duration(sum(walls))} in all, "
-                  f"{_duration(statistics.median(walls))} a run (median; {_duration(min(walls))} to {_duration(max(walls))}). A run that "
-                  "shared the cores with other jobs may have been slowed by them, so these are upper bounds.", ""]
+        lines += [
+            f"Wall clock of the finished runs, each on one core with its evaluations: {_duration(sum(walls))} in all, "
+            f"{_duration(statistics.median(walls))} a run (median; {_duration(min(walls))} to "
+            f"{_duration(max(walls))}). A run that shared the cores with other jobs may have been slowed by them, "
+            "so these are upper bounds.",
+            "",
+        ]
     cpus = {r["key"]: r["cpu_s"] for r in rows if r.get("cpu_s") is not None}
     if cpus:
         # CPU time does not grow when other jobs share the cores: N workers alone take about its sum / N.
         some = "" if len(cpus) == done else f" (the {len(cpus)} of {done} runs that record it)"
-        lines += [f"CPU time{some}: {_duration(sum(cpus.values()))} in all, so about {_duration(sum(cpus.values()) / 2)} with 2 workers "
-                  f"on 2 free cores; {_duration(statistics.median(cpus.values()))} a run (median).", ""]
+        lines += [
+            f"CPU time{some}: {_duration(sum(cpus.values()))} in all, "
+            f"so about {_duration(sum(cpus.values()) / 2)} with 2 workers on 2 free cores; "
+            f"{_duration(statistics.median(cpus.values()))} a run (median).",
+            "",
+        ]
     varying = [c for c in tag_cols if len({str(r.get(c)) for r in rows}) > 1]
     group_keys = ["label", "env", *varying]
     summary_rows = []
     for k, rs in _groups(rows, group_keys).items():
         pct = [r["percent"] for r in rs if r["percent"] is not None]
         m, lo, hi = _mean_ci(pct) if pct else (None, None, None)
-        summary_rows.append({**dict(zip(group_keys, k)), "seeds": len(rs), "score": statistics.mean(r["score"] for r in rs),
-                             "score_sd": statistics.pstdev(r["score"] for r in rs), "teacher": statistics.mean(r["teacher_score"] for r in rs),
-                             "percent": m, "percent_lo": lo, "percent_hi": hi, "student_params": rs[0]["student_params"],
-                             "env_steps": int(statistics.mean(r["env_steps"] for r in rs)),
-                             "teacher_queries": int(statistics.mean(r["teacher_queries"] for r in rs)),
-                             "train_s": statistics.mean(r["train_s"] for r in rs),
-                             "reached": sum(r["steps_to_threshold"] is not None for r in rs),
-                             "steps_to_threshold": _median_to([r["steps_to_threshold"] for r in rs], int),
-                             "wall_to_threshold": _median_to([r["wall_to_threshold"] for r in rs])})
+        summary_rows.append(
+            {
+                **dict(zip(group_keys, k)),
+                "seeds": len(rs),
+                "score": statistics.mean(r["score"] for r in rs),
+                "score_sd": statistics.pstdev(r["score"] for r in rs),
+                "teacher": statistics.mean(r["teacher_score"] for r in rs),
+                "percent": m,
+                "percent_lo": lo,
+                "percent_hi": hi,
+                "student_params": rs[0]["student_params"],
+                "env_steps": int(statistics.mean(r["env_steps"] for r in rs)),
+                "teacher_queries": int(statistics.mean(r["teacher_queries"] for r in rs)),
+                "train_s": statistics.mean(r["train_s"] for r in rs),
+                "reached": sum(r["steps_to_threshold"] is not None for r in rs),
+                "steps_to_threshold": _median_to([r["steps_to_threshold"] for r in rs], int),
+                "wall_to_threshold": _median_to([r["wall_to_threshold"] for r in rs]),
+            }
+        )
     _write_csv(out / "summary.csv", summary_rows, list(summary_rows[0]) if summary_rows else group_keys)
 
     if summary_rows:
         extra = [c for c in group_keys if c.startswith("tag_")]
         curves = any(len(r["curve"]) > 2 for r in rows)
-        head = ["series", "env", *[c[4:] for c in extra], "seeds", "student (params)", "return (mean ± sd)", "teacher", "% of teacher [95% CI]",
-                "env steps", "teacher labels", "train s"] + ([f"env steps to {threshold:.0%} (seeds there)"] if curves else [])
-        lines += ["## Final scores", "", "Mean over seeds; the interval is a bootstrap over seeds of the mean percent of teacher "
-                  "(0% = the env's floor where it has one: Acrobot -500, MountainCar -200, Atari random play)."
-                  + (f" Env steps to {threshold:.0%}: the first learning-curve evaluation at or above {threshold:.0%} of the teacher, "
-                     "median over the seeds, one that never got there counting as past the budget, so '-' where half or more "
-                     "never did (the curve is sampled every budget / curve_points steps; bc collects "
-                     "first and trains at the end, so it only gets there at its last point)." if curves else ""), "",
-                  "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        head = [
+            "series",
+            "env",
+            *[c[4:] for c in extra],
+            "seeds",
+            "student (params)",
+            "return (mean ± sd)",
+            "teacher",
+            "% of teacher [95% CI]",
+            "env steps",
+            "teacher labels",
+            "train s",
+        ] + ([f"env steps to {threshold:.0%} (seeds there)"] if curves else [])
+        lines += [
+            "## Final scores",
+            "",
+            "Mean over seeds; the interval is a bootstrap over seeds of the mean percent of teacher "
+            "(0% = the env's floor where it has one: Acrobot -500, MountainCar -200, Atari random play)."
+            + (
+                f" Env steps to {threshold:.0%}: the first learning-curve evaluation at or above {threshold:.0%} "
+                "of the teacher, median over the seeds, one that never got there counting as past the budget, "
+                "so '-' where half or more never did (the curve is sampled every budget / curve_points steps; "
+                "bc collects first and trains at the end, so it only gets there at its last point)."
+                if curves
+                else ""
+            ),
+            "",
+            "| " + " | ".join(head) + " |",
+            "|" + "---|" * len(head),
+        ]
         for s in summary_rows:
             pc = "-" if s["percent"] is None else f"{s['percent']:.1f} [{s['percent_lo']:.1f}, {s['percent_hi']:.1f}]"
-            lines.append("| " + " | ".join([s["label"], s["env"], *[_fmt(s[c]) for c in extra], str(s["seeds"]), _fmt(s["student_params"]),
-                                            f"{s['score']:.1f} ± {s['score_sd']:.1f}", f"{s['teacher']:.1f}", pc, _fmt(s["env_steps"]),
-                                            _fmt(s["teacher_queries"]), _fmt(s["train_s"])]
-                                           + ([f"{_fmt(s['steps_to_threshold'])} ({s['reached']}/{s['seeds']})"] if curves else [])) + " |")
+            lines.append(
+                "| "
+                + " | ".join(
+                    [
+                        s["label"],
+                        s["env"],
+                        *[_fmt(s[c]) for c in extra],
+                        str(s["seeds"]),
+                        _fmt(s["student_params"]),
+                        f"{s['score']:.1f} ± {s['score_sd']:.1f}",
+                        f"{s['teacher']:.1f}",
+                        pc,
+                        _fmt(s["env_steps"]),
+                        _fmt(s["teacher_queries"]),
+                        _fmt(s["train_s"]),
+                    ]
+                    + ([f"{_fmt(s['steps_to_threshold'])} ({s['reached']}/{s['seeds']})"] if curves else [])
+                )
+                + " |"
+            )
         lines.append("")
 
     agg = _aggregate_percent(rows) if rows and kind != "sweep" else {}  # a sweep's points are not runs of one setting
     if agg:
         _plot_aggregate(agg, out / "aggregate.png", f"{suite['name']}: aggregate over envs and seeds")
-        lines += ["## Aggregate over envs", "", "IQM and mean of percent of teacher over all runs x envs of a series, with 95% "
-                  "stratified-bootstrap intervals (rliable's protocol, `rl_distill.metrics.aggregate`).", "",
-                  "| series | runs x envs | IQM [95% CI] | mean [95% CI] | optimality gap (fraction below 100%) |", "|---|---|---|---|---|"]
+        lines += [
+            "## Aggregate over envs",
+            "",
+            "IQM and mean of percent of teacher over all runs x envs of a series, with 95% "
+            "stratified-bootstrap intervals (rliable's protocol, `rl_distill.metrics.aggregate`).",
+            "",
+            "| series | runs x envs | IQM [95% CI] | mean [95% CI] | optimality gap (fraction below 100%) |",
+            "|---|---|---|---|---|",
+        ]
         for n, a in agg.items():
-            lines.append(f"| {n} | {a['runs']} x {a['tasks']} | {a['iqm']:.1f} [{a['iqm_ci'][0]:.1f}, {a['iqm_ci'][1]:.1f}] | "
-                         f"{a['mean']:.1f} [{a['mean_ci'][0]:.1f}, {a['mean_ci'][1]:.1f}] | {a['optimality_gap']:.2f} |")
+            lines.append(
+                f"| {n} | {a['runs']} x {a['tasks']} | {a['iqm']:.1f} [{a['iqm_ci'][0]:.1f}, {a['iqm_ci'][1]:.1f}] | "
+                f"{a['mean']:.1f} [{a['mean_ci'][0]:.1f}, {a['mean_ci'][1]:.1f}] | {a['optimality_gap']:.2f} |"
+            )
         lines += ["", "![aggregate](aggregate.png)", ""]
 
     if kind == "efficiency" and summary_rows:
@@ -599,8 +824,15 @@ def bench_report(source: str | Path, out_dir: str | Path | None = None) -> Path:
 
     lines += _transfer_lines(rows, suite["cells"])
     if _plot_curves(rows, out / "curves.png", f"{suite['name']}: return vs env steps"):
-        lines += ["## Learning curves", "", "Greedy evaluation of the student during training; band: bootstrap 95% CI of the mean over seeds; "
-                  "dashed: the teacher.", "", "![curves](curves.png)", ""]
+        lines += [
+            "## Learning curves",
+            "",
+            "Greedy evaluation of the student during training; band: bootstrap 95% CI of the mean over seeds; "
+            "dashed: the teacher.",
+            "",
+            "![curves](curves.png)",
+            "",
+        ]
     if rep.get("notes"):
         lines += ["## Against the papers", "", rep["notes"].strip(), ""]
     lines += ["## Runs", "", "One row per run and task: [runs.csv](runs.csv); grouped: [summary.csv](summary.csv)."]

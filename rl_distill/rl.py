@@ -56,8 +56,19 @@ class PPOConfig:
 
 
 # SB3's PPO defaults, for what an rl-zoo3 entry does not set.
-_SB3_PPO = {"n_envs": 1, "n_steps": 2048, "batch_size": 64, "n_epochs": 10, "gamma": 0.99, "gae_lambda": 0.95,
-            "clip_range": 0.2, "ent_coef": 0.0, "vf_coef": 0.5, "learning_rate": 3e-4, "max_grad_norm": 0.5}
+_SB3_PPO = {
+    "n_envs": 1,
+    "n_steps": 2048,
+    "batch_size": 64,
+    "n_epochs": 10,
+    "gamma": 0.99,
+    "gae_lambda": 0.95,
+    "clip_range": 0.2,
+    "ent_coef": 0.0,
+    "vf_coef": 0.5,
+    "learning_rate": 3e-4,
+    "max_grad_norm": 0.5,
+}
 
 
 def _rate(v) -> tuple[float, bool]:
@@ -82,14 +93,28 @@ def zoo_ppo_settings(env_ids: list[str]) -> dict:
     lr, anneal_lr = _rate(hp["learning_rate"])
     clip, anneal_clip = _rate(hp["clip_range"])
     n_envs, n_steps = int(hp["n_envs"]), int(hp["n_steps"])
-    return {"num_envs": n_envs, "n_steps": n_steps, "minibatches": max(1, n_envs * n_steps // int(hp["batch_size"])),
-            "n_epochs": int(hp["n_epochs"]), "gamma": float(hp["gamma"]), "gae_lambda": float(hp["gae_lambda"]),
-            "clip": clip, "anneal_clip": anneal_clip, "ent_coef": float(hp["ent_coef"]), "vf_coef": float(hp["vf_coef"]),
-            "lr": lr, "anneal_lr": anneal_lr, "max_grad_norm": float(hp["max_grad_norm"]), "clip_rewards": is_atari(env_id)}
+    return {
+        "num_envs": n_envs,
+        "n_steps": n_steps,
+        "minibatches": max(1, n_envs * n_steps // int(hp["batch_size"])),
+        "n_epochs": int(hp["n_epochs"]),
+        "gamma": float(hp["gamma"]),
+        "gae_lambda": float(hp["gae_lambda"]),
+        "clip": clip,
+        "anneal_clip": anneal_clip,
+        "ent_coef": float(hp["ent_coef"]),
+        "vf_coef": float(hp["vf_coef"]),
+        "lr": lr,
+        "anneal_lr": anneal_lr,
+        "max_grad_norm": float(hp["max_grad_norm"]),
+        "clip_rewards": is_atari(env_id),
+    }
 
 
 @torch.no_grad()
-def gae(rewards: torch.Tensor, values: torch.Tensor, dones: torch.Tensor, last_value: torch.Tensor, gamma: float, lam: float) -> tuple[torch.Tensor, torch.Tensor]:
+def gae(
+    rewards: torch.Tensor, values: torch.Tensor, dones: torch.Tensor, last_value: torch.Tensor, gamma: float, lam: float
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Generalized advantage estimates and returns for (T, N) tensors.
 
     ``dones[t]`` marks that the episode ended at step t (so step t+1 does not bootstrap into it).
@@ -147,9 +172,12 @@ def ppo_update(
             pg = torch.max(-adv * ratio, -adv * ratio.clamp(1 - cfg.clip, 1 + cfg.clip)).mean()
             entropy = -(logp_all.exp() * logp_all).sum(-1).mean()
             loss = pg - cfg.ent_coef * entropy
-            s = {"train/policy_gradient_loss": pg.item(), "train/entropy_loss": -entropy.item(),
-                 "train/clip_fraction": ((ratio - 1).abs() > cfg.clip).float().mean().item(),
-                 "train/approx_kl": ((ratio - 1) - (logp - old_logp[idx])).mean().item()}
+            s = {
+                "train/policy_gradient_loss": pg.item(),
+                "train/entropy_loss": -entropy.item(),
+                "train/clip_fraction": ((ratio - 1).abs() > cfg.clip).float().mean().item(),
+                "train/approx_kl": ((ratio - 1) - (logp - old_logp[idx])).mean().item(),
+            }
             if ret_all is not None:
                 v_loss = 0.5 * ((out["value"] - ret_all[idx]) ** 2).mean()
                 loss = loss + cfg.vf_coef * v_loss
@@ -170,8 +198,16 @@ def ppo_update(
     return out
 
 
-def ppo_iteration(rollout, student, optimizer, cfg: PPOConfig, generator: torch.Generator, task: int = 0,
-                  label: bool = False, extra_loss_factory=None) -> tuple[Batch, dict[str, float]]:
+def ppo_iteration(
+    rollout,
+    student,
+    optimizer,
+    cfg: PPOConfig,
+    generator: torch.Generator,
+    task: int = 0,
+    label: bool = False,
+    extra_loss_factory=None,
+) -> tuple[Batch, dict[str, float]]:
     """One PPO iteration: collect ``n_steps`` with the student, compute GAE, update.
 
     ``extra_loss_factory(batch)`` builds the extra loss for this batch (Kickstarting).
@@ -215,8 +251,9 @@ def ppo_loop(ctx, cfg: PPOConfig, label: bool = False, extra: Extra | None = Non
         if cfg.anneal_clip:
             it_cfg = dataclasses.replace(it_cfg, clip=cfg.clip * (1.0 - progress))
         factory, scalars = extra(task, progress) if extra is not None else (None, {})
-        _, stats = ppo_iteration(rollouts[task], student, opt, it_cfg, ctx.generator, task=task, label=label,
-                                 extra_loss_factory=factory)
+        _, stats = ppo_iteration(
+            rollouts[task], student, opt, it_cfg, ctx.generator, task=task, label=label, extra_loss_factory=factory
+        )
         ctx.gradient_steps += int(stats.pop("train/minibatch_steps"))
         it += 1
         vals = {**stats, **scalars, "train/learning_rate": lr, "train/clip_range": it_cfg.clip}

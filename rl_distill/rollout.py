@@ -66,7 +66,9 @@ class Rollout:
         self.teacher = teacher
         self.device = torch.device(device)
         self.task = task
-        self.env = make_env(env_id, num_envs, atari=(protocol or AtariProtocol()).for_evaluation() if is_atari(env_id) else None)
+        self.env = make_env(
+            env_id, num_envs, atari=(protocol or AtariProtocol()).for_evaluation() if is_atari(env_id) else None
+        )
         obs, _ = self.env.reset(seed=seed)
         self.obs = torch.as_tensor(obs, device=self.device)
         self.done = torch.zeros(num_envs, device=self.device)
@@ -107,7 +109,9 @@ class Rollout:
         if need_student and student is None:
             raise ValueError("a student is needed to act")
         N = self.num_envs
-        buf: dict[str, list[torch.Tensor]] = {k: [] for k in ("obs", "actions", "rewards", "dones", "t_logits", "t_feat", "logp", "values", "s_logits")}
+        buf: dict[str, list[torch.Tensor]] = {
+            k: [] for k in ("obs", "actions", "rewards", "dones", "t_logits", "t_feat", "logp", "values", "s_logits")
+        }
         for _ in range(n_steps):
             obs = self.obs
             if need_teacher:
@@ -122,7 +126,9 @@ class Rollout:
                 if greedy:
                     s_act = logits.argmax(-1)
                 else:
-                    s_act = torch.multinomial(torch.softmax(logits.float(), -1), 1, generator=self.generator).squeeze(-1)
+                    s_act = torch.multinomial(torch.softmax(logits.float(), -1), 1, generator=self.generator).squeeze(
+                        -1
+                    )
                 buf["values"].append(s_out["value"])
                 buf["s_logits"].append(logits)
             if actor == "student":
@@ -148,11 +154,22 @@ class Rollout:
             buf["dones"].append(self.done)
             self.obs = torch.as_tensor(next_obs, device=self.device)
             self.env_steps += N
-        stack = lambda k: torch.stack(buf[k]) if buf[k] else None
+
+        def stack(k):
+            return torch.stack(buf[k]) if buf[k] else None
+
         return Batch(
-            obs=stack("obs"), actions=stack("actions"), rewards=stack("rewards"), dones=stack("dones"),
-            teacher_logits=stack("t_logits"), teacher_features=stack("t_feat"), logprobs=stack("logp"),
-            values=stack("values"), student_logits=stack("s_logits"), last_obs=self.obs, last_done=self.done,
+            obs=stack("obs"),
+            actions=stack("actions"),
+            rewards=stack("rewards"),
+            dones=stack("dones"),
+            teacher_logits=stack("t_logits"),
+            teacher_features=stack("t_feat"),
+            logprobs=stack("logp"),
+            values=stack("values"),
+            student_logits=stack("s_logits"),
+            last_obs=self.obs,
+            last_done=self.done,
         )
 
     def _track(self, rew: np.ndarray, done: np.ndarray) -> None:
@@ -205,8 +222,15 @@ class ReplayMemory:
     With ``capacity=None`` it only grows (DAgger's aggregated dataset).
     """
 
-    def __init__(self, capacity: int | None, obs_shape: tuple[int, ...], obs_dtype: torch.dtype, n_actions: int,
-                 feature_dim: int | None = None, device: torch.device | str = "cpu"):
+    def __init__(
+        self,
+        capacity: int | None,
+        obs_shape: tuple[int, ...],
+        obs_dtype: torch.dtype,
+        n_actions: int,
+        feature_dim: int | None = None,
+        device: torch.device | str = "cpu",
+    ):
         self.capacity = capacity
         self.device = torch.device(device)
         cap = capacity or 1024
@@ -223,10 +247,12 @@ class ReplayMemory:
         cap = self.obs.shape[0]
         while cap < need:
             cap *= 2
+
         def g(t):
             out = torch.zeros((cap, *t.shape[1:]), dtype=t.dtype, device=t.device)
             out[: self.size] = t[: self.size]
             return out
+
         self.obs, self.logits = g(self.obs), g(self.logits)
         if self.features is not None:
             self.features = g(self.features)
@@ -255,7 +281,12 @@ class ReplayMemory:
         return out
 
     def state_dict(self) -> dict[str, Any]:
-        d = {"obs": self.obs[: self.size if self.capacity is None else self.obs.shape[0]].cpu(), "logits": self.logits.cpu(), "size": self.size, "pos": self.pos}
+        d = {
+            "obs": self.obs[: self.size if self.capacity is None else self.obs.shape[0]].cpu(),
+            "logits": self.logits.cpu(),
+            "size": self.size,
+            "pos": self.pos,
+        }
         if self.features is not None:
             d["features"] = self.features.cpu()
         return d
@@ -264,5 +295,5 @@ class ReplayMemory:
         """Refill from :meth:`state_dict`'s output, oldest first; this memory's capacity may differ from
         the saved one's (a run resumed with another budget): then only the newest entries are kept."""
         size, pos, cap = int(d["size"]), int(d["pos"]), d["obs"].shape[0]
-        order = ((torch.arange(size) + (pos if size == cap else 0)) % cap)[-(self.capacity or size):]
+        order = ((torch.arange(size) + (pos if size == cap else 0)) % cap)[-(self.capacity or size) :]
         self.add(d["obs"][order], d["logits"][order], d["features"][order] if "features" in d else None)

@@ -153,11 +153,21 @@ def machine(device: str = "cpu") -> dict[str, Any]:
 
     cpu, isa = platform.processor() or platform.machine(), None
     try:
-        info = dict(ln.split(":", 1) for ln in Path("/proc/cpuinfo").read_text().split("\n\n")[0].splitlines() if ":" in ln)
+        info = dict(
+            ln.split(":", 1) for ln in Path("/proc/cpuinfo").read_text().split("\n\n")[0].splitlines() if ":" in ln
+        )
         info = {k.strip(): v.strip() for k, v in info.items()}
         cpu = f"{info['model name']} (family {info.get('cpu family', '?')}, model {info.get('model', '?')})"
-        isa = " ".join(f for f in info.get("flags", "").split() if f.startswith(("avx", "amx", "fma")))  # what the kernels use
+        isa = " ".join(
+            f for f in info.get("flags", "").split() if f.startswith(("avx", "amx", "fma"))
+        )  # what the kernels use
     except (OSError, KeyError, ValueError):
         pass
-    return {"cpu": cpu, "isa": isa, "cores": os.cpu_count(), "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
-            "gpu": torch.cuda.get_device_name() if str(device).startswith("cuda") else None}
+    return {
+        "cpu": cpu,
+        "isa": isa,
+        "cores": os.cpu_count(),
+        "torch": torch.__version__,
+        "torch_threads": torch.get_num_threads(),
+        "gpu": torch.cuda.get_device_name() if str(device).startswith("cuda") else None,
+    }

@@ -23,7 +23,9 @@ class SB3VecEnv(VecEnv):
 
     def __init__(self, env_id: str, n_envs: int, seed: int = 0, protocol: AtariProtocol | None = None):
         self.env_id = env_id
-        self.protocol = protocol or (AtariProtocol(reward_clipping=True, episodic_life=True) if is_atari(env_id) else None)
+        self.protocol = protocol or (
+            AtariProtocol(reward_clipping=True, episodic_life=True) if is_atari(env_id) else None
+        )
         env_protocol = self.protocol.for_evaluation() if self.protocol else None
         self.env = make_env(env_id, n_envs, atari=env_protocol)
         super().__init__(n_envs, self.env.single_observation_space, self.env.single_action_space)
@@ -69,7 +71,11 @@ class SB3VecEnv(VecEnv):
                 infos[i]["terminal_observation"] = final[i]
                 infos[i]["TimeLimit.truncated"] = bool(trunc[i] and not term[i])
                 if game_over[i]:
-                    infos[i]["episode"] = {"r": float(self._returns[i]), "l": int(self._lengths[i]), "t": round(time.time() - self._t0, 6)}
+                    infos[i]["episode"] = {
+                        "r": float(self._returns[i]),
+                        "l": int(self._lengths[i]),
+                        "t": round(time.time() - self._t0, 6),
+                    }
                     self._returns[i] = 0
                     self._lengths[i] = 0
         return obs, reward, dones, infos

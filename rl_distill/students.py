@@ -41,8 +41,15 @@ class StudentSpec:
             widths = tuple(int(w) for w in rest.split("-")) if rest else ()
         except ValueError:
             widths = None
-        if (kind not in ("mlp", "cnn") or not widths or (kind == "cnn" and len(widths) != 4) or any(w <= 0 for w in widths)):
-            raise UserError(f"bad student spec {spec!r}: use mlp-64-64, cnn-32-64-64-512 or one of {', '.join(ALIASES)}")
+        if (
+            kind not in ("mlp", "cnn")
+            or not widths
+            or (kind == "cnn" and len(widths) != 4)
+            or any(w <= 0 for w in widths)
+        ):
+            raise UserError(
+                f"bad student spec {spec!r}: use mlp-64-64, cnn-32-64-64-512 or one of {', '.join(ALIASES)}"
+            )
         return cls(kind, widths)
 
     def __str__(self) -> str:
@@ -119,7 +126,11 @@ class Student(nn.Module):
             h = self.trunk(self.inputs[key](x))
             hv = self.value_trunk(self.value_inputs[key](x))
         # fp32 outputs (a no-op in fp32): under bf16 autocast, distributions and losses stay in fp32.
-        return {"logits": self.heads[task](h).float(), "value": self.value_heads[task](hv).squeeze(-1).float(), "features": h.float()}
+        return {
+            "logits": self.heads[task](h).float(),
+            "value": self.value_heads[task](hv).squeeze(-1).float(),
+            "features": h.float(),
+        }
 
     def policy_params(self) -> int:
         """Parameters used to act on one task (what compression ratios compare)."""

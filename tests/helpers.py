@@ -13,8 +13,16 @@ from rl_distill.teachers.checkpoint import save_teacher
 def pong_teacher(tmp_path: Path, seed: int = 0, kind: str = "actor_critic") -> str:
     """Path of a random CNN teacher for ALE/Pong-v5 (deterministic weights for ``seed``): a PPO-like
     actor-critic, or with ``kind="q"`` a DQN-like Q-network."""
-    arch = Arch(kind=kind, obs_shape=(4, 84, 84), n_actions=6, encoder="cnn", cnn_channels=(16, 16, 16),
-                cnn_features=64, pi_layers=(), vf_layers=())
+    arch = Arch(
+        kind=kind,
+        obs_shape=(4, 84, 84),
+        n_actions=6,
+        encoder="cnn",
+        cnn_channels=(16, 16, 16),
+        cnn_features=64,
+        pi_layers=(),
+        vf_layers=(),
+    )
     torch.manual_seed(seed)
     net = build_net(arch)
     meta = {"id": "pong-test", "env_id": "ALE/Pong-v5", "algo": "ppo" if kind == "actor_critic" else "dqn"}
@@ -28,15 +36,41 @@ def run_pong_smoke(method: str, tmp_path: Path, steps: int = 1024, teacher_kind:
     return s, Path(s["run_dir"])
 
 
-def distill(method: str, tmp_path: Path, teachers, steps: int | None = None, *, seed: int = 0, eval_episodes: int = 20,
-            student: str | None = None, resume: bool = False, tensorboard: bool = False, checkpoint_every_s: float = 120.0,
-            precision: str = "auto", **options):
+def distill(
+    method: str,
+    tmp_path: Path,
+    teachers,
+    steps: int | None = None,
+    *,
+    seed: int = 0,
+    eval_episodes: int = 20,
+    student: str | None = None,
+    resume: bool = False,
+    tensorboard: bool = False,
+    checkpoint_every_s: float = 120.0,
+    precision: str = "auto",
+    **options,
+):
     """``method`` through the real harness (no progress bar, no tensorboard); returns the summary."""
     from rl_distill.distill import RunSpec, run
     from rl_distill.methods import get_method
 
     teachers = [teachers] if isinstance(teachers, str) else list(teachers)
-    return run(get_method(method), RunSpec(method=method, teachers=teachers, student=student, steps=steps, seed=seed, progress=False,
-                                           tensorboard=tensorboard, eval_episodes=eval_episodes, runs_dir=str(tmp_path), resume=resume,
-                                           checkpoint_every_s=checkpoint_every_s, precision=precision,
-                                           options=options))
+    return run(
+        get_method(method),
+        RunSpec(
+            method=method,
+            teachers=teachers,
+            student=student,
+            steps=steps,
+            seed=seed,
+            progress=False,
+            tensorboard=tensorboard,
+            eval_episodes=eval_episodes,
+            runs_dir=str(tmp_path),
+            resume=resume,
+            checkpoint_every_s=checkpoint_every_s,
+            precision=precision,
+            options=options,
+        ),
+    )

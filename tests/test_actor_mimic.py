@@ -9,19 +9,17 @@ steps 100% / 99.9%.
 import functools
 import json
 
+import helpers
 import numpy as np
 import torch
-
-import helpers
 from helpers import run_pong_smoke
+
 from rl_distill.distill import load_student
 from rl_distill.envs import make_env
 from rl_distill.runs import read_scalars
 from rl_distill.teachers import load_teacher
 
 METHOD = "actor-mimic"
-
-
 
 
 distill = functools.partial(helpers.distill, METHOD)
@@ -31,7 +29,9 @@ def test_learns_cartpole(tmp_path):
     s = distill(tmp_path, ["ppo-CartPole-v1"], 2_000)
     assert s["percent_of_teacher"] >= 95, s["student_score"]
     rows = read_scalars(s["run_dir"])
-    assert all(k in rows[-2] for k in ("distill/loss", "distill/teacher_agreement", "distill/kl", "distill/feature_loss"))
+    assert all(
+        k in rows[-2] for k in ("distill/loss", "distill/teacher_agreement", "distill/kl", "distill/feature_loss")
+    )
 
 
 def test_multitask(tmp_path):
@@ -69,13 +69,18 @@ def test_deterministic(tmp_path):
     a = distill(tmp_path / "a", ["ppo-CartPole-v1"], 400, eval_episodes=3)
     b = distill(tmp_path / "b", ["ppo-CartPole-v1"], 400, eval_episodes=3)
     assert a["student_score"] == b["student_score"] and a["env_steps"] == b["env_steps"] == 400
-    assert read_scalars(a["run_dir"])[-2]["distill/feature_loss"] == read_scalars(b["run_dir"])[-2]["distill/feature_loss"]
+    assert (
+        read_scalars(a["run_dir"])[-2]["distill/feature_loss"] == read_scalars(b["run_dir"])[-2]["distill/feature_loss"]
+    )
 
 
 def test_resume_keeps_feature_maps(tmp_path):
     first = distill(tmp_path, ["ppo-CartPole-v1"], 640, eval_episodes=2, feature_beta=1.0)
     run_dir = tmp_path / first["run_dir"].split("/")[-1]
-    assert set(torch.load(run_dir / "checkpoint.pt", weights_only=True)["method"]["feature_maps"]) == {"0.weight", "0.bias"}
+    assert set(torch.load(run_dir / "checkpoint.pt", weights_only=True)["method"]["feature_maps"]) == {
+        "0.weight",
+        "0.bias",
+    }
     (run_dir / "summary.json").unlink()  # as if evaluation never ran
     s = distill(tmp_path, ["ppo-CartPole-v1"], 1_280, eval_episodes=2, feature_beta=1.0, resume=True)
     assert s["run_dir"] == first["run_dir"] and s["env_steps"] == 1_280 and s["gradient_steps"] == 320
@@ -89,4 +94,6 @@ def test_resume_keeps_feature_maps(tmp_path):
 def test_pong_smoke(tmp_path):
     s, run_dir = run_pong_smoke(METHOD, tmp_path, 2_000, teacher_kind="q", num_envs=4, batch_size=32, replay_ratio=0.05)
     summary = json.loads((run_dir / "summary.json").read_text())
-    assert summary["env_steps"] == 2_000 and summary["student"] == "cnn-16-16-16-64" and summary["gradient_steps"] == 100
+    assert (
+        summary["env_steps"] == 2_000 and summary["student"] == "cnn-16-16-16-64" and summary["gradient_steps"] == 100
+    )

@@ -41,7 +41,10 @@ def _suite(tmp_path: Path, text: str = TINY) -> str:
 
 
 def test_suite_expands_the_grid(tmp_path):
-    s = load_suite(_suite(tmp_path, """
+    s = load_suite(
+        _suite(
+            tmp_path,
+            """
 name = "g"
 seeds = 3
 eval_episodes = 7
@@ -59,26 +62,51 @@ env = [["CartPole-v1", "Acrobot-v1"]]
 teacher = "dqn-{env}"
 curve_points = 8
 curve_episodes = 2
-"""))
+""",
+        )
+    )
     # 2 methods x (CartPole: 2 budgets + Acrobot: 1) x 2 students x 2 losses x 3 seeds, + 3 multi-task seeds
     assert len(s.cells) == 2 * 3 * 2 * 2 * 3 + 3
     assert len({c.key for c in s.cells}) == len(s.cells)
-    c = next(c for c in s.cells if c.method == "bc" and c.envs == ["Acrobot-v1"] and c.student == "mlp-16" and c.options == {"loss": "kl"} and c.seed == 2)
-    assert (c.label, c.steps, c.teachers, c.tags) == ("bc-kl", 700, ["ppo-Acrobot-v1"], {"student": "mlp-16", "steps": 700, "loss": "kl"})
+    c = next(
+        c
+        for c in s.cells
+        if c.method == "bc"
+        and c.envs == ["Acrobot-v1"]
+        and c.student == "mlp-16"
+        and c.options == {"loss": "kl"}
+        and c.seed == 2
+    )
+    assert (c.label, c.steps, c.teachers, c.tags) == (
+        "bc-kl",
+        700,
+        ["ppo-Acrobot-v1"],
+        {"student": "mlp-16", "steps": 700, "loss": "kl"},
+    )
     mt = [c for c in s.cells if c.method == "actor-mimic"]
     assert mt[0].teachers == ["dqn-CartPole-v1", "dqn-Acrobot-v1"] and mt[0].envs == ["CartPole-v1", "Acrobot-v1"]
     # Evaluation settings: the suite's, unless a grid block sets its own.
-    assert (c.eval_episodes, c.curve_points, c.curve_episodes) == (7, 4, 10) and (mt[0].eval_episodes, mt[0].curve_points, mt[0].curve_episodes) == (7, 8, 2)
-    assert load_suite(_suite(tmp_path, TINY), seeds=5).seeds == 5 and len(load_suite(_suite(tmp_path, TINY), seeds=5).cells) == 5
+    assert (c.eval_episodes, c.curve_points, c.curve_episodes) == (7, 4, 10) and (
+        mt[0].eval_episodes,
+        mt[0].curve_points,
+        mt[0].curve_episodes,
+    ) == (7, 8, 2)
+    assert (
+        load_suite(_suite(tmp_path, TINY), seeds=5).seeds == 5
+        and len(load_suite(_suite(tmp_path, TINY), seeds=5).cells) == 5
+    )
 
 
-@pytest.mark.parametrize("text, msg", [
-    ("[[grid]]\nmethod = 'nope'\nenv = 'CartPole-v1'\n", "unknown method 'nope'"),
-    ("[[grid]]\nmethod = 'bc'\nenv = 'CartPole-v1'\nsteps_ = 3\n", "unknown keys ['steps_']"),
-    ("[[grid]]\nmethod = 'bc'\n", "needs 'method' and 'env'"),
-    ("name = \n", "not valid TOML"),
-    ("name = 'x'\n", "no [[grid]] runs"),
-])
+@pytest.mark.parametrize(
+    "text, msg",
+    [
+        ("[[grid]]\nmethod = 'nope'\nenv = 'CartPole-v1'\n", "unknown method 'nope'"),
+        ("[[grid]]\nmethod = 'bc'\nenv = 'CartPole-v1'\nsteps_ = 3\n", "unknown keys ['steps_']"),
+        ("[[grid]]\nmethod = 'bc'\n", "needs 'method' and 'env'"),
+        ("name = \n", "not valid TOML"),
+        ("name = 'x'\n", "no [[grid]] runs"),
+    ],
+)
 def test_bad_suites_are_one_line_errors(tmp_path, text, msg):
     with pytest.raises(UserError, match=None) as e:
         load_suite(_suite(tmp_path, text))
@@ -153,7 +181,10 @@ def test_bench_local_workers_idempotent_resume_and_report(tmp_path, capsys):
         if self.env_steps >= 300:
             raise RuntimeError("killed")
 
-    with pytest.MonkeyPatch.context() as mp, pytest.raises(UserError, match="1 of 1 runs failed .*RuntimeError: killed"):
+    with (
+        pytest.MonkeyPatch.context() as mp,
+        pytest.raises(UserError, match="1 of 1 runs failed .*RuntimeError: killed"),
+    ):
         mp.setattr(Context, "maybe_checkpoint", write_then_die)
         bench(suite, workers=1, runs_dir=str(runs), out=str(out), progress=False, resume=True)
     (ck,) = (runs / key).glob("*/checkpoint.pt")
@@ -191,15 +222,20 @@ def test_bench_local_workers_idempotent_resume_and_report(tmp_path, capsys):
     copy = tmp_path / "copy"
     assert main(["report", str(out), "--out", str(copy)]) == 0
     assert (copy / "summary.csv").read_text() == before
-    assert sorted(p.read_bytes() for p in (copy / "runs").glob("*.json")) == sorted(p.read_bytes() for p in (out / "runs").glob("*.json"))
+    assert sorted(p.read_bytes() for p in (copy / "runs").glob("*.json")) == sorted(
+        p.read_bytes() for p in (out / "runs").glob("*.json")
+    )
     rec = json.loads((out / "runs" / f"{key}.json").read_text())
     assert sorted({r["step"] for r in rec["curve"]}) == steps and rec["cell"]["key"] == key
 
 
-
 def test_failed_run_is_reported_and_the_grid_goes_on(tmp_path, capsys):
-    suite = _suite(tmp_path, TINY.replace('method = "policy-distillation"', 'method = ["policy-distillation", "dagger"]')
-                   .replace("[report]", "[[grid]]\nmethod = 'bc'\nenv = 'CartPole-v1'\noptions = { tau = 0.5 }\n[report]"))
+    suite = _suite(
+        tmp_path,
+        TINY.replace('method = "policy-distillation"', 'method = ["policy-distillation", "dagger"]').replace(
+            "[report]", "[[grid]]\nmethod = 'bc'\nenv = 'CartPole-v1'\noptions = { tau = 0.5 }\n[report]"
+        ),
+    )
     runs = tmp_path / "runs"
     with pytest.raises(UserError, match=r"2 of 6 runs failed"):
         bench(suite, workers=1, runs_dir=str(runs), out=str(tmp_path / "res"), progress=False)
@@ -209,14 +245,18 @@ def test_failed_run_is_reported_and_the_grid_goes_on(tmp_path, capsys):
 
 
 def test_missing_teacher_stops_the_grid_before_it_starts(tmp_path):
-    suite = _suite(tmp_path, TINY.replace('steps = 600', 'steps = 600\nteacher = "no-such-teacher"'))
+    suite = _suite(tmp_path, TINY.replace("steps = 600", 'steps = 600\nteacher = "no-such-teacher"'))
     with pytest.raises(UserError, match="teachers that are not here: no-such-teacher"):
         bench(suite, workers=1, runs_dir=str(tmp_path / "runs"), out=str(tmp_path / "res"), progress=False)
     assert not list((tmp_path / "runs").glob("*/*"))
 
 
 def test_steps_to_threshold_from_the_curve():
-    row = {"env": "Acrobot-v1", "teacher_score": -80.0, "curve": [(0, -500.0, 0.0), (1000, -130.0, 2.0), (2000, -110.0, 4.5), (3000, -90.0, 7.0)]}
+    row = {
+        "env": "Acrobot-v1",
+        "teacher_score": -80.0,
+        "curve": [(0, -500.0, 0.0), (1000, -130.0, 2.0), (2000, -110.0, 4.5), (3000, -90.0, 7.0)],
+    }
     # 90% of the way from -500 to -80 is -122: first reached at step 2000.
     assert _steps_to(row, 0.9) == (2000, 4.5)
     assert _steps_to(row, 0.99) == (None, None)
@@ -253,21 +293,26 @@ def test_ray_backend_two_tiny_runs(tmp_path):
         if cell.name.startswith("_") or cell.is_file():
             continue
         (run_dir,) = [p for p in cell.iterdir() if p.is_dir()]
-        assert {"summary.json", "scalars.jsonl", "student.safetensors", "config.json"} <= {p.name for p in run_dir.iterdir()}
+        assert {"summary.json", "scalars.jsonl", "student.safetensors", "config.json"} <= {
+            p.name for p in run_dir.iterdir()
+        }
         assert (cell / "cell.json").exists()
     pct = [float(x["percent"]) for x in csv.DictReader(open(out / "runs.csv"))]
     assert len(pct) == 2 and np.isfinite(pct).all()
 
 
 def test_transfer_from_another_cell(tmp_path, capsys):
-    """A cell with init_from runs after its source and starts from its student: the shared layers, and the heads where the source played the same envs."""
+    """A cell with init_from runs after its source and starts from its student: the shared layers, and the heads
+    where the source played the same envs."""
     import torch
     from safetensors.torch import load_file
 
     from rl_distill.distill import transfer_weights
     from rl_distill.students import make_student
 
-    suite = _suite(tmp_path, """
+    suite = _suite(
+        tmp_path,
+        """
 name = "t"
 seeds = 1
 eval_episodes = 3
@@ -283,18 +328,23 @@ method = "policy-distillation"
 env = "CartPole-v1"
 steps = 500
 label = "src"
-""")
+""",
+    )
     runs = tmp_path / "runs"
     assert bench(suite, workers=2, runs_dir=str(runs), out=str(tmp_path / "res"), progress=False)["failed"] == 0
     (src,) = runs.glob("src__*/*/summary.json")
     (dst,) = runs.glob("from-src__*/*/summary.json")
     # The record keeps the training games' returns too, as the run logged them.
-    logged = [(r["step"], r["rollout/ep_rew_mean"]) for r in map(json.loads, (dst.parent / "scalars.jsonl").read_text().splitlines())
-              if "rollout/ep_rew_mean" in r]
+    logged = [
+        (r["step"], r["rollout/ep_rew_mean"])
+        for r in map(json.loads, (dst.parent / "scalars.jsonl").read_text().splitlines())
+        if "rollout/ep_rew_mean" in r
+    ]
     rec = json.loads(next((tmp_path / "res" / "runs").glob("from-src__*.json")).read_text())
     assert logged and [(r["step"], r["rollout/ep_rew_mean"]) for r in rec["train_curve"]] == logged
     init = json.loads(dst.read_text())["init"]
-    # Same env as the source: a continuation, so the heads come too (the trunks' 4 layers and 2 heads, weights and biases).
+    # Same env as the source: a continuation, so the heads come too (the trunks' 4 layers and 2 heads, weights and
+    # biases).
     assert init["from"] == str(src.parent) and init["tensors"] == 12 and init["heads"] is True
     # What transfer copies, exactly: every shared tensor; the heads only where the source played the same envs.
     w = load_file(str(src.parent / "student.safetensors"))
@@ -320,7 +370,9 @@ label = "src"
 
 def test_sweep_report(tmp_path):
     """A sweep suite: one table row per swept value, a plot against the measured x (labels here)."""
-    suite = _suite(tmp_path, """
+    suite = _suite(
+        tmp_path,
+        """
 name = "sw"
 seeds = 1
 eval_episodes = 3
@@ -333,11 +385,17 @@ method = ["bc", "dagger"]
 env = "CartPole-v1"
 student = "mlp-8"
 steps = [300, 600]
-""")
+""",
+    )
     out = tmp_path / "res"
     bench(suite, workers=1, runs_dir=str(tmp_path / "runs"), out=str(out), progress=False)
     summ = list(csv.DictReader(open(out / "summary.csv")))
-    assert sorted((r["label"], r["tag_steps"]) for r in summ) == [("bc", "300"), ("bc", "600"), ("dagger", "300"), ("dagger", "600")]
+    assert sorted((r["label"], r["tag_steps"]) for r in summ) == [
+        ("bc", "300"),
+        ("bc", "600"),
+        ("dagger", "300"),
+        ("dagger", "600"),
+    ]
     assert all(abs(int(r["teacher_queries"]) - int(r["tag_steps"])) < 16 for r in summ)  # every visited state labelled
     assert (out / "sweep.png").exists() and not (out / "aggregate.png").exists()
 
@@ -411,7 +469,9 @@ def test_workers_end_with_their_bench_process(tmp_path):
     import time
 
     script = tmp_path / "parent.py"
-    script.write_text(textwrap.dedent("""
+    script.write_text(
+        textwrap.dedent(
+            """
         import multiprocessing as mp, os, sys, time
         from concurrent.futures import ProcessPoolExecutor
         from rl_distill.bench import _worker_init
@@ -422,10 +482,13 @@ def test_workers_end_with_their_bench_process(tmp_path):
             time.sleep(300)
 
         if __name__ == "__main__":
-            with ProcessPoolExecutor(1, mp_context=mp.get_context("spawn"), initializer=_worker_init, initargs=(os.getpid(),)) as pool:
+            with ProcessPoolExecutor(1, mp_context=mp.get_context("spawn"), initializer=_worker_init, """
+            """initargs=(os.getpid(),)) as pool:
                 pool.submit(work, sys.argv[1])
                 time.sleep(300)
-    """))
+    """
+        )
+    )
     pidfile = tmp_path / "worker.pid"
     parent = subprocess.Popen([sys.executable, str(script), str(pidfile)])
 

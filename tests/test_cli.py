@@ -9,27 +9,30 @@ from rl_distill.runs import read_scalars
 
 def _one_line_error(code, out, err):
     assert code == 2
-    lines = [l for l in err.strip().splitlines() if l]
+    lines = [line for line in err.strip().splitlines() if line]
     assert len(lines) == 1 and lines[0].startswith("rl-distill: error: "), err
     assert "Traceback" not in err
 
 
-@pytest.mark.parametrize("argv", [
-    ["teachers", "train", "CartPole-v9"],
-    ["teachers", "train", "ALE/NoGame-v5", "--algo", "dqn"],
-    ["teachers", "eval", "ppo-CartPole-v1", "--env", "NotAnEnv-v0"],
-    ["teachers", "eval", "no-such-teacher"],
-    ["teachers", "eval", "/nonexistent/model.zip"],
-    ["teachers", "eval", "/nonexistent/teacher.json"],
-    ["teachers", "eval", "ppo-CartPole-v1", "--env", "Acrobot-v1"],
-    ["teachers", "train", "Acrobot-v1", "--init-from", "ppo-CartPole-v1"],
-    ["teachers", "train", "CartPole-v1", "--algo", "dqn", "--init-from", "ppo-CartPole-v1"],
-    ["teachers", "train", "CartPole-v1", "--init-from", "ppo-CartPole-v1", "--steps", "1000"],
-    ["teachers", "train", "CartPole-v1", "--init-from", "ppo-CartPole-v1", "--resume"],
-    ["teachers", "train", "CartPole-v1", "--hyperparams", "no_such_knob=3"],
-    ["teachers", "train", "CartPole-v1", "--hyperparams", "learning_rate"],
-    ["teachers", "export", "/nonexistent/run"],
-])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["teachers", "train", "CartPole-v9"],
+        ["teachers", "train", "ALE/NoGame-v5", "--algo", "dqn"],
+        ["teachers", "eval", "ppo-CartPole-v1", "--env", "NotAnEnv-v0"],
+        ["teachers", "eval", "no-such-teacher"],
+        ["teachers", "eval", "/nonexistent/model.zip"],
+        ["teachers", "eval", "/nonexistent/teacher.json"],
+        ["teachers", "eval", "ppo-CartPole-v1", "--env", "Acrobot-v1"],
+        ["teachers", "train", "Acrobot-v1", "--init-from", "ppo-CartPole-v1"],
+        ["teachers", "train", "CartPole-v1", "--algo", "dqn", "--init-from", "ppo-CartPole-v1"],
+        ["teachers", "train", "CartPole-v1", "--init-from", "ppo-CartPole-v1", "--steps", "1000"],
+        ["teachers", "train", "CartPole-v1", "--init-from", "ppo-CartPole-v1", "--resume"],
+        ["teachers", "train", "CartPole-v1", "--hyperparams", "no_such_knob=3"],
+        ["teachers", "train", "CartPole-v1", "--hyperparams", "learning_rate"],
+        ["teachers", "export", "/nonexistent/run"],
+    ],
+)
 def test_bad_inputs_give_one_line(cli, argv):
     _one_line_error(*cli(*argv))
 
@@ -55,13 +58,29 @@ def test_list_json(cli):
 def test_list_table(cli):
     code, out, _ = cli("teachers", "list")
     head = out.splitlines()[0].split()
-    assert code == 0 and head == ["id", "env", "algo", "score", "std", "iqm", "human_norm", "episodes", "steps", "wall_s", "steps_per_s"]
+    assert code == 0 and head == [
+        "id",
+        "env",
+        "algo",
+        "score",
+        "std",
+        "iqm",
+        "human_norm",
+        "episodes",
+        "steps",
+        "wall_s",
+        "steps_per_s",
+    ]
     pong = next(line.split() for line in out.splitlines() if line.startswith("ppo-ALE-Pong-v5"))
     from rl_distill.teachers import ZOO_DIR
     from rl_distill.teachers.checkpoint import read_meta
 
     m = read_meta(ZOO_DIR / "ppo-ALE-Pong-v5")
-    assert pong[3] == f"{m['score']['mean']:.1f}" and pong[6] == f"{m['score']['human_normalized']:.2f}" and pong[8] == str(m["training"]["steps"])
+    assert (
+        pong[3] == f"{m['score']['mean']:.1f}"
+        and pong[6] == f"{m['score']['human_normalized']:.2f}"
+        and pong[8] == str(m["training"]["steps"])
+    )
 
 
 def test_eval_json_deterministic(cli):
@@ -74,9 +93,28 @@ def test_eval_json_deterministic(cli):
 def test_train_writes_run_and_resumes(cli, tmp_path, algo):
     runs = tmp_path / "runs"
     out = tmp_path / "teacher"
-    argv = ["teachers", "train", "CartPole-v1", "--algo", algo, "--steps", "1024", "--eval-every", "512",
-            "--final-episodes", "3", "--runs-dir", str(runs), "--out", str(out), "--no-progress", "--json",
-            "--hyperparams", "gamma=0.97", 'learning_rate="lin_1e-3"']
+    argv = [
+        "teachers",
+        "train",
+        "CartPole-v1",
+        "--algo",
+        algo,
+        "--steps",
+        "1024",
+        "--eval-every",
+        "512",
+        "--final-episodes",
+        "3",
+        "--runs-dir",
+        str(runs),
+        "--out",
+        str(out),
+        "--no-progress",
+        "--json",
+        "--hyperparams",
+        "gamma=0.97",
+        'learning_rate="lin_1e-3"',
+    ]
     code, stdout, _ = cli(*argv)
     assert code == 0
     summary = json.loads(stdout)
@@ -87,15 +125,24 @@ def test_train_writes_run_and_resumes(cli, tmp_path, algo):
     assert [r["step"] for r in read_scalars(run_dir) if "eval/mean_reward" in r][:2] == [512, 1024]
     meta = json.loads(out.with_suffix(".json").read_text())
     assert meta["training"]["steps"] >= 1024 and meta["score"]["n"] == 3
-    assert meta["training"]["hyperparams"]["gamma"] == 0.97 and meta["training"]["hyperparams"]["learning_rate"] == "lin_1e-3"
+    assert (
+        meta["training"]["hyperparams"]["gamma"] == 0.97
+        and meta["training"]["hyperparams"]["learning_rate"] == "lin_1e-3"
+    )
     from stable_baselines3 import DQN, PPO
 
     model = (PPO if algo == "ppo" else DQN).load(str(run_dir / "checkpoint.zip"), device="cpu")
-    assert model.gamma == 0.97 and model.lr_schedule(1.0) == pytest.approx(1e-3) and model.lr_schedule(0.5) == pytest.approx(5e-4)
+    assert (
+        model.gamma == 0.97
+        and model.lr_schedule(1.0) == pytest.approx(1e-3)
+        and model.lr_schedule(0.5) == pytest.approx(5e-4)
+    )
     # A killed run has no summary.json: --resume picks it up and trains on to the new budget.
     (run_dir / "summary.json").unlink()
     # Before that, `teachers export` ships its best model so far without finishing it.
-    code, stdout, err = cli("teachers", "export", str(run_dir), "--out", str(tmp_path / "early"), "--episodes", "4", "--json")
+    code, stdout, err = cli(
+        "teachers", "export", str(run_dir), "--out", str(tmp_path / "early"), "--episodes", "4", "--json"
+    )
     assert code == 0, err
     early = json.loads((tmp_path / "early.json").read_text())
     state = json.loads((run_dir / "state.json").read_text())
@@ -105,7 +152,10 @@ def test_train_writes_run_and_resumes(cli, tmp_path, algo):
     from rl_distill.teachers.sb3 import load_sb3_zip
 
     obs = np.random.default_rng(0).normal(size=(5, 4)).astype(np.float32)
-    assert torch.equal(load_teacher(str(tmp_path / "early.json")).logits(obs), load_sb3_zip(run_dir / "best.zip", env_id="CartPole-v1").logits(obs))
+    assert torch.equal(
+        load_teacher(str(tmp_path / "early.json")).logits(obs),
+        load_sb3_zip(run_dir / "best.zip", env_id="CartPole-v1").logits(obs),
+    )
     assert not (run_dir / "summary.json").exists()
     # A resumed run keeps the hyperparameters its checkpoint holds: a changed one is refused, not ignored.
     changed = [a.replace("gamma=0.97", "gamma=0.9") for a in argv[:6] + ["2048"] + argv[7:] + ["--resume"]]
@@ -125,18 +175,46 @@ def test_train_continues_an_exported_teacher(cli, tmp_path, algo):
     """--init-from: a new run starts from the teacher's weights and step count; curve and segments carry over."""
     first = tmp_path / "first"
     common = ["--algo", algo, "--eval-every", "512", "--final-episodes", "3", "--no-progress", "--json"]
-    assert cli("teachers", "train", "CartPole-v1", "--steps", "1024", "--runs-dir", str(tmp_path / "a"), "--out", str(first), *common)[0] == 0
+    assert (
+        cli(
+            "teachers",
+            "train",
+            "CartPole-v1",
+            "--steps",
+            "1024",
+            "--runs-dir",
+            str(tmp_path / "a"),
+            "--out",
+            str(first),
+            *common,
+        )[0]
+        == 0
+    )
     m1 = json.loads(first.with_suffix(".json").read_text())
     second = tmp_path / "second"
-    code, stdout, err = cli("teachers", "train", "CartPole-v1", "--steps", "2048", "--init-from", str(first.with_suffix(".json")),
-                            "--runs-dir", str(tmp_path / "b"), "--out", str(second), *common)
+    code, stdout, err = cli(
+        "teachers",
+        "train",
+        "CartPole-v1",
+        "--steps",
+        "2048",
+        "--init-from",
+        str(first.with_suffix(".json")),
+        "--runs-dir",
+        str(tmp_path / "b"),
+        "--out",
+        str(second),
+        *common,
+    )
     assert code == 0, err
     assert f"continuing {first.with_suffix('.json')} from {m1['training']['steps']} steps" in err
     m2 = json.loads(second.with_suffix(".json").read_text())
     t1, t2 = m1["training"], m2["training"]
     assert t2["steps"] >= 2048 and len(t2["segments"]) == 2
     assert t2["segments"][0] == t1["segments"][0] and t2["segments"][1]["start_step"] == t1["steps"]
-    assert t2["curve"][:len(t1["curve"])] == t1["curve"] and all(e["step"] > t1["steps"] for e in t2["curve"][len(t1["curve"]):])
+    assert t2["curve"][: len(t1["curve"])] == t1["curve"] and all(
+        e["step"] > t1["steps"] for e in t2["curve"][len(t1["curve"]) :]
+    )
     assert t2["wall_s"] > t1["wall_s"] and t2["continued_from"]["steps"] == t1["steps"]
 
 
@@ -149,13 +227,22 @@ def test_continued_model_holds_the_teacher(tmp_path, tid):
 
     from rl_distill.sb3_vec_env import SB3VecEnv
     from rl_distill.teachers import load_teacher
-    from rl_distill.teachers.train import TrainConfig, _carried_state, _load_init_teacher, _load_into, hyperparams, sb3_model
+    from rl_distill.teachers.train import (
+        TrainConfig,
+        _carried_state,
+        _load_init_teacher,
+        _load_into,
+        hyperparams,
+        sb3_model,
+    )
 
     algo = tid.split("-")[0]
     cfg = TrainConfig("CartPole-v1", algo=algo, init_from=tid, progress=False)
     hp = hyperparams("CartPole-v1", algo)
     teacher = _load_init_teacher(cfg, 10**9)
-    model = sb3_model(cfg.algo, cfg.env_id, SB3VecEnv("CartPole-v1", 2, seed=0), hp, cfg.seed, cfg.device, str(tmp_path))
+    model = sb3_model(
+        cfg.algo, cfg.env_id, SB3VecEnv("CartPole-v1", 2, seed=0), hp, cfg.seed, cfg.device, str(tmp_path)
+    )
     _load_into(model, teacher, cfg, hp)
     state = _carried_state(teacher, cfg)
     steps = teacher.meta["training"]["steps"]
@@ -168,15 +255,43 @@ def test_continued_model_holds_the_teacher(tmp_path, tid):
             assert torch.allclose(model.q_net_target(obs), ref.q_values(obs), atol=1e-6)
             assert model.learning_starts == steps + int(hp.get("learning_starts", 0))
         else:
-            assert torch.allclose(model.policy.get_distribution(obs).distribution.logits, torch.log_softmax(ref.logits(obs), -1), atol=1e-5)
+            assert torch.allclose(
+                model.policy.get_distribution(obs).distribution.logits,
+                torch.log_softmax(ref.logits(obs), -1),
+                atol=1e-5,
+            )
 
 
 def test_atari_dqn_run_checks_its_first_convolution_and_takes_optimizer_kwargs(cli, tmp_path):
     """An Atari run logs how much of its first convolution is dead at each evaluation; Adam's settings reach
     SB3 through ``optimizer_kwargs`` and stay in the checkpoint."""
-    code, stdout, err = cli("teachers", "train", "ALE/Pong-v5", "--algo", "dqn", "--n-envs", "1", "--steps", "64", "--eval-every", "64",
-                            "--eval-episodes", "1", "--final-episodes", "1", "--runs-dir", str(tmp_path / "runs"), "--out", str(tmp_path / "t"),
-                            "--no-progress", "--json", "--hyperparams", "learning_starts=32", "buffer_size=500", "optimizer_kwargs={eps=1.5e-4}")
+    code, stdout, err = cli(
+        "teachers",
+        "train",
+        "ALE/Pong-v5",
+        "--algo",
+        "dqn",
+        "--n-envs",
+        "1",
+        "--steps",
+        "64",
+        "--eval-every",
+        "64",
+        "--eval-episodes",
+        "1",
+        "--final-episodes",
+        "1",
+        "--runs-dir",
+        str(tmp_path / "runs"),
+        "--out",
+        str(tmp_path / "t"),
+        "--no-progress",
+        "--json",
+        "--hyperparams",
+        "learning_starts=32",
+        "buffer_size=500",
+        "optimizer_kwargs={eps=1.5e-4}",
+    )
     assert code == 0, err
     run_dir = tmp_path / "runs" / json.loads(stdout)["run_dir"].split("/")[-1]
     dead = [r["train/dead_first_conv"] for r in read_scalars(run_dir) if "train/dead_first_conv" in r]
@@ -187,26 +302,29 @@ def test_atari_dqn_run_checks_its_first_convolution_and_takes_optimizer_kwargs(c
     assert model.policy.optimizer.param_groups[0]["eps"] == 1.5e-4
 
 
-@pytest.mark.parametrize("argv", [
-    ["distill", "bc", "--teacher", "ppo-CartPole-v1", "--steps", "-5"],
-    ["distill", "bc", "--teacher", "ppo-CartPole-v1", "--steps", "0"],
-    ["distill", "bc", "--teacher", "ppo-CartPole-v1", "--seed", "-1"],
-    ["distill", "bc", "--teacher", "ppo-CartPole-v1", "--device", "tpu"],
-    ["distill", "bc", "--teacher", "ppo-CartPole-v1", "--eval-episodes", "0"],
-    ["distill", "bc", "--teacher", "ppo-CartPole-v1", "--loss", "bogus"],
-    ["distill", "bc", "--teacher", "ppo-CartPole-v1", "--num-envs", "0"],
-    ["distill", "bc", "--teacher", "ppo-CartPole-v1", "--student", "mlp-"],
-    ["distill", "kickstarting", "--teacher", "ppo-CartPole-v1", "--lr", "nan"],
-    ["distill", "ppo", "--teacher", "ppo-CartPole-v1", "--n-steps", "0"],
-    ["distill", "policy-distillation", "--teacher", "ppo-CartPole-v1", "--tau", "0"],
-    ["distill", "dagger", "--teacher", "ppo-CartPole-v1", "--rounds", "0"],
-    ["distill", "dagger", "--teacher", "ppo-CartPole-v1", "--greedy", "perhaps"],
-    ["distill", "actor-mimic", "--teacher", "ppo-CartPole-v1", "--epsilon", "2"],
-    ["teachers", "train", "CartPole-v1", "--steps", "-5"],
-    ["teachers", "train", "CartPole-v1", "--eval-episodes", "0"],
-    ["teachers", "train", "CartPole-v1", "--precision", "fp16"],
-    ["no-such-command"],
-])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["distill", "bc", "--teacher", "ppo-CartPole-v1", "--steps", "-5"],
+        ["distill", "bc", "--teacher", "ppo-CartPole-v1", "--steps", "0"],
+        ["distill", "bc", "--teacher", "ppo-CartPole-v1", "--seed", "-1"],
+        ["distill", "bc", "--teacher", "ppo-CartPole-v1", "--device", "tpu"],
+        ["distill", "bc", "--teacher", "ppo-CartPole-v1", "--eval-episodes", "0"],
+        ["distill", "bc", "--teacher", "ppo-CartPole-v1", "--loss", "bogus"],
+        ["distill", "bc", "--teacher", "ppo-CartPole-v1", "--num-envs", "0"],
+        ["distill", "bc", "--teacher", "ppo-CartPole-v1", "--student", "mlp-"],
+        ["distill", "kickstarting", "--teacher", "ppo-CartPole-v1", "--lr", "nan"],
+        ["distill", "ppo", "--teacher", "ppo-CartPole-v1", "--n-steps", "0"],
+        ["distill", "policy-distillation", "--teacher", "ppo-CartPole-v1", "--tau", "0"],
+        ["distill", "dagger", "--teacher", "ppo-CartPole-v1", "--rounds", "0"],
+        ["distill", "dagger", "--teacher", "ppo-CartPole-v1", "--greedy", "perhaps"],
+        ["distill", "actor-mimic", "--teacher", "ppo-CartPole-v1", "--epsilon", "2"],
+        ["teachers", "train", "CartPole-v1", "--steps", "-5"],
+        ["teachers", "train", "CartPole-v1", "--eval-episodes", "0"],
+        ["teachers", "train", "CartPole-v1", "--precision", "fp16"],
+        ["no-such-command"],
+    ],
+)
 def test_wrong_values_refused_before_any_folder(cli, tmp_path, argv):
     extra = ["--runs-dir", str(tmp_path / "runs")] if argv[0] in ("distill", "teachers") else []
     try:
@@ -223,6 +341,8 @@ def test_usage_errors_are_one_line(tmp_path):
     import subprocess
     import sys
 
-    r = subprocess.run([sys.executable, "-m", "rl_distill.cli", "distill", "bc", "--no-such-flag"], capture_output=True, text=True)
+    r = subprocess.run(
+        [sys.executable, "-m", "rl_distill.cli", "distill", "bc", "--no-such-flag"], capture_output=True, text=True
+    )
     assert r.returncode == 2
     assert r.stderr.strip().count("\n") == 0 and r.stderr.startswith("rl-distill: error: ") and "--help)" in r.stderr

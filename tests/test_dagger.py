@@ -4,8 +4,8 @@ import json
 from pathlib import Path
 
 import pytest
-
 from helpers import distill, run_pong_smoke
+
 from rl_distill.distill import Context
 from rl_distill.methods import get_method
 from rl_distill.rollout import Rollout
@@ -21,7 +21,7 @@ def test_dagger_cartpole_reaches_teacher(tmp_path):
     assert s["percent_of_teacher"] >= 95
     assert s["env_steps"] == s["teacher_queries"] == get_method("dagger").default_steps("CartPole-v1")
     rows = read_scalars(s["run_dir"])
-    assert [r["distill/beta"] for r in rows if "distill/beta" in r] == [0.5 ** i for i in range(10)]
+    assert [r["distill/beta"] for r in rows if "distill/beta" in r] == [0.5**i for i in range(10)]
     sizes = [r["distill/dataset_size"] for r in rows if "distill/dataset_size" in r]
     assert sizes == sorted(sizes) and sizes[-1] == s["env_steps"]  # one growing aggregate
     assert all(k in r for r in rows if "distill/loss" in r for k in ("distill/teacher_agreement", "distill/kl"))
@@ -52,13 +52,31 @@ def test_indicator_schedule_teacher_acts_in_round_one_only(tmp_path, monkeypatch
 
 
 def test_linear_schedule_and_cli_options(cli, tmp_path):
-    code, out, err = cli("distill", "dagger", "--teacher", "ppo-CartPole-v1", "--steps", "1024", "--rounds", "4", "--beta-schedule", "linear",
-                         "--eval-episodes", "2", "--runs-dir", str(tmp_path), "--no-progress", "--json")
+    code, out, err = cli(
+        "distill",
+        "dagger",
+        "--teacher",
+        "ppo-CartPole-v1",
+        "--steps",
+        "1024",
+        "--rounds",
+        "4",
+        "--beta-schedule",
+        "linear",
+        "--eval-episodes",
+        "2",
+        "--runs-dir",
+        str(tmp_path),
+        "--no-progress",
+        "--json",
+    )
     assert code == 0, err
     s = json.loads(out)
     assert s["method_config"]["rounds"] == 4 and s["method_config"]["beta_schedule"] == "linear"
     assert [r["distill/beta"] for r in read_scalars(s["run_dir"]) if "distill/beta" in r] == [1.0, 0.75, 0.5, 0.25]
-    code, out, err = cli("distill", "dagger", "--teacher", "ppo-CartPole-v1", "--beta-schedule", "cosine", "--no-progress")
+    code, out, err = cli(
+        "distill", "dagger", "--teacher", "ppo-CartPole-v1", "--beta-schedule", "cosine", "--no-progress"
+    )
     assert code == 2 and "unknown beta schedule" in err
 
 
@@ -68,7 +86,9 @@ class _Crash(Exception):
 
 def test_resume_keeps_dataset_and_round(tmp_path, monkeypatch):
     ckpt, log = Context.maybe_checkpoint, Context.log
-    monkeypatch.setattr(Context, "maybe_checkpoint", lambda self, opt, state=None, force=False: ckpt(self, opt, state, force=True))
+    monkeypatch.setattr(
+        Context, "maybe_checkpoint", lambda self, opt, state=None, force=False: ckpt(self, opt, state, force=True)
+    )
 
     def crash_in_round_3(self, values):
         if values.get("distill/round") == 3:

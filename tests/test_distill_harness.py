@@ -4,8 +4,8 @@ import json
 
 import pytest
 import torch
-
 from helpers import distill
+
 from rl_distill.distill import Context, load_student
 from rl_distill.runs import read_scalars
 
@@ -17,8 +17,20 @@ def _bc(tmp_path, teacher="ppo-CartPole-v1", steps=6000, **kw):
 def test_bc_cartpole_reaches_teacher_and_writes_run(tmp_path):
     s = _bc(tmp_path, tensorboard=True)
     assert s["percent_of_teacher"] >= 95
-    for key in ("method", "envs", "teacher_score", "student_score", "percent_of_teacher", "env_steps", "teacher_queries",
-                "gradient_steps", "wall_s", "student_params", "teacher_params", "protocol"):
+    for key in (
+        "method",
+        "envs",
+        "teacher_score",
+        "student_score",
+        "percent_of_teacher",
+        "env_steps",
+        "teacher_queries",
+        "gradient_steps",
+        "wall_s",
+        "student_params",
+        "teacher_params",
+        "protocol",
+    ):
         assert key in s
     assert s["env_steps"] == s["teacher_queries"] == 6000 and s["gradient_steps"] > 0
     assert s["resumed_from_step"] is None and 0 < s["train_time_s"] <= s["train_wall_s"] <= s["wall_s"]
@@ -48,7 +60,7 @@ def test_same_seed_same_summary(tmp_path):
 
 def _one_line(code, out, err):
     assert code == 2 and "Traceback" not in err
-    lines = [l for l in err.splitlines() if l.strip()]
+    lines = [line for line in err.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("rl-distill: error:"), err
     return lines[0]
 
@@ -56,7 +68,9 @@ def _one_line(code, out, err):
 def test_cli_mismatched_setups(cli):
     msg = _one_line(*cli("distill", "bc", "--teacher", "ppo-CartPole-v1", "--env", "Acrobot-v1", "--no-progress"))
     assert "shape" in msg
-    msg = _one_line(*cli("distill", "dagger", "--teacher", "ppo-CartPole-v1", "--teacher", "ppo-Acrobot-v1", "--no-progress"))
+    msg = _one_line(
+        *cli("distill", "dagger", "--teacher", "ppo-CartPole-v1", "--teacher", "ppo-Acrobot-v1", "--no-progress")
+    )
     assert "single-task" in msg
     _one_line(*cli("distill", "no-such-method", "--teacher", "ppo-CartPole-v1"))
     _one_line(*cli("distill", "bc", "--teacher", "ppo-CartPole-v1", "--tau", "0.1"))
@@ -66,14 +80,35 @@ def test_cli_mismatched_setups(cli):
 
 
 def test_cli_json_summary(cli, tmp_path):
-    code, out, _ = cli("distill", "bc", "--teacher", "ppo-CartPole-v1", "--steps", "512", "--epochs", "1",
-                       "--eval-episodes", "2", "--runs-dir", str(tmp_path), "--no-progress", "--json")
+    code, out, _ = cli(
+        "distill",
+        "bc",
+        "--teacher",
+        "ppo-CartPole-v1",
+        "--steps",
+        "512",
+        "--epochs",
+        "1",
+        "--eval-episodes",
+        "2",
+        "--runs-dir",
+        str(tmp_path),
+        "--no-progress",
+        "--json",
+    )
     s = json.loads(out)
     assert code == 0 and s["method"] == "bc" and s["env_steps"] == 512
 
 
-SMALL = {"policy-distillation": {}, "actor-mimic": {}, "dagger": {"rounds": 2}, "kickstarting": {"n_steps": 32},
-         "on-policy": {}, "bc": {"epochs": 1}, "ppo": {"n_steps": 32}}
+SMALL = {
+    "policy-distillation": {},
+    "actor-mimic": {},
+    "dagger": {"rounds": 2},
+    "kickstarting": {"n_steps": 32},
+    "on-policy": {},
+    "bc": {"epochs": 1},
+    "ppo": {"n_steps": 32},
+}
 
 
 class Killed(Exception):
@@ -118,9 +153,22 @@ def test_untrained_student_evaluated_once_per_grid(tmp_path):
     cache = tmp_path / "cache"
 
     def go(method, seed, eval_cache):
-        s = run(get_method(method), RunSpec(method=method, teachers=["ppo-CartPole-v1"], steps=1024, seed=seed, progress=False,
-                                            tensorboard=False, eval_episodes=3, runs_dir=str(tmp_path / f"{method}{seed}{bool(eval_cache)}"),
-                                            eval_every=512, curve_episodes=3, eval_cache=eval_cache))
+        s = run(
+            get_method(method),
+            RunSpec(
+                method=method,
+                teachers=["ppo-CartPole-v1"],
+                steps=1024,
+                seed=seed,
+                progress=False,
+                tensorboard=False,
+                eval_episodes=3,
+                runs_dir=str(tmp_path / f"{method}{seed}{bool(eval_cache)}"),
+                eval_every=512,
+                curve_episodes=3,
+                eval_cache=eval_cache,
+            ),
+        )
         rows = read_scalars(next(p for p in (tmp_path / f"{method}{seed}{bool(eval_cache)}").iterdir() if p.is_dir()))
         return [r["eval/mean_reward"] for r in rows if "eval/mean_reward" in r][0], s
 
@@ -144,8 +192,17 @@ def test_learning_curve_has_the_sampling_students_return(tmp_path):
     from rl_distill.methods import get_method
     from rl_distill.runs import read_scalars
 
-    spec = RunSpec(method="bc", teachers=["ppo-CartPole-v1"], steps=1024, progress=False, tensorboard=False, eval_episodes=2,
-                   runs_dir=str(tmp_path), eval_every=512, curve_episodes=2)
+    spec = RunSpec(
+        method="bc",
+        teachers=["ppo-CartPole-v1"],
+        steps=1024,
+        progress=False,
+        tensorboard=False,
+        eval_episodes=2,
+        runs_dir=str(tmp_path),
+        eval_every=512,
+        curve_episodes=2,
+    )
     s = run(get_method("bc"), spec)
     rows = read_scalars(s["run_dir"])
     sampled = [r["step"] for r in rows if "eval/sampled_mean_reward" in r]

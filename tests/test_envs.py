@@ -6,9 +6,15 @@ from rl_distill.envs import AtariProtocol, env_spec, final_observations, make_en
 from rl_distill.errors import UnknownEnvError
 
 
-@pytest.mark.parametrize("env_id,shape,n_actions", [
-    ("CartPole-v1", (4,), 2), ("Acrobot-v1", (6,), 3), ("MountainCar-v0", (2,), 3), ("LunarLander-v3", (8,), 4),
-])
+@pytest.mark.parametrize(
+    "env_id,shape,n_actions",
+    [
+        ("CartPole-v1", (4,), 2),
+        ("Acrobot-v1", (6,), 3),
+        ("MountainCar-v0", (2,), 3),
+        ("LunarLander-v3", (8,), 4),
+    ],
+)
 def test_control_shapes(env_id, shape, n_actions):
     env = make_env(env_id, 3)
     obs, _ = env.reset(seed=0)
@@ -49,7 +55,8 @@ def test_reward_clipping_option_clips():
         assert np.array_equal(np.sign(r1), r2)
         seen += int((r1 != 0).sum())
     assert seen > 0
-    raw.close(); clipped.close()
+    raw.close()
+    clipped.close()
 
 
 def test_episodic_life_ends_the_episode_but_the_game_goes_on():

@@ -3,8 +3,8 @@
 import math
 
 import pytest
-
 from helpers import distill, run_pong_smoke
+
 from rl_distill.methods import get_method
 from rl_distill.runs import read_scalars
 
@@ -19,8 +19,18 @@ def test_kickstarting_cartpole_reaches_teacher(tmp_path):
     assert s["env_steps"] == s["teacher_queries"] == get_method("kickstarting").default_steps("CartPole-v1")
     rows = read_scalars(s["run_dir"])
     keys = set().union(*rows)
-    for k in ("distill/lambda", "distill/loss", "distill/kl", "train/policy_gradient_loss", "train/value_loss", "train/entropy_loss",
-              "train/approx_kl", "train/clip_fraction", "train/loss", "rollout/ep_rew_mean"):
+    for k in (
+        "distill/lambda",
+        "distill/loss",
+        "distill/kl",
+        "train/policy_gradient_loss",
+        "train/value_loss",
+        "train/entropy_loss",
+        "train/approx_kl",
+        "train/clip_fraction",
+        "train/loss",
+        "rollout/ep_rew_mean",
+    ):
         assert k in keys, k
     kl = [r["distill/kl"] for r in rows if "distill/kl" in r]
     assert kl[-1] < 0.2 * kl[0]  # the student moved onto its teacher
@@ -40,14 +50,19 @@ def test_kickstarting_two_teachers(tmp_path):
     assert {"rollout/ep_rew_mean/CartPole-v1", "rollout/ep_rew_mean/Acrobot-v1"} <= keys
 
 
-@pytest.mark.parametrize("schedule,expected", [
-    ("constant", lambda t: 2.0),
-    ("linear", lambda t: 2.0 * (1 - t)),
-    ("exponential", lambda t: 2.0 * 0.1 ** t),
-])
+@pytest.mark.parametrize(
+    "schedule,expected",
+    [
+        ("constant", lambda t: 2.0),
+        ("linear", lambda t: 2.0 * (1 - t)),
+        ("exponential", lambda t: 2.0 * 0.1**t),
+    ],
+)
 def test_lambda_follows_its_schedule(tmp_path, schedule, expected):
     # 8 iterations of 4 envs x 64 steps; lambda is set from the budget spent before each iteration
-    s = _kick(tmp_path, steps=2048, num_envs=4, n_steps=64, n_epochs=1, lam=2.0, lambda_schedule=schedule, lam_final_ratio=0.1)
+    s = _kick(
+        tmp_path, steps=2048, num_envs=4, n_steps=64, n_epochs=1, lam=2.0, lambda_schedule=schedule, lam_final_ratio=0.1
+    )
     rows = [r for r in read_scalars(s["run_dir"]) if "distill/lambda" in r]
     assert [r["step"] for r in rows] == [256 * (k + 1) for k in range(8)]
     assert [r["distill/lambda"] for r in rows] == pytest.approx([expected(k / 8) for k in range(8)])
@@ -57,7 +72,9 @@ def test_lambda_follows_its_schedule(tmp_path, schedule, expected):
 
 
 def test_budget_is_spent_exactly(tmp_path):
-    s = _kick(tmp_path, steps=1000, num_envs=4, n_steps=64, n_epochs=1, minibatches=4)  # 3 full iterations + one of 58 steps
+    s = _kick(
+        tmp_path, steps=1000, num_envs=4, n_steps=64, n_epochs=1, minibatches=4
+    )  # 3 full iterations + one of 58 steps
     assert s["env_steps"] == s["teacher_queries"] == 1000
     assert s["gradient_steps"] == 4 * 1 * 4  # iterations x epochs x minibatches
 

@@ -72,9 +72,7 @@ def test_bootstrap_ci_vectorized_stat_equals_generic_loop():
     x = np.random.default_rng(0).normal(size=30)
     for fast in (M.iqm, np.mean, np.median, M.optimality_gap):
         slow = lambda s, f=fast: float(f(s))  # noqa: E731 - not recognized -> loop path
-        assert M.bootstrap_ci(x, fast, reps=300, seed=3) == pytest.approx(
-            M.bootstrap_ci(x, slow, reps=300, seed=3)
-        )
+        assert M.bootstrap_ci(x, fast, reps=300, seed=3) == pytest.approx(M.bootstrap_ci(x, slow, reps=300, seed=3))
 
 
 def test_bootstrap_ci_rejects_bad_args():
@@ -163,9 +161,7 @@ def test_percent_of_reference_negative_reference_needs_floor():
     assert M.percent_of_reference(-80.0, -80.0, floor=-500.0) == pytest.approx(100.0)
     assert M.percent_of_reference(-500.0, -80.0, floor=-500.0) == pytest.approx(0.0)
     # worse student -> lower percentage (a plain ratio would give -300/-80 = 375%)
-    assert M.percent_of_reference(-300.0, -80.0, floor=-500.0) < M.percent_of_reference(
-        -100.0, -80.0, floor=-500.0
-    )
+    assert M.percent_of_reference(-300.0, -80.0, floor=-500.0) < M.percent_of_reference(-100.0, -80.0, floor=-500.0)
     with pytest.raises(ValueError):
         M.percent_of_reference(-100.0, -80.0)
     with pytest.raises(ValueError):

@@ -16,8 +16,11 @@ def _seen_layouts(module):
     """Record, per forward, whether the first convolution got channels-last input."""
     seen = []
     conv = next(m for m in module.modules() if isinstance(m, torch.nn.Conv2d))
-    conv.register_forward_hook(lambda m, args, out: seen.append(args[0].is_contiguous(memory_format=torch.channels_last)
-                                                               and not args[0].is_contiguous()))
+    conv.register_forward_hook(
+        lambda m, args, out: seen.append(
+            args[0].is_contiguous(memory_format=torch.channels_last) and not args[0].is_contiguous()
+        )
+    )
     return seen
 
 
@@ -74,8 +77,12 @@ def test_sb3_policy_hooks_keep_outputs_and_checkpoints(tmp_path):
     model.learn(16)  # a training update through the hooks
     model.save(tmp_path / "m.zip")
     again = PPO.load(tmp_path / "m.zip", device="cpu")
-    torch.testing.assert_close(again.policy.evaluate_actions(obs, torch.zeros(2))[0], model.policy.evaluate_actions(obs, torch.zeros(2))[0],
-                               rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(
+        again.policy.evaluate_actions(obs, torch.zeros(2))[0],
+        model.policy.evaluate_actions(obs, torch.zeros(2))[0],
+        rtol=1e-5,
+        atol=1e-5,
+    )
     env.close()
 
 
@@ -91,12 +98,20 @@ def test_fast_sb3_training_same_outputs_fused_adam_and_checkpoints(tmp_path):
     assert obs.dtype == torch.uint8
     ppo = PPO("CnnPolicy", env, n_steps=8, batch_size=16, seed=0, device="cpu")
     dqn = DQN("CnnPolicy", env, buffer_size=100, learning_starts=8, batch_size=4, seed=0, device="cpu")
-    before = [ppo.policy.evaluate_actions(obs, torch.zeros(2))[0].detach(), dqn.q_net(obs).detach(), dqn.q_net_target(obs).detach()]
+    before = [
+        ppo.policy.evaluate_actions(obs, torch.zeros(2))[0].detach(),
+        dqn.q_net(obs).detach(),
+        dqn.q_net_target(obs).detach(),
+    ]
     seen = _seen_layouts(ppo.policy)
     for m in (ppo, dqn):
         fast_sb3_training(m)
         assert all(g["fused"] and not g["foreach"] for g in m.policy.optimizer.param_groups)
-    after = [ppo.policy.evaluate_actions(obs, torch.zeros(2))[0].detach(), dqn.q_net(obs).detach(), dqn.q_net_target(obs).detach()]
+    after = [
+        ppo.policy.evaluate_actions(obs, torch.zeros(2))[0].detach(),
+        dqn.q_net(obs).detach(),
+        dqn.q_net_target(obs).detach(),
+    ]
     assert seen == [True]  # the image_floats input reaches the convolutions channels-last
     for b, a in zip(before, after):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
@@ -106,8 +121,12 @@ def test_fast_sb3_training_same_outputs_fused_adam_and_checkpoints(tmp_path):
     assert not torch.equal(w0, dqn.q_net.q_net[0].weight)
     ppo.save(tmp_path / "p.zip")
     again = PPO.load(tmp_path / "p.zip", device="cpu")
-    torch.testing.assert_close(again.policy.evaluate_actions(obs, torch.zeros(2))[0], ppo.policy.evaluate_actions(obs, torch.zeros(2))[0],
-                               rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(
+        again.policy.evaluate_actions(obs, torch.zeros(2))[0],
+        ppo.policy.evaluate_actions(obs, torch.zeros(2))[0],
+        rtol=1e-5,
+        atol=1e-5,
+    )
     env.close()
 
 

@@ -28,10 +28,13 @@ def test_notebook_executes(path: Path, monkeypatch):
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     monkeypatch.setenv("MKL_NUM_THREADS", "1")
     nb = copy.deepcopy(_read(path))
-    client = nbclient.NotebookClient(nb, timeout=600, kernel_name="python3",
-                                     resources={"metadata": {"path": str(NOTEBOOK_DIR)}})
+    client = nbclient.NotebookClient(
+        nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOK_DIR)}}
+    )
     client.execute()  # raises CellExecutionError on the first failing cell
-    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.get("output_type") == "error"]
+    errors = [
+        o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.get("output_type") == "error"
+    ]
     assert not errors, f"{path.name}: {errors[0].get('ename')}: {errors[0].get('evalue')}"
 
 
@@ -39,7 +42,14 @@ def test_notebook_executes(path: Path, monkeypatch):
 def test_notebook_committed_shape(path: Path):
     """Each committed notebook has exercises and at least one plot among its saved outputs."""
     nb = _read(path)
-    assert any(c.cell_type == "markdown" and "Exercise" in c.source for c in nb.cells), f"{path.name}: no 'Exercise' markdown cell"
-    images = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
-              if any(k.startswith("image/") for k in o.get("data", {}))]
+    assert any(c.cell_type == "markdown" and "Exercise" in c.source for c in nb.cells), (
+        f"{path.name}: no 'Exercise' markdown cell"
+    )
+    images = [
+        o
+        for c in nb.cells
+        if c.cell_type == "code"
+        for o in c.get("outputs", [])
+        if any(k.startswith("image/") for k in o.get("data", {}))
+    ]
     assert images, f"{path.name}: no image output committed (execute it in place to regenerate the outputs)"

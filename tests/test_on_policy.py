@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
-
 from helpers import distill
+
 from rl_distill.errors import UserError
 from rl_distill.runs import read_scalars
 
@@ -16,19 +16,25 @@ def _run(tmp_path, teacher: str, steps: int | None, options: dict, **kw):
     return distill("on-policy", tmp_path, teacher, steps, **kw, **options)
 
 
-@pytest.mark.parametrize("options", [
-    {"divergence": "reverse-kl"},
-    {"divergence": "forward-kl"},
-    {"divergence": "jsd"},
-    {"divergence": "skew-kl"},
-    {"reward_form": "dense"},
-], ids=["reverse-kl", "forward-kl", "jsd", "skew-kl", "dense"])
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"divergence": "reverse-kl"},
+        {"divergence": "forward-kl"},
+        {"divergence": "jsd"},
+        {"divergence": "skew-kl"},
+        {"reward_form": "dense"},
+    ],
+    ids=["reverse-kl", "forward-kl", "jsd", "skew-kl", "dense"],
+)
 def test_learns_cartpole(tmp_path, options):
     s = _run(tmp_path, "ppo-CartPole-v1", None, options)
     assert s["percent_of_teacher"] >= 95, s["student_score"]
 
 
-@pytest.mark.parametrize("options", [{"divergence": "reverse-kl"}, {"reward_form": "dense"}], ids=["reverse-kl", "dense"])
+@pytest.mark.parametrize(
+    "options", [{"divergence": "reverse-kl"}, {"reward_form": "dense"}], ids=["reverse-kl", "dense"]
+)
 def test_learns_acrobot(tmp_path, options):
     s = _run(tmp_path, "ppo-Acrobot-v1", None, options)
     teacher = s["teacher_score"]
@@ -65,13 +71,16 @@ def test_dense_logs_reward(tmp_path):
     assert {"distill/loss", "distill/kl", "distill/teacher_agreement", "distill/on_policy_fraction"} <= set(rows[0])
 
 
-@pytest.mark.parametrize("options, match", [
-    ({"divergence": "kl-ish"}, "unknown --divergence 'kl-ish'"),
-    ({"reward_form": "sparse"}, "unknown --reward-form"),
-    ({"reward_form": "dense", "lam": 0.5}, "needs --lambda 1"),
-    ({"lam": 1.5}, "--lambda must be in"),
-    ({"tau": 0.0}, "--tau must be > 0"),
-])
+@pytest.mark.parametrize(
+    "options, match",
+    [
+        ({"divergence": "kl-ish"}, "unknown --divergence 'kl-ish'"),
+        ({"reward_form": "sparse"}, "unknown --reward-form"),
+        ({"reward_form": "dense", "lam": 0.5}, "needs --lambda 1"),
+        ({"lam": 1.5}, "--lambda must be in"),
+        ({"tau": 0.0}, "--tau must be > 0"),
+    ],
+)
 def test_bad_options_are_one_line_user_errors(tmp_path, options, match):
     with pytest.raises(UserError, match=match) as e:
         _run(tmp_path, "ppo-CartPole-v1", 256, options)
@@ -83,8 +92,16 @@ def test_pong_smoke(tmp_path):
     from rl_distill.networks import Arch, build_net
     from rl_distill.teachers.checkpoint import save_teacher
 
-    arch = Arch(kind="actor_critic", obs_shape=(4, 84, 84), n_actions=6, encoder="cnn", cnn_channels=(16, 16, 16), cnn_features=64,
-                pi_layers=(), vf_layers=())
+    arch = Arch(
+        kind="actor_critic",
+        obs_shape=(4, 84, 84),
+        n_actions=6,
+        encoder="cnn",
+        cnn_channels=(16, 16, 16),
+        cnn_features=64,
+        pi_layers=(),
+        vf_layers=(),
+    )
     net = build_net(arch)
     save_teacher(tmp_path / "pong", arch, net.state_dict(), {"id": "pong-test", "env_id": "ALE/Pong-v5", "algo": "ppo"})
     s = _run(tmp_path / "runs", str(tmp_path / "pong.json"), 1024, {}, eval_episodes=1, student="rusu-27x")
@@ -106,8 +123,11 @@ def test_teacher_temperature():
     expect = 0.2 * math.log(0.2 / 0.5) + 0.8 * math.log(0.8 / 0.5)
     assert divergence_fn(Config(divergence="forward-kl", tau=0.5))(t, s).item() == pytest.approx(expect, abs=1e-6)
     assert divergence_fn(Config(divergence="forward-kl"))(t, s).item() == pytest.approx(
-        (1 / 3) * math.log((1 / 3) / 0.5) + (2 / 3) * math.log((2 / 3) / 0.5), abs=1e-6)
-    batch = type("B", (), {"teacher_logits": t, "actions": torch.tensor([1]), "logprobs": torch.tensor([math.log(0.5)])})()
+        (1 / 3) * math.log((1 / 3) / 0.5) + (2 / 3) * math.log((2 / 3) / 0.5), abs=1e-6
+    )
+    batch = type(
+        "B", (), {"teacher_logits": t, "actions": torch.tensor([1]), "logprobs": torch.tensor([math.log(0.5)])}
+    )()
     assert dense_reward(batch, tau=0.5).item() == pytest.approx(math.log(0.8) - math.log(0.5), abs=1e-6)
 
 
@@ -121,7 +141,13 @@ def test_memory_replays_at_its_ratio_and_learns(tmp_path):
 
 
 def test_ramp_lets_the_teacher_play_first(tmp_path):
-    s = _run(tmp_path, "ppo-CartPole-v1", 4096, {"memory": 4096, "lambda_schedule": "ramp", "lambda_ramp": 0.5}, eval_episodes=1)
+    s = _run(
+        tmp_path,
+        "ppo-CartPole-v1",
+        4096,
+        {"memory": 4096, "lambda_schedule": "ramp", "lambda_ramp": 0.5},
+        eval_episodes=1,
+    )
     rows = [r for r in read_scalars(s["run_dir"]) if "distill/lambda" in r]
     lams = [r["distill/lambda"] for r in rows]
     assert lams[0] == 0.0 and lams[-1] == 1.0 and lams == sorted(lams)
@@ -143,13 +169,16 @@ def test_atari_defaults_give_a_memory_but_not_to_the_dense_form():
     assert _config(on_policy, {}, ["CartPole-v1"]) == on_policy.Config()
 
 
-@pytest.mark.parametrize("options, match", [
-    ({"reward_form": "dense", "memory": 100}, "takes no --memory"),
-    ({"lambda_schedule": "linear"}, "choose constant or ramp"),
-    ({"lambda_ramp": 0.0}, "--lambda-ramp must be in"),
-    ({"memory": -1}, "--memory must be >= 0"),
-    ({"replay_ratio": float("nan")}, "--replay-ratio must be"),
-])
+@pytest.mark.parametrize(
+    "options, match",
+    [
+        ({"reward_form": "dense", "memory": 100}, "takes no --memory"),
+        ({"lambda_schedule": "linear"}, "choose constant or ramp"),
+        ({"lambda_ramp": 0.0}, "--lambda-ramp must be in"),
+        ({"memory": -1}, "--memory must be >= 0"),
+        ({"replay_ratio": float("nan")}, "--replay-ratio must be"),
+    ],
+)
 def test_bad_memory_options(tmp_path, options, match):
     with pytest.raises(UserError, match=match):
         _run(tmp_path, "ppo-CartPole-v1", 256, options)
@@ -180,8 +209,12 @@ def test_grouped_stats_by_hand():
     groups = torch.tensor(action_groups("ALE/Pong-v5"))
     assert groups.tolist() == [0, 0, 1, 2, 1, 2]
     t = torch.log(torch.tensor([[0.3, 0.3, 0.1, 0.1, 0.1, 0.1]]))  # argmax NOOP; group probabilities (0.6, 0.2, 0.2)
-    s = torch.log(torch.tensor([[0.05, 0.5, 0.15, 0.1, 0.1, 0.1]]))  # argmax FIRE: the same button; groups (0.55, 0.25, 0.2)
+    s = torch.log(
+        torch.tensor([[0.05, 0.5, 0.15, 0.1, 0.1, 0.1]])
+    )  # argmax FIRE: the same button; groups (0.55, 0.25, 0.2)
     st = policy_stats(t, s, groups)
     assert st["distill/teacher_agreement"] == 0.0 and st["distill/teacher_agreement_grouped"] == 1.0
-    assert st["distill/teacher_entropy_grouped"] == pytest.approx(-(0.6 * math.log(0.6) + 2 * 0.2 * math.log(0.2)), abs=1e-5)
+    assert st["distill/teacher_entropy_grouped"] == pytest.approx(
+        -(0.6 * math.log(0.6) + 2 * 0.2 * math.log(0.2)), abs=1e-5
+    )
     assert st["distill/kl_grouped"] == pytest.approx(0.6 * math.log(0.6 / 0.55) + 0.2 * math.log(0.2 / 0.25), abs=1e-5)

@@ -8,16 +8,14 @@ the default 2,000 env steps reaches 100% of the teacher with nll, mse and kl (se
 import functools
 import json
 
-import pytest
-
 import helpers
+import pytest
 from helpers import run_pong_smoke
+
 from rl_distill.errors import UserError
 from rl_distill.runs import read_scalars
 
 METHOD = "policy-distillation"
-
-
 
 
 distill = functools.partial(helpers.distill, METHOD)
@@ -72,4 +70,6 @@ def test_unknown_loss(tmp_path):
 def test_pong_smoke(tmp_path):
     s, run_dir = run_pong_smoke(METHOD, tmp_path, 2_000, teacher_kind="q", num_envs=4, batch_size=32, replay_ratio=0.05)
     summary = json.loads((run_dir / "summary.json").read_text())
-    assert summary["env_steps"] == 2_000 and summary["student"] == "cnn-16-16-16-64" and summary["gradient_steps"] == 100
+    assert (
+        summary["env_steps"] == 2_000 and summary["student"] == "cnn-16-16-16-64" and summary["gradient_steps"] == 100
+    )

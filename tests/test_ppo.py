@@ -1,8 +1,8 @@
 """PPO from scratch, the baseline: learns CartPole without ever asking the teacher."""
 
 import pytest
-
 from helpers import distill, run_pong_smoke
+
 from rl_distill.methods import get_method
 from rl_distill.runs import read_scalars
 
@@ -50,9 +50,22 @@ def test_ppo_takes_rl_zoo3_settings():
 
     lunar = _config(ppo, {}, ["LunarLander-v3"])
     assert (lunar.num_envs, lunar.n_steps, lunar.minibatches, lunar.n_epochs) == (16, 1024, 16 * 1024 // 64, 4)
-    assert (lunar.gamma, lunar.gae_lambda, lunar.ent_coef, lunar.lr, lunar.anneal_lr) == (0.999, 0.98, 0.01, 3e-4, False)
+    assert (lunar.gamma, lunar.gae_lambda, lunar.ent_coef, lunar.lr, lunar.anneal_lr) == (
+        0.999,
+        0.98,
+        0.01,
+        3e-4,
+        False,
+    )
     pong = _config(ppo, {"lr": 1e-4}, ["ALE/Pong-v5"])
-    assert (pong.num_envs, pong.n_steps, pong.minibatches, pong.clip, pong.anneal_clip, pong.clip_rewards) == (8, 128, 4, 0.1, True, True)
+    assert (pong.num_envs, pong.n_steps, pong.minibatches, pong.clip, pong.anneal_clip, pong.clip_rewards) == (
+        8,
+        128,
+        4,
+        0.1,
+        True,
+        True,
+    )
     assert pong.lr == 1e-4  # what a user or suite sets wins
     assert _config(kickstarting, {}, ["ALE/Pong-v5"]).ent_coef == 0.01
     mixed = _config(kickstarting, {}, ["CartPole-v1", "Acrobot-v1"])  # two entries: no single setting, CleanRL's

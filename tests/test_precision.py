@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from helpers import distill
+
 from rl_distill.errors import UserError
 from rl_distill.precision import autocast, bf16_forward, bf16_native, resolve_precision
 
@@ -78,7 +78,14 @@ def test_bf16_sb3_cnn_extractor(tmp_path):
     from rl_distill.teachers.train import bf16_sb3_training, hyperparams, sb3_model
 
     env = SB3VecEnv("ALE/Pong-v5", 2, seed=0)
-    model = sb3_model("ppo", "ALE/Pong-v5", env, hyperparams("ALE/Pong-v5", "ppo") | {"n_steps": 8, "batch_size": 16}, seed=0, device="cpu")
+    model = sb3_model(
+        "ppo",
+        "ALE/Pong-v5",
+        env,
+        hyperparams("ALE/Pong-v5", "ppo") | {"n_steps": 8, "batch_size": 16},
+        seed=0,
+        device="cpu",
+    )
     bf16_sb3_training(model)
     seen = []
     conv = next(m for m in model.policy.features_extractor.modules() if isinstance(m, torch.nn.Conv2d))
@@ -97,9 +104,33 @@ def test_teachers_train_bf16_deterministic_with_progress_bar(tmp_path):
     outs = []
     for name in ("a", "b"):
         out = tmp_path / name
-        r = subprocess.run([sys.executable, "-m", "rl_distill.cli", "teachers", "train", "CartPole-v1", "--steps", "1024",
-                            "--eval-every", "512", "--eval-episodes", "2", "--final-episodes", "3", "--precision", "bf16",
-                            "--runs-dir", str(tmp_path / "runs"), "--out", str(out)], capture_output=True, text=True, timeout=300)
+        r = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "rl_distill.cli",
+                "teachers",
+                "train",
+                "CartPole-v1",
+                "--steps",
+                "1024",
+                "--eval-every",
+                "512",
+                "--eval-episodes",
+                "2",
+                "--final-episodes",
+                "3",
+                "--precision",
+                "bf16",
+                "--runs-dir",
+                str(tmp_path / "runs"),
+                "--out",
+                str(out),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert r.returncode == 0, r.stderr[-2000:]
         outs.append(json.loads(out.with_suffix(".json").read_text()))
     a, b = outs

@@ -52,7 +52,12 @@ def workdir(tmp_path_factory) -> Path:
 def ppo_mlp(workdir):
     # Non-default net_arch and activation, to exercise the parsing and shape inference.
     model = PPO(
-        "MlpPolicy", "CartPole-v1", n_steps=128, batch_size=64, n_epochs=2, seed=0,
+        "MlpPolicy",
+        "CartPole-v1",
+        n_steps=128,
+        batch_size=64,
+        n_epochs=2,
+        seed=0,
         policy_kwargs=dict(net_arch=dict(pi=[32, 16], vf=[24]), activation_fn=nn.ReLU),
     )
     model.learn(256)
@@ -73,7 +78,13 @@ def a2c_mlp(workdir):
 @pytest.fixture(scope="module")
 def dqn_mlp(workdir):
     model = DQN(
-        "MlpPolicy", "CartPole-v1", learning_starts=64, buffer_size=1000, train_freq=4, target_update_interval=64, seed=0,
+        "MlpPolicy",
+        "CartPole-v1",
+        learning_starts=64,
+        buffer_size=1000,
+        train_freq=4,
+        target_update_interval=64,
+        seed=0,
         policy_kwargs=dict(net_arch=[32, 32]),
     )
     model.learn(256)
@@ -85,7 +96,9 @@ def dqn_mlp(workdir):
 @pytest.fixture(scope="module")
 def ppo_cnn(workdir):
     # Constructed, not trained: random weights are as good as any for checking the mapping.
-    model = PPO("CnnPolicy", FakeAtari(), n_steps=16, batch_size=16, seed=0, policy_kwargs=dict(net_arch=dict(pi=[64], vf=[])))
+    model = PPO(
+        "CnnPolicy", FakeAtari(), n_steps=16, batch_size=16, seed=0, policy_kwargs=dict(net_arch=dict(pi=[64], vf=[]))
+    )
     path = workdir / "ppo_cnn.zip"
     model.save(path)
     return model, path
@@ -172,7 +185,9 @@ def test_a2c_mlp_matches_sb3(a2c_mlp):
     teacher = load_sb3_zip(path)
     assert teacher.meta["algo"] == "a2c" and teacher.env_id is None
     # SB3's defaults: 64-64 towers with Tanh.
-    assert teacher.arch.pi_layers == (64, 64) and teacher.arch.vf_layers == (64, 64) and teacher.arch.activation == "tanh"
+    assert (
+        teacher.arch.pi_layers == (64, 64) and teacher.arch.vf_layers == (64, 64) and teacher.arch.activation == "tanh"
+    )
     obs = cartpole_obs()
     assert_matches_actor_critic(teacher, model, obs, obs)
 
@@ -275,8 +290,10 @@ def test_refuses_missing_member(ppo_mlp, tmp_path, member):
 def test_refuses_unsupported_algorithms(ppo_mlp, tmp_path, module, cls, word):
     def swap_policy(data):
         data["policy_class"] = {
-            ":type:": "<class 'abc.ABCMeta'>", ":serialized:": "",
-            "__module__": module, "__init__": f"<function {cls}.__init__ at 0x7f0000000000>",
+            ":type:": "<class 'abc.ABCMeta'>",
+            ":serialized:": "",
+            "__module__": module,
+            "__init__": f"<function {cls}.__init__ at 0x7f0000000000>",
         }
 
     assert_refused(rewrite(ppo_mlp[1], tmp_path / "algo.zip", data_fn=swap_policy), word)
@@ -431,7 +448,9 @@ CONFIG_YML = """!!python/object/apply:collections.OrderedDict
 """
 
 
-def zoo_folder(root: Path, algo: str, env: str, model: Path, *, best: Path | None = None, normalize: str = "false") -> Path:
+def zoo_folder(
+    root: Path, algo: str, env: str, model: Path, *, best: Path | None = None, normalize: str = "false"
+) -> Path:
     """An rl-zoo3 run folder: <algo>/<env>_1/{<env>.zip, best_model.zip?, <env>/args.yml, config.yml}."""
     name = env.replace("/", "-")
     run = root / algo / f"{name}_1"

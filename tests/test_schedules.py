@@ -52,8 +52,11 @@ def test_lambda_schedule_by_name():
     assert lambda_schedule("constant", 1.5) == ConstantLambda(1.5)
     assert lambda_schedule("linear", 1.5) == LinearLambda(1.5)
     assert lambda_schedule("exponential", 1.5, 0.1) == ExponentialLambda(1.5, 0.1)
-    for bad in (lambda: lambda_schedule("step", 1.0), lambda: lambda_schedule("linear", -1.0),
-                lambda: lambda_schedule("exponential", 1.0, 0.0)):
+    for bad in (
+        lambda: lambda_schedule("step", 1.0),
+        lambda: lambda_schedule("linear", -1.0),
+        lambda: lambda_schedule("exponential", 1.0, 0.0),
+    ):
         with pytest.raises(UserError):
             bad()
 

@@ -15,9 +15,26 @@ from rl_distill.teachers.checkpoint import load_checkpoint, save_teacher
 
 def _random_teacher(tmp_path: Path, kind="actor_critic", encoder="flatten", obs_shape=(4,), n_actions=2) -> Path:
     torch.manual_seed(0)
-    arch = Arch(kind=kind, obs_shape=obs_shape, n_actions=n_actions, encoder=encoder, cnn_channels=(16, 16, 16), cnn_features=32, pi_layers=(8,) if encoder == "cnn" else (16, 16))
+    arch = Arch(
+        kind=kind,
+        obs_shape=obs_shape,
+        n_actions=n_actions,
+        encoder=encoder,
+        cnn_channels=(16, 16, 16),
+        cnn_features=32,
+        pi_layers=(8,) if encoder == "cnn" else (16, 16),
+    )
     net = build_net(arch)
-    save_teacher(tmp_path / "t", arch, net.state_dict(), {"id": "t", "env_id": "CartPole-v1" if encoder == "flatten" else "ALE/Pong-v5", "algo": "ppo" if kind == "actor_critic" else "dqn"})
+    save_teacher(
+        tmp_path / "t",
+        arch,
+        net.state_dict(),
+        {
+            "id": "t",
+            "env_id": "CartPole-v1" if encoder == "flatten" else "ALE/Pong-v5",
+            "algo": "ppo" if kind == "actor_critic" else "dqn",
+        },
+    )
     return tmp_path / "t"
 
 
@@ -99,10 +116,10 @@ def test_evaluate_reports_percent_and_human_normalized():
     assert p.protocol["reward_clipping"] is False and p.protocol["episodic_life"] is False
 
 
-
 def test_stalled_game_scored_as_the_full_game():
     """A NOOP policy on Breakout: FIRE on reset serves the first ball, it is lost, and the next is never served, so the
-    screen freezes until the frame cap. The stall rule scores that game without playing it out, with the same numbers."""
+    screen freezes until the frame cap. The stall rule scores that game without playing it out, with the same
+    numbers."""
     noop = lambda o: np.zeros(len(o), dtype=int)  # noqa: E731
     full = evaluate(noop, "ALE/Breakout-v5", episodes=2, seed=5)
     cut = evaluate(noop, "ALE/Breakout-v5", episodes=2, seed=5, stall_steps=500)
@@ -111,7 +128,10 @@ def test_stalled_game_scored_as_the_full_game():
     assert cut.summary["stalled_games"] == 2 and "stalled_games" not in full.summary
     # Pong never freezes (the ball keeps moving): nothing is cut.
     pong = evaluate(noop, "ALE/Pong-v5", episodes=2, seed=5, stall_steps=500)
-    assert pong.summary["stalled_games"] == 0 and pong.returns.tolist() == evaluate(noop, "ALE/Pong-v5", episodes=2, seed=5).returns.tolist()
+    assert (
+        pong.summary["stalled_games"] == 0
+        and pong.returns.tolist() == evaluate(noop, "ALE/Pong-v5", episodes=2, seed=5).returns.tolist()
+    )
 
 
 SHIPPED = shipped_ids()

@@ -71,7 +71,9 @@ def train(ctx, cfg: Config) -> None:
     # f_i: student features -> expert i's features, trained with the student (same Adam, lr).
     maps = nn.ModuleList(nn.Linear(student.features_dim, t.features_dim) for t in ctx.teachers).to(ctx.device)
     opt = torch.optim.Adam([*student.parameters(), *maps.parameters()], lr=cfg.lr)
-    policy_loss = lambda t_logits, s_logits: losses.cross_entropy(t_logits / cfg.tau, s_logits)
+
+    def policy_loss(t_logits, s_logits):
+        return losses.cross_entropy(t_logits / cfg.tau, s_logits)
 
     def update(task: int, mb: dict[str, torch.Tensor]) -> dict[str, float]:
         extra = feature_regression(maps[task], mb["features"], cfg.feature_beta)
@@ -84,5 +86,12 @@ def train(ctx, cfg: Config) -> None:
         if "feature_maps" in state:
             maps.load_state_dict(state["feature_maps"])
 
-    ctx.train_from_replay(opt, cfg, play, update, with_features=True, extra_state=lambda: {"feature_maps": maps.state_dict()},
-                          load_extra=load_extra)
+    ctx.train_from_replay(
+        opt,
+        cfg,
+        play,
+        update,
+        with_features=True,
+        extra_state=lambda: {"feature_maps": maps.state_dict()},
+        load_extra=load_extra,
+    )

@@ -47,7 +47,13 @@ def train(ctx, cfg: Config) -> None:
     opt = torch.optim.Adam(student.parameters(), lr=cfg.lr)
     state = ctx.restore(opt)
     spec = ctx.env_specs[0]
-    data = ReplayMemory(None, spec.obs_shape, torch.uint8 if len(spec.obs_shape) == 3 else torch.float32, spec.n_actions, device=ctx.device)
+    data = ReplayMemory(
+        None,
+        spec.obs_shape,
+        torch.uint8 if len(spec.obs_shape) == 3 else torch.float32,
+        spec.n_actions,
+        device=ctx.device,
+    )
     if state and "data" in state:
         data.load_state_dict(state["data"])
     rollout = ctx.rollout(0, cfg.num_envs)

@@ -64,7 +64,13 @@ def train(ctx, cfg: Config) -> None:
     student = ctx.student
     opt = torch.optim.Adam(student.parameters(), lr=cfg.lr)
     spec = ctx.env_specs[0]
-    data = ReplayMemory(None, spec.obs_shape, torch.uint8 if len(spec.obs_shape) == 3 else torch.float32, spec.n_actions, device=ctx.device)
+    data = ReplayMemory(
+        None,
+        spec.obs_shape,
+        torch.uint8 if len(spec.obs_shape) == 3 else torch.float32,
+        spec.n_actions,
+        device=ctx.device,
+    )
     state = ctx.restore(opt) or {}
     if "data" in state:
         data.load_state_dict(state["data"])
@@ -85,4 +91,4 @@ def train(ctx, cfg: Config) -> None:
             stats = ctx.supervised_step(opt, mb["obs"], mb["logits"], loss_fn)
             if u % 50 == 0 or u == updates - 1:
                 ctx.log(stats)
-        ctx.maybe_checkpoint(opt, lambda: {"data": data.state_dict(), "round": i})  # the copy only when one is due
+        ctx.maybe_checkpoint(opt, lambda i=i: {"data": data.state_dict(), "round": i})  # the copy only when one is due

@@ -71,7 +71,8 @@ class Config:
     replay_ratio: float = 0.25
     """With a memory: gradient steps per env step collected."""
     reward_form: str = "none"
-    """none: supervised divergence over all actions | dense: -(log pi_S - log pi_T) of the sampled action as a PPO advantage."""
+    """none: supervised divergence over all actions | dense: -(log pi_S - log pi_T) of the sampled action as a PPO
+    advantage."""
     num_envs: int = 8
     """Parallel envs of each rollout."""
     n_steps: int = 8
@@ -94,7 +95,9 @@ class Config:
         if not 0.0 <= self.lam <= 1.0:
             raise UserError(f"--lambda must be in [0, 1], got {self.lam}")
         if self.reward_form == "dense" and self.lam != 1.0:
-            raise UserError("--reward-form dense is a policy gradient on the student's own actions: it needs --lambda 1")
+            raise UserError(
+                "--reward-form dense is a policy gradient on the student's own actions: it needs --lambda 1"
+            )
         if not 0.0 <= self.beta <= 1.0:
             raise UserError(f"--beta must be in [0, 1], got {self.beta}")
         if not 0.0 <= self.alpha < 1.0:
@@ -105,20 +108,31 @@ class Config:
             if getattr(self, name) < 1:
                 raise UserError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.lambda_schedule not in ("constant", "ramp"):
-            raise UserError(f"unknown --lambda-schedule {self.lambda_schedule!r} for on-policy; choose constant or ramp")
+            raise UserError(
+                f"unknown --lambda-schedule {self.lambda_schedule!r} for on-policy; choose constant or ramp"
+            )
         if not 0.0 < self.lambda_ramp <= 1.0:
             raise UserError(f"--lambda-ramp must be in (0, 1], got {self.lambda_ramp}")
         if self.memory < 0:
             raise UserError(f"--memory must be >= 0 (0: no memory), got {self.memory}")
         check_positive("replay_ratio", self.replay_ratio, none_ok=False)
         if self.reward_form == "dense" and self.memory > 0:
-            raise UserError("--reward-form dense is a policy gradient on fresh samples of the student: it takes no --memory (give --memory 0)")
+            raise UserError(
+                "--reward-form dense is a policy gradient on fresh samples of the student: "
+                "it takes no --memory (give --memory 0)"
+            )
         if self.reward_form == "dense" and self.lambda_schedule != "constant":
             raise UserError("--reward-form dense needs the student to play every batch: it takes no --lambda-schedule")
 
 
-ATARI_DEFAULTS = {"memory": 20_000, "replay_ratio": 0.25, "n_steps": 16, "batch_size": 64, "divergence": "forward-kl",
-                  "lr": 2.5e-4}
+ATARI_DEFAULTS = {
+    "memory": 20_000,
+    "replay_ratio": 0.25,
+    "n_steps": 16,
+    "batch_size": 64,
+    "divergence": "forward-kl",
+    "lr": 2.5e-4,
+}
 """Atari's defaults: Policy Distillation's replay settings (a 20k-frame memory, 0.25 gradient steps per env
 step on iid minibatches of 64, chunks of 16 steps of 8 envs), forward KL, which took Pong from random weights
 to its teacher where reverse KL stayed at random play, and Adam at 2.5e-4, at which every seed left random play
@@ -155,7 +169,9 @@ def divergence_fn(cfg: Config):
 
 def dense_reward(batch, tau: float = 1.0) -> torch.Tensor:
     """r = log pi_T(a|s) - log pi_S(a|s) of the sampled actions, (T, N); its mean estimates -KL(S || T)."""
-    logp_t = torch.log_softmax(batch.teacher_logits.float() / tau, -1).gather(-1, batch.actions.unsqueeze(-1)).squeeze(-1)
+    logp_t = (
+        torch.log_softmax(batch.teacher_logits.float() / tau, -1).gather(-1, batch.actions.unsqueeze(-1)).squeeze(-1)
+    )
     return logp_t - batch.logprobs
 
 
@@ -184,8 +200,10 @@ def _dense_update(ctx, opt, batch, cfg: Config) -> dict[str, float]:
     reward = dense_reward(batch, cfg.tau)
     n = reward.numel()
     ppo = PPOConfig(n_epochs=cfg.epochs, minibatches=max(1, n // min(cfg.batch_size, n)), clip=cfg.clip, ent_coef=0.0)
-    before = {"distill/reward_mean": reward.mean().item(),
-              **policy_stats(batch.flat("teacher_logits"), batch.flat("student_logits"), ctx.action_groups[0])}
+    before = {
+        "distill/reward_mean": reward.mean().item(),
+        **policy_stats(batch.flat("teacher_logits"), batch.flat("student_logits"), ctx.action_groups[0]),
+    }
     stats = ppo_update(ctx.student, opt, batch, reward, None, ppo, ctx.generator)
     ctx.gradient_steps += int(stats.pop("train/minibatch_steps"))
     return {**stats, **before, "distill/loss": stats["train/loss"]}
@@ -193,14 +211,22 @@ def _dense_update(ctx, opt, batch, cfg: Config) -> dict[str, float]:
 
 def _student_plays(ctx, lam: float) -> bool:
     """GKD's draw: the student plays the next batch with probability lambda (no draw at 0 or 1)."""
-    return lam >= 1.0 or (lam > 0.0 and torch.rand(1, generator=ctx.generator, device=ctx.generator.device).item() < lam)
+    return lam >= 1.0 or (
+        lam > 0.0 and torch.rand(1, generator=ctx.generator, device=ctx.generator.device).item() < lam
+    )
 
 
 def _train_from_memory(ctx, cfg: Config, opt, loss_fn, schedule) -> None:
     """Play (the student with probability lambda(t), else the teacher), keep the states in a sliding memory,
     take ``replay_ratio`` gradient steps per env step on iid minibatches from it."""
-    replay = ReplayConfig(num_envs=cfg.num_envs, collect_steps=cfg.n_steps, replay_ratio=cfg.replay_ratio,
-                          batch_size=cfg.batch_size, lr=cfg.lr, capacity=cfg.memory)
+    replay = ReplayConfig(
+        num_envs=cfg.num_envs,
+        collect_steps=cfg.n_steps,
+        replay_ratio=cfg.replay_ratio,
+        batch_size=cfg.batch_size,
+        lr=cfg.lr,
+        capacity=cfg.memory,
+    )
     steps = {"student": 0, "teacher": 0}
     teacher_rollout: list[Rollout] = []  # built when the teacher first plays: its episodes never mix with the student's
     mix = {"lambda": schedule(0.0)}
@@ -219,7 +245,11 @@ def _train_from_memory(ctx, cfg: Config, opt, loss_fn, schedule) -> None:
     def update(task, mb):
         stats = ctx.supervised_step(opt, mb["obs"], mb["logits"], loss_fn, task)
         total = steps["student"] + steps["teacher"]
-        return {**stats, "distill/lambda": mix["lambda"], "distill/on_policy_fraction": steps["student"] / max(1, total)}
+        return {
+            **stats,
+            "distill/lambda": mix["lambda"],
+            "distill/on_policy_fraction": steps["student"] / max(1, total),
+        }
 
     def load(state):
         steps.update(state.get("steps", {}))

@@ -58,7 +58,8 @@ def train(ctx, cfg: Config) -> None:
     loss_fn = {"nll": losses.nll, "mse": losses.mse, "kl": partial(losses.kl_tau, tau=cfg.tau)}[cfg.loss]
     opt = torch.optim.Adam(ctx.student.parameters(), lr=cfg.lr)
     ctx.train_from_replay(
-        opt, cfg,
+        opt,
+        cfg,
         play=lambda task, rollout, n: rollout.collect(n, actor="teacher", epsilon=cfg.epsilon),
         update=lambda task, mb: ctx.supervised_step(opt, mb["obs"], mb["logits"], loss_fn, task),
     )

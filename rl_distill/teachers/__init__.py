@@ -45,7 +45,9 @@ def load_teacher(source: str | Path, device: str | torch.device = "cpu", env_id:
     if p.suffix in (".json", ".safetensors") or p.with_name(p.name + ".json").exists():
         return load_checkpoint(p, device)
     if "/" in s or p.suffix:
-        raise TeacherError(f"no teacher at {s!r} (expected a .json/.safetensors checkpoint, an SB3 .zip or an rl-zoo folder)")
+        raise TeacherError(
+            f"no teacher at {s!r} (expected a .json/.safetensors checkpoint, an SB3 .zip or an rl-zoo folder)"
+        )
     raise TeacherError(f"unknown teacher {s!r}; shipped: {', '.join(shipped_ids()) or 'none'}; or give a path")
 
 

@@ -27,7 +27,9 @@ class Teacher:
     For a DQN teacher (``kind == "q"``) the logits are its Q-values.
     """
 
-    def __init__(self, arch: Arch, state_dict: dict[str, torch.Tensor], meta: dict[str, Any], device: str | torch.device = "cpu"):
+    def __init__(
+        self, arch: Arch, state_dict: dict[str, torch.Tensor], meta: dict[str, Any], device: str | torch.device = "cpu"
+    ):
         self.arch = arch
         self.meta = meta
         self.net: nn.Module = build_net(arch)
@@ -36,7 +38,8 @@ class Teacher:
             from rl_distill.errors import TeacherError
 
             raise TeacherError(
-                f"weights do not fit the {arch.kind} architecture (missing {list(missing)[:3]}, unexpected {list(unexpected)[:3]})"
+                f"weights do not fit the {arch.kind} architecture "
+                f"(missing {list(missing)[:3]}, unexpected {list(unexpected)[:3]})"
             )
         self.net.eval().requires_grad_(False)
         self.device = torch.device(device)

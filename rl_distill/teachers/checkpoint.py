@@ -47,7 +47,12 @@ def save_teacher(path: str | Path, arch: Arch, state_dict: dict[str, torch.Tenso
     tmp.unlink()
     atomic_write_bytes(weights_path, data)
     full = dict(meta)
-    full.update(format="rl-distill-teacher", format_version=FORMAT_VERSION, arch=arch.to_dict(), weights_sha256=hashlib.sha256(data).hexdigest())
+    full.update(
+        format="rl-distill-teacher",
+        format_version=FORMAT_VERSION,
+        arch=arch.to_dict(),
+        weights_sha256=hashlib.sha256(data).hexdigest(),
+    )
     atomic_write_json(meta_path, full)
     return meta_path
 

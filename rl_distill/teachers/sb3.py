@@ -130,7 +130,9 @@ def _read_zip(path: Path) -> tuple[dict[str, Any], dict[str, torch.Tensor], str 
         state = torch.load(io.BytesIO(raw_policy), map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises many types here (UnpicklingError, RuntimeError, EOFError...)
         raise _Refused(_torch_load_reason(e)) from None
-    if not isinstance(state, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()):
+    if not isinstance(state, dict) or not all(
+        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()
+    ):
         raise _Refused("policy.pth is not a state dict of tensors")
     return data, dict(state), version
 
@@ -189,7 +191,10 @@ def _policy_identity(data: dict[str, Any]) -> tuple[str, str | None]:
 def _algorithm(data: dict[str, Any], module: str, name: str | None) -> tuple[str, str, str | None]:
     """(algo, network kind, encoder named by the policy class or None)."""
     if module in _UNSUPPORTED_MODULES:
-        raise _Refused(f"unsupported algorithm {_UNSUPPORTED_MODULES[module]} (rl-distill loads PPO, A2C and DQN with discrete actions)")
+        raise _Refused(
+            f"unsupported algorithm {_UNSUPPORTED_MODULES[module]} "
+            "(rl-distill loads PPO, A2C and DQN with discrete actions)"
+        )
     if module.startswith("sb3_contrib."):
         raise _Refused(f"unsupported sb3-contrib algorithm (policy module {module}); rl-distill loads PPO, A2C and DQN")
     if module not in ("stable_baselines3.common.policies", "stable_baselines3.dqn.policies"):
@@ -210,7 +215,9 @@ def _algorithm(data: dict[str, Any], module: str, name: str | None) -> tuple[str
         return "ppo", "actor_critic", encoder
     if "vf_coef" in data and "n_steps" in data:
         return "a2c", "actor_critic", encoder
-    raise _Refused(f"cannot tell which actor-critic algorithm saved this model (policy {module}.{name}); expected PPO or A2C")
+    raise _Refused(
+        f"cannot tell which actor-critic algorithm saved this model (policy {module}.{name}); expected PPO or A2C"
+    )
 
 
 def _observation_space(data: dict[str, Any]) -> tuple[tuple[int, ...], str]:
@@ -265,7 +272,7 @@ def _policy_kwargs(data: dict[str, Any]) -> tuple[dict[str, Any], bool]:
 
 def _layer_widths(state: dict[str, torch.Tensor], prefix: str) -> tuple[int, ...]:
     """Output widths of an SB3 ``create_mlp`` Sequential (Linear at indices 0, 2, 4 ...)."""
-    keys = [k[len(prefix):] for k in state if k.startswith(prefix)]
+    keys = [k[len(prefix) :] for k in state if k.startswith(prefix)]
     indices = sorted({int(k.split(".")[0]) for k in keys if k.split(".")[0].isdigit()})
     if len(keys) != 2 * len(indices) or indices != list(range(0, 2 * len(indices), 2)):
         raise _Refused(f"layers under {prefix.rstrip('.')} are not a plain Linear/activation stack (custom network?)")
@@ -302,7 +309,10 @@ def _image_obs_shape(obs_shape: tuple[int, ...], in_channels: int, notes: list[s
         # SB3 transposes channel-last images (VecTransposeImage) before the CNN, so the weights
         # already expect channel-first input; our envs give channel-first frames.
         h, w, c = obs_shape
-        notes.append(f"saved observation space {obs_shape} is channel-last; the teacher takes channel-first {(c, h, w)} as SB3's VecTransposeImage did")
+        notes.append(
+            f"saved observation space {obs_shape} is channel-last; "
+            f"the teacher takes channel-first {(c, h, w)} as SB3's VecTransposeImage did"
+        )
         return (c, h, w)
     raise _Refused(f"first conv layer takes {in_channels} channels but the observation space is {obs_shape}")
 
@@ -323,7 +333,10 @@ def _check_extractor_kwargs(pk: dict[str, Any], encoder: str) -> None:
         path = _class_path(pk["features_extractor_class"])
         name = path.split(".")[-1]
         if not path.startswith("stable_baselines3.") or name not in _ALLOWED_EXTRACTORS:
-            raise _Refused(f"custom features extractor {path or pk['features_extractor_class']!r} is not supported (NatureCNN or FlattenExtractor)")
+            raise _Refused(
+                f"custom features extractor {path or pk['features_extractor_class']!r} is not supported "
+                "(NatureCNN or FlattenExtractor)"
+            )
         if _ALLOWED_EXTRACTORS[name] != encoder:
             raise _Refused(f"features_extractor_class {name} does not match the saved weights")
 
@@ -345,16 +358,26 @@ def _split_state(
             raise _Refused("shared policy/value layers (old-style net_arch, SB3 < 1.8) are not supported")
         dup = [k for k in state if k.startswith(("pi_features_extractor.", "vf_features_extractor."))]
         if encoder == "cnn" and pk.get("share_features_extractor", True) is False:
-            raise _Refused("separate policy and value feature extractors (share_features_extractor=False) are not supported")
+            raise _Refused(
+                "separate policy and value feature extractors (share_features_extractor=False) are not supported"
+            )
         for k in dup:
             # With a shared encoder these are the same tensors saved three times; anything else means
             # separate encoders, which our network cannot hold.
             base = "features_extractor." + k.split(".", 1)[1]
             if base not in state or not torch.equal(state[base], state[k]):
-                raise _Refused("separate policy and value feature extractors (share_features_extractor=False) are not supported")
+                raise _Refused(
+                    "separate policy and value feature extractors (share_features_extractor=False) are not supported"
+                )
         if dup:
             notes.append("dropped pi_/vf_features_extractor.* (copies of the shared features_extractor)")
-        prefixes = ("features_extractor.", "mlp_extractor.policy_net.", "mlp_extractor.value_net.", "action_net.", "value_net.")
+        prefixes = (
+            "features_extractor.",
+            "mlp_extractor.policy_net.",
+            "mlp_extractor.value_net.",
+            "action_net.",
+            "value_net.",
+        )
         kept = {k: v for k, v in state.items() if k.startswith(prefixes)}
         extra = sorted(set(state) - set(kept) - set(dup))
     if extra:
@@ -362,7 +385,9 @@ def _split_state(
     return kept, notes
 
 
-def _rebuild(data: dict[str, Any], state: dict[str, torch.Tensor]) -> tuple[Arch, dict[str, torch.Tensor], dict[str, Any]]:
+def _rebuild(
+    data: dict[str, Any], state: dict[str, torch.Tensor]
+) -> tuple[Arch, dict[str, torch.Tensor], dict[str, Any]]:
     """(Arch, our state dict, meta fields) from what the zip says and its weights' shapes."""
     module, policy_name = _policy_identity(data)
     algo, kind, named_encoder = _algorithm(data, module, policy_name)
@@ -388,7 +413,9 @@ def _rebuild(data: dict[str, Any], state: dict[str, torch.Tensor]) -> tuple[Arch
     if encoder == "cnn":
         if normalize_images is False:
             # Our networks always divide uint8 frames by 255; SB3 would feed them raw.
-            raise _Refused("CNN policy with normalize_images=False is not supported (rl-distill always scales images by 1/255)")
+            raise _Refused(
+                "CNN policy with normalize_images=False is not supported (rl-distill always scales images by 1/255)"
+            )
         if obs_dtype != "uint8":
             raise _Refused(f"CNN policy on {obs_dtype} observations is not supported (uint8 images only)")
         in_channels, channels, features = _cnn_dims(state, enc_prefix)
@@ -405,7 +432,10 @@ def _rebuild(data: dict[str, Any], state: dict[str, torch.Tensor]) -> tuple[Arch
     if kind == "q":
         widths = _layer_widths(kept, "q_net.q_net.")
         if not widths or widths[-1] != n_actions:
-            raise _Refused(f"Q-network output {widths[-1:] or 'missing'} does not match the {n_actions} actions of the action space")
+            raise _Refused(
+                f"Q-network output {widths[-1:] or 'missing'} does not match the {n_actions} actions "
+                "of the action space"
+            )
         layers = {"pi_layers": widths[:-1], "vf_layers": ()}
         has_hidden = bool(widths[:-1])
     else:
@@ -414,7 +444,15 @@ def _rebuild(data: dict[str, Any], state: dict[str, torch.Tensor]) -> tuple[Arch
         has_hidden = bool(pi or vf)
     activation = _activation(pk, pk_readable, algo, has_hidden)
 
-    arch = Arch(kind=kind, obs_shape=tuple(obs_shape), n_actions=n_actions, encoder=encoder, activation=activation, **cnn, **layers)
+    arch = Arch(
+        kind=kind,
+        obs_shape=tuple(obs_shape),
+        n_actions=n_actions,
+        encoder=encoder,
+        activation=activation,
+        **cnn,
+        **layers,
+    )
     meta = {
         "algo": algo,
         "policy": f"{module}.{policy_name}" if policy_name else module,
@@ -438,7 +476,10 @@ def _check_fit(arch: Arch, state: dict[str, torch.Tensor]) -> None:
         raise _Refused(f"weights do not fit (missing {missing[:3]}, unexpected {unexpected[:3]})")
     for k, v in expected.items():
         if tuple(v.shape) != tuple(state[k].shape):
-            raise _Refused(f"weights do not fit: {k} has shape {tuple(state[k].shape)}, the observation/action spaces need {tuple(v.shape)}")
+            raise _Refused(
+                f"weights do not fit: {k} has shape {tuple(state[k].shape)}, "
+                f"the observation/action spaces need {tuple(v.shape)}"
+            )
 
 
 # --- public API --------------------------------------------------------------------------------
@@ -515,14 +556,22 @@ def load_rl_zoo_folder(path: str | Path, device: str | torch.device = "cpu") -> 
     """
     p = Path(path)
     if not p.is_dir():
-        raise TeacherError(f"cannot load rl-zoo folder {p}: not a folder" + (" (use load_sb3_zip for a .zip)" if p.suffix == ".zip" else ""))
+        raise TeacherError(
+            f"cannot load rl-zoo folder {p}: not a folder"
+            + (" (use load_sb3_zip for a .zip)" if p.suffix == ".zip" else "")
+        )
 
     # rl-zoo keeps args.yml/config.yml/vecnormalize.pkl in a subfolder named after the env ("/" -> "-").
-    env_dirs = sorted(d for d in p.iterdir() if d.is_dir() and ((d / "args.yml").exists() or (d / "config.yml").exists()))
-    for pkl in [p / "vecnormalize.pkl"] + [d / "vecnormalize.pkl" for d in sorted(x for x in p.iterdir() if x.is_dir())]:
+    env_dirs = sorted(
+        d for d in p.iterdir() if d.is_dir() and ((d / "args.yml").exists() or (d / "config.yml").exists())
+    )
+    for pkl in [p / "vecnormalize.pkl"] + [
+        d / "vecnormalize.pkl" for d in sorted(x for x in p.iterdir() if x.is_dir())
+    ]:
         if pkl.exists():
             raise TeacherError(
-                f"cannot load rl-zoo folder {p}: it uses VecNormalize ({pkl}); its observation statistics are pickled and rl-distill does not unpickle"
+                f"cannot load rl-zoo folder {p}: it uses VecNormalize ({pkl}); "
+                "its observation statistics are pickled and rl-distill does not unpickle"
             )
     env_id = zoo_algo = None
     for d in env_dirs:
@@ -536,7 +585,8 @@ def load_rl_zoo_folder(path: str | Path, device: str | torch.device = "cpu") -> 
             norm = _yaml_value(config.read_text(errors="replace"), "normalize")
             if norm is not None and norm.lower() not in ("false", "null", "none", "~", ""):
                 raise TeacherError(
-                    f"cannot load rl-zoo folder {p}: {config} sets normalize={norm} (VecNormalize statistics are pickled; rl-distill does not unpickle)"
+                    f"cannot load rl-zoo folder {p}: {config} sets normalize={norm} "
+                    "(VecNormalize statistics are pickled; rl-distill does not unpickle)"
                 )
     if env_id is None and env_dirs:
         env_id = env_dirs[0].name
@@ -550,7 +600,8 @@ def load_rl_zoo_folder(path: str | Path, device: str | torch.device = "cpu") -> 
     if model is None:
         zips = sorted(x.name for x in p.glob("*.zip"))
         raise TeacherError(
-            f"cannot load rl-zoo folder {p}: no best_model.zip or {candidates[1].name}" + (f" (found {', '.join(zips[:3])})" if zips else "")
+            f"cannot load rl-zoo folder {p}: no best_model.zip or {candidates[1].name}"
+            + (f" (found {', '.join(zips[:3])})" if zips else "")
         )
 
     notes: list[str] = []

@@ -78,6 +78,7 @@ class TrainConfig:
     def __post_init__(self) -> None:
         """Every value checked before any folder or file is made (one-line errors)."""
         from rl_distill.errors import check_count, check_device, check_seed
+
         check_seed(self.seed)
         for name in ("steps", "eval_every", "final_episodes", "checkpoint_every", "n_envs"):
             check_count(name, getattr(self, name))
@@ -122,7 +123,9 @@ def _check_overrides(algo: str, overrides: dict[str, Any]) -> None:
     known |= {"n_envs", "n_timesteps", "net_arch", "optimizer_kwargs"}
     bad = sorted(set(overrides) - known)
     if bad:
-        raise UserError(f"--hyperparams: {', '.join(bad)} {'is' if len(bad) == 1 else 'are'} not {algo} hyperparameters")
+        raise UserError(
+            f"--hyperparams: {', '.join(bad)} {'is' if len(bad) == 1 else 'are'} not {algo} hyperparameters"
+        )
 
 
 def _schedule(v: Any) -> Any:
@@ -132,10 +135,18 @@ def _schedule(v: Any) -> Any:
     return v
 
 
-def sb3_model(algo: str, env_id: str, env, hp: dict[str, Any], seed: int = 0, device: str = "auto", tensorboard_log: str | None = None):
+def sb3_model(
+    algo: str,
+    env_id: str,
+    env,
+    hp: dict[str, Any],
+    seed: int = 0,
+    device: str = "auto",
+    tensorboard_log: str | None = None,
+):
     """A fresh SB3 PPO or DQN from a hyperparameter entry (``hyperparams()`` plus overrides): ``lin_`` schedules
-    resolved, ``net_arch`` and ``optimizer_kwargs`` (e.g. Adam's ``eps``) into the policy kwargs, CnnPolicy on Atari. What ``teachers train`` and the
-    teacher-training benchmarks build."""
+    resolved, ``net_arch`` and ``optimizer_kwargs`` (e.g. Adam's ``eps``) into the policy kwargs, CnnPolicy on
+    Atari. What ``teachers train`` and the teacher-training benchmarks build."""
     from stable_baselines3 import DQN, PPO
 
     policy_keys = ("net_arch", "optimizer_kwargs")  # SB3 takes these through policy_kwargs
@@ -143,7 +154,16 @@ def sb3_model(algo: str, env_id: str, env, hp: dict[str, Any], seed: int = 0, de
     policy_kwargs = {k: (list(hp[k]) if k == "net_arch" else dict(hp[k])) for k in policy_keys if k in hp} or None
     policy = "CnnPolicy" if is_atari(env_id) else "MlpPolicy"
     cls = PPO if algo == "ppo" else DQN
-    return cls(policy, env, seed=seed, device=device, tensorboard_log=tensorboard_log, policy_kwargs=policy_kwargs, verbose=0, **kw)
+    return cls(
+        policy,
+        env,
+        seed=seed,
+        device=device,
+        tensorboard_log=tensorboard_log,
+        policy_kwargs=policy_kwargs,
+        verbose=0,
+        **kw,
+    )
 
 
 def fast_sb3_training(model) -> None:
@@ -161,8 +181,12 @@ def fast_sb3_training(model) -> None:
 
     channels_last_convolutions(model.policy)
     for m in model.policy.modules():  # PPO's policy; DQN's q_net and q_net_target
-        if (isinstance(m, BasePolicy) and m.normalize_images and is_image_space(m.observation_space)
-                and getattr(m, "share_features_extractor", True)):
+        if (
+            isinstance(m, BasePolicy)
+            and m.normalize_images
+            and is_image_space(m.observation_space)
+            and getattr(m, "share_features_extractor", True)
+        ):
             m.extract_features = types.MethodType(_image_features, m)
     if isinstance(model.policy.optimizer, torch.optim.Adam):
         for g in model.policy.optimizer.param_groups:
@@ -190,7 +214,9 @@ def _protocols(env_id: str, sticky_actions: float) -> tuple[AtariProtocol | None
     episode, and is judged on full games with raw scores; other envs have none."""
     if not is_atari(env_id):
         return None, None
-    return AtariProtocol(sticky_actions=sticky_actions), AtariProtocol(sticky_actions=sticky_actions, reward_clipping=True, episodic_life=True)
+    return AtariProtocol(sticky_actions=sticky_actions), AtariProtocol(
+        sticky_actions=sticky_actions, reward_clipping=True, episodic_life=True
+    )
 
 
 def _load_init_teacher(cfg: TrainConfig, total: int):
@@ -200,18 +226,29 @@ def _load_init_teacher(cfg: TrainConfig, total: int):
     teacher = load_teacher(cfg.init_from)
     meta = teacher.meta
     if meta.get("env_id") != cfg.env_id or meta.get("algo") != cfg.algo:
-        raise UserError(f"--init-from {cfg.init_from}: a {meta.get('algo')} teacher for {meta.get('env_id')}, not {cfg.algo} for {cfg.env_id}")
+        raise UserError(
+            f"--init-from {cfg.init_from}: a {meta.get('algo')} teacher for {meta.get('env_id')}, "
+            f"not {cfg.algo} for {cfg.env_id}"
+        )
     if "steps" not in (meta.get("training") or {}):
         raise UserError(f"--init-from {cfg.init_from}: its metadata has no training record to continue")
     if meta["training"]["steps"] >= total:
-        raise UserError(f"--init-from {cfg.init_from} has already trained {meta['training']['steps']} steps; give --steps above that")
+        raise UserError(
+            f"--init-from {cfg.init_from} has already trained {meta['training']['steps']} steps; "
+            "give --steps above that"
+        )
     return teacher
 
 
 def _one_segment(training: dict[str, Any]) -> dict[str, Any]:
     """The training record of a teacher exported before runs kept segments: one invocation."""
-    return {"command": training.get("command"), "machine": training.get("machine"), "start_step": 0,
-            "end_step": int(training["steps"]), "wall_s": training.get("wall_s")}
+    return {
+        "command": training.get("command"),
+        "machine": training.get("machine"),
+        "start_step": 0,
+        "end_step": int(training["steps"]),
+        "wall_s": training.get("wall_s"),
+    }
 
 
 def _carried_state(teacher, cfg: TrainConfig) -> dict[str, Any]:
@@ -219,22 +256,32 @@ def _carried_state(teacher, cfg: TrainConfig) -> dict[str, Any]:
     training = teacher.meta["training"]
     curve = list(training.get("curve") or [])
     best = max(curve, key=lambda e: e["mean"]) if curve else None
-    return {"evals": curve, "best": {"step": training.get("best_step", best["step"]), "mean": best["mean"]} if best else None,
-            "wall_s": float(training.get("wall_s", 0.0)), "segments": list(training.get("segments") or [_one_segment(training)]),
-            "init_from": {"teacher": str(cfg.init_from), "steps": int(training["steps"]), "weights_sha256": teacher.meta.get("weights_sha256")}}
+    return {
+        "evals": curve,
+        "best": {"step": training.get("best_step", best["step"]), "mean": best["mean"]} if best else None,
+        "wall_s": float(training.get("wall_s", 0.0)),
+        "segments": list(training.get("segments") or [_one_segment(training)]),
+        "init_from": {
+            "teacher": str(cfg.init_from),
+            "steps": int(training["steps"]),
+            "weights_sha256": teacher.meta.get("weights_sha256"),
+        },
+    }
 
 
 def _load_into(model, teacher, cfg: TrainConfig, hp: dict[str, Any]) -> None:
     """Put a teacher's weights and step count into a fresh SB3 model (DQN: target = online net, buffer to refill)."""
     weights = teacher.net.state_dict()
     if cfg.algo == "dqn":  # the online network and its target start equal, as after a target update
-        weights = weights | {"q_net_target." + k[len("q_net."):]: v for k, v in weights.items()}
+        weights = weights | {"q_net_target." + k[len("q_net.") :]: v for k, v in weights.items()}
     missing, unexpected = model.policy.load_state_dict(weights, strict=False)
     # pi_/vf_features_extractor are the same module as features_extractor (shared encoder): loaded with it.
     missing = [k for k in missing if not k.startswith(("pi_features_extractor.", "vf_features_extractor."))]
     if missing or unexpected:
-        raise UserError(f"--init-from {cfg.init_from}: its network does not match {cfg.algo}'s for {cfg.env_id} "
-                        f"(missing {missing[:2]}, unexpected {unexpected[:2]})")
+        raise UserError(
+            f"--init-from {cfg.init_from}: its network does not match {cfg.algo}'s for {cfg.env_id} "
+            f"(missing {missing[:2]}, unexpected {unexpected[:2]})"
+        )
     model.num_timesteps = int(teacher.meta["training"]["steps"])
     if cfg.algo == "dqn":
         model.learning_starts = model.num_timesteps + int(hp.get("learning_starts", 0))
@@ -251,13 +298,18 @@ def _resumed_settings(run_dir: Path, cfg: TrainConfig, hp: dict[str, Any], n_env
         saved_hp, saved_envs = dict(saved["hyperparams"]), int(saved["n_envs"])
     except (OSError, ValueError, KeyError, TypeError):
         return hp, n_envs  # a run from before config.json kept these: trust the command
-    changed = [f"{k}={v!r} (the run has {saved_hp.get(k)!r})" for k, v in cfg.hyperparams.items()
-               if k != "n_timesteps" and saved_hp.get(k) != v]
+    changed = [
+        f"{k}={v!r} (the run has {saved_hp.get(k)!r})"
+        for k, v in cfg.hyperparams.items()
+        if k != "n_timesteps" and saved_hp.get(k) != v
+    ]
     if cfg.n_envs is not None and cfg.n_envs != saved_envs:
         changed.append(f"--n-envs {cfg.n_envs} (the run has {saved_envs})")
     if changed:
-        raise UserError(f"--resume {run_dir}: a resumed run keeps its settings, but this command changes {'; '.join(changed)}; "
-                        "drop them, or export the run and continue it with --init-from")
+        raise UserError(
+            f"--resume {run_dir}: a resumed run keeps its settings, but this command changes {'; '.join(changed)}; "
+            "drop them, or export the run and continue it with --init-from"
+        )
     return saved_hp, saved_envs
 
 
@@ -285,6 +337,7 @@ def train_teacher(cfg: TrainConfig) -> dict[str, Any]:
 
     from rl_distill.evaluation import STALL_STEPS, evaluate
     from rl_distill.sb3_vec_env import SB3VecEnv
+
     check_env_id(cfg.env_id)
     if cfg.algo not in ("ppo", "dqn"):
         raise UserError(f"unknown algorithm {cfg.algo!r}; choose ppo or dqn")
@@ -304,7 +357,9 @@ def train_teacher(cfg: TrainConfig) -> dict[str, Any]:
         torch.set_num_threads(1)
 
     if cfg.resume and cfg.init_from:
-        raise UserError("--resume continues a run from its checkpoint and --init-from starts one from a teacher: give one")
+        raise UserError(
+            "--resume continues a run from its checkpoint and --init-from starts one from a teacher: give one"
+        )
     init_teacher = _load_init_teacher(cfg, total) if cfg.init_from else None
     run_dir = _find_resumable(cfg) if cfg.resume else None
     resumed = run_dir is not None
@@ -312,7 +367,16 @@ def train_teacher(cfg: TrainConfig) -> dict[str, Any]:
         run_dir = new_run_dir(cfg.runs_dir, cfg.env_id, f"{cfg.algo}-teacher", cfg.seed)
     if resumed:
         hp, n_envs = _resumed_settings(run_dir, cfg, hp, n_envs)
-    atomic_write_json(run_dir / "config.json", {"config": asdict(cfg), "hyperparams": hp, "total_steps": total, "n_envs": n_envs, "protocol": protocol.to_dict() if protocol else None})
+    atomic_write_json(
+        run_dir / "config.json",
+        {
+            "config": asdict(cfg),
+            "hyperparams": hp,
+            "total_steps": total,
+            "n_envs": n_envs,
+            "protocol": protocol.to_dict() if protocol else None,
+        },
+    )
     state_path = run_dir / "state.json"
     import json
 
@@ -327,7 +391,9 @@ def train_teacher(cfg: TrainConfig) -> dict[str, Any]:
     env = SB3VecEnv(cfg.env_id, n_envs, seed=cfg.seed + 1000 * len(state["evals"]), protocol=train_protocol)
     if resumed:
         cls = PPO if cfg.algo == "ppo" else DQN
-        model = cls.load(str(run_dir / "checkpoint.zip"), env=env, device=cfg.device, tensorboard_log=str(run_dir / "tb"))
+        model = cls.load(
+            str(run_dir / "checkpoint.zip"), env=env, device=cfg.device, tensorboard_log=str(run_dir / "tb")
+        )
         if cfg.algo == "dqn" and (run_dir / "replay.pkl").exists():
             model.load_replay_buffer(str(run_dir / "replay.pkl"))
         print(f"resuming {run_dir} at {model.num_timesteps} steps", file=sys.stderr)
@@ -357,8 +423,14 @@ def train_teacher(cfg: TrainConfig) -> dict[str, Any]:
     t_start = time.time()
     wall_before = float(state["wall_s"])
     # One segment per invocation, so a run resumed on another machine says which did what.
-    segment = {"command": cfg.command, "machine": _machine(str(model.device)), "precision": precision,
-               "start_step": int(model.num_timesteps), "end_step": int(model.num_timesteps), "wall_s": 0.0}
+    segment = {
+        "command": cfg.command,
+        "machine": _machine(str(model.device)),
+        "precision": precision,
+        "start_step": int(model.num_timesteps),
+        "end_step": int(model.num_timesteps),
+        "wall_s": 0.0,
+    }
     state.setdefault("segments", []).append(segment)
 
     def close_segment() -> None:
@@ -378,9 +450,16 @@ def train_teacher(cfg: TrainConfig) -> dict[str, Any]:
             keep_going = True
             if n >= self.next_eval:
                 self.next_eval += eval_every
-                # Greedy, so a frozen game (a DQN that does not serve on Breakout: 16+ min an evaluation) is scored early.
-                res = evaluate(greedy, cfg.env_id, episodes=cfg.eval_episodes, seed=10_000 + len(state["evals"]), protocol=protocol,
-                               stall_steps=STALL_STEPS)
+                # Greedy, so a frozen game (a DQN that does not serve on Breakout: 16+ min an evaluation) is scored
+                # early.
+                res = evaluate(
+                    greedy,
+                    cfg.env_id,
+                    episodes=cfg.eval_episodes,
+                    seed=10_000 + len(state["evals"]),
+                    protocol=protocol,
+                    stall_steps=STALL_STEPS,
+                )
                 mean = res.summary["mean"]
                 wall = wall_before + time.time() - t_start
                 state["evals"].append({"step": n, "mean": mean, "std": res.summary["std"], "wall_s": wall})
@@ -392,10 +471,21 @@ def train_teacher(cfg: TrainConfig) -> dict[str, Any]:
                 if dead is not None:
                     self.logger.record("train/dead_first_conv", dead)
                     if dead >= 0.9:
-                        print(f"{run_dir.name} at {n} steps: {dead:.0%} of the first convolution's channels are dead on the evaluation frames; "
-                              "at 100% its outputs no longer depend on the frame and it cannot learn again", file=sys.stderr)
-                logger.scalars(n, {"eval/mean_reward": mean, "rollout/ep_rew_mean": float(np.mean(ep)) if ep else None, "time/wall_s": wall,
-                                   "train/dead_first_conv": dead})
+                        print(
+                            f"{run_dir.name} at {n} steps: {dead:.0%} of the first convolution's channels are dead "
+                            "on the evaluation frames; "
+                            "at 100% its outputs no longer depend on the frame and it cannot learn again",
+                            file=sys.stderr,
+                        )
+                logger.scalars(
+                    n,
+                    {
+                        "eval/mean_reward": mean,
+                        "rollout/ep_rew_mean": float(np.mean(ep)) if ep else None,
+                        "time/wall_s": wall,
+                        "train/dead_first_conv": dead,
+                    },
+                )
                 if state["best"] is None or mean > state["best"]["mean"]:
                     state["best"] = {"step": n, "mean": mean}
                     _atomic_save(self.model, run_dir / "best.zip")
@@ -418,7 +508,13 @@ def train_teacher(cfg: TrainConfig) -> dict[str, Any]:
 
     remaining = total - model.num_timesteps
     if remaining > 0:
-        model.learn(remaining, callback=Periodic(), reset_num_timesteps=not continued, progress_bar=cfg.progress, tb_log_name="sb3")
+        model.learn(
+            remaining,
+            callback=Periodic(),
+            reset_num_timesteps=not continued,
+            progress_bar=cfg.progress,
+            tb_log_name="sb3",
+        )
     train_wall = wall_before + time.time() - t_start
     steps_done = int(model.num_timesteps)
     close_segment()
@@ -428,13 +524,21 @@ def train_teacher(cfg: TrainConfig) -> dict[str, Any]:
     env.close()
 
     out, meta = export_run(run_dir, cfg.out, cfg.final_episodes)
-    summary = {"run_dir": str(run_dir), "teacher": str(out), "steps": steps_done, "wall_s": round(train_wall, 1), "score": meta["score"]}
+    summary = {
+        "run_dir": str(run_dir),
+        "teacher": str(out),
+        "steps": steps_done,
+        "wall_s": round(train_wall, 1),
+        "score": meta["score"],
+    }
     logger.close()
     atomic_write_json(run_dir / "summary.json", summary)
     return summary
 
 
-def export_run(run_dir: str | Path, out: str | Path | None = None, episodes: int | None = None) -> tuple[Path, dict[str, Any]]:
+def export_run(
+    run_dir: str | Path, out: str | Path | None = None, episodes: int | None = None
+) -> tuple[Path, dict[str, Any]]:
     """Measure a training run's best model over the full protocol and export it as a suite teacher.
 
     The model is ``best.zip`` (the best periodic evaluation), else ``final.zip``, else the last
@@ -450,13 +554,23 @@ def export_run(run_dir: str | Path, out: str | Path | None = None, episodes: int
 
     run_dir = Path(run_dir)
     if not (run_dir / "config.json").exists():
-        raise UserError(f"{run_dir} is not a teacher training run (no config.json); give a runs/<env>__<algo>-teacher__<seed>__<time> folder")
+        raise UserError(
+            f"{run_dir} is not a teacher training run (no config.json); "
+            "give a runs/<env>__<algo>-teacher__<seed>__<time> folder"
+        )
     conf = json.loads((run_dir / "config.json").read_text())
     cfg, hp = conf["config"], conf["hyperparams"]
-    state = json.loads((run_dir / "state.json").read_text()) if (run_dir / "state.json").exists() else {"evals": [], "best": None, "wall_s": 0.0}
+    state = (
+        json.loads((run_dir / "state.json").read_text())
+        if (run_dir / "state.json").exists()
+        else {"evals": [], "best": None, "wall_s": 0.0}
+    )
     chosen = next((run_dir / f for f in ("best.zip", "final.zip", "checkpoint.zip") if (run_dir / f).exists()), None)
     if chosen is None:
-        raise UserError(f"{run_dir} has no model yet (no best.zip, final.zip or checkpoint.zip): wait for its first evaluation or checkpoint")
+        raise UserError(
+            f"{run_dir} has no model yet (no best.zip, final.zip or checkpoint.zip): "
+            "wait for its first evaluation or checkpoint"
+        )
     env_id = cfg["env_id"]
     atari = is_atari(env_id)
     protocol, train_protocol = _protocols(env_id, cfg["sticky_actions"])
@@ -489,7 +603,8 @@ def export_run(run_dir: str | Path, out: str | Path | None = None, episodes: int
             "precision": sorted({seg.get("precision", "fp32") for seg in segments}) if segments else ["fp32"],
             "curve": state["evals"],
             "segments": segments,
-        } | ({"continued_from": state["init_from"]} if state.get("init_from") else {}),
+        }
+        | ({"continued_from": state["init_from"]} if state.get("init_from") else {}),
         "score": {k: res.summary[k] for k in ("mean", "std", "median", "iqm", "iqm_ci", "n")}
         | {"eval_seed": 1_000_000, "human_normalized": res.summary.get("human_normalized")},
     }
