@@ -5,7 +5,7 @@
    acting and labelling every state (stored on the device), (d) the rollout engine with a student acting
    and the teacher labelling. Ratios: engine / raw env, and engine / bare teacher loop (the overhead).
 2. Training: samples/s of the suite's distillation step (replay-memory sample -> student forward ->
-   losses.kl_tau -> Adam, via Context.supervised_step's code path) against a bare torch loop on the
+   losses.kl_tau -> Adam, via supervised.supervised_step's code path) against a bare torch loop on the
    same network and batch size with tensors already in memory. Ratio = suite / bare.
 
     .venv/bin/python benchmarks/rollout_throughput.py [--device cpu|cuda] [--seconds 10] [--num-envs 8]

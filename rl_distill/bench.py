@@ -62,7 +62,7 @@ from rl_distill.records import (
     sync_records,
 )
 from rl_distill.report import bench_report
-from rl_distill.runs import atomic_write_json
+from rl_distill.runs import LockHeld, atomic_write_json, hold_lock
 
 
 @dataclass(frozen=True)
@@ -223,21 +223,12 @@ class CellBusy(Exception):
 @contextlib.contextmanager
 def _cell_lock(runs_root: Path, key: str):
     """Hold ``<runs_root>/_locks/<key>.lock`` while a cell runs, so two bench processes sharing a runs folder
-    (two terminals, or a second one started with --only) never train the same cell at once. The OS drops the
-    lock when its process dies, so a killed run leaves nothing to clean up. Where there is no flock (Windows),
-    cells are not locked: one bench process per runs folder there."""
+    (two terminals, or a second one started with --only) never train the same cell at once (runs.hold_lock)."""
     try:
-        import fcntl
-    except ImportError:
-        yield
-        return
-    (runs_root / "_locks").mkdir(parents=True, exist_ok=True)
-    with open(runs_root / "_locks" / f"{key}.lock", "w") as f:
-        try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise CellBusy(key) from None
-        yield
+        with hold_lock(runs_root / "_locks" / f"{key}.lock"):
+            yield
+    except LockHeld:
+        raise CellBusy(key) from None
 
 
 def run_cell(cell: dict[str, Any], runs_root: str, resume: bool = True, precision: str = "auto") -> dict[str, Any]:
@@ -245,7 +236,7 @@ def run_cell(cell: dict[str, Any], runs_root: str, resume: bool = True, precisio
     ``precision`` is how it computes (precision.py), not part of the cell: its summary records the one used."""
     import torch
 
-    torch.set_num_threads(1)  # one core per run: threaded runs side by side thrash (MEASURED.md)
+    torch.set_num_threads(1)  # one core per run: threaded runs side by side thrash each other
     c = Cell(**cell)
     out = cell_dir(runs_root, c)
     with _cell_lock(Path(runs_root), c.key):
@@ -460,9 +451,12 @@ def bench(
     precision: str = "auto",
 ) -> dict[str, Any]:
     """Run every unfinished cell of a suite, then write its report. Returns counts and the report path."""
+    from rl_distill.errors import check_count
     from rl_distill.precision import check_precision
 
     check_precision(precision)
+    check_count("workers", workers, none_ok=False)
+    check_count("seeds", seeds)
 
     suite = load_suite(suite_name, seeds)
     runs_root = Path(runs_dir or f"runs/bench/{suite.name}")
@@ -544,7 +538,7 @@ def bench(
             msg = f"{r['key']}: {pct} of teacher ({r['s']:.0f} s)"
             save_record(runs_root, out_dir, r["key"])
         if bar is not None:
-            bar.write(msg)
+            bar.write(msg, file=sys.stderr)  # tqdm.write's default is stdout, which `bench --json` keeps for its JSON
             bar.update(1)
             bar.set_postfix_str(f"{len(failed)} failed" if failed else "", refresh=True)
         else:

@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import dataclasses
 import sys
-from typing import Any
+from contextvars import ContextVar
+from types import ModuleType
+from typing import Any, TextIO
 
 from rl_distill.errors import UserError
+
+_JSON_OUT: ContextVar[TextIO | None] = ContextVar("json_out", default=None)
+"""The stdout a ``--json`` command writes its document to; everything else it prints goes to stderr (main)."""
 
 
 def _print_json(obj: Any) -> None:
     from rl_distill.runs import to_json
 
-    print(to_json(obj))
+    print(to_json(obj), file=_JSON_OUT.get() or sys.stdout, flush=True)
 
 
 def _fmt(x: Any, nd: int = 1) -> str:
@@ -206,42 +213,69 @@ def _boolean(text: str) -> bool:
     return value
 
 
-# Method-specific flags: (flag, Config field, type). Only those given are passed to the method,
-# which refuses the ones it does not have with a one-line error.
-METHOD_FLAGS = [
-    ("--loss", "loss", str),
-    ("--tau", "tau", float),
-    ("--epsilon", "epsilon", float),
-    ("--beta", "beta", float),
-    ("--alpha", "alpha", float),
-    ("--lambda", "lam", float),
-    ("--beta-schedule", "beta_schedule", str),
-    ("--lambda-schedule", "lambda_schedule", str),
-    ("--divergence", "divergence", str),
-    ("--reward-form", "reward_form", str),
-    ("--rounds", "rounds", int),
-    ("--num-envs", "num_envs", int),
-    ("--lr", "lr", float),
-    ("--batch-size", "batch_size", int),
-    ("--feature-beta", "feature_beta", float),
-    ("--epochs", "epochs", int),
-    ("--collect-steps", "collect_steps", int),
-    ("--replay-ratio", "replay_ratio", float),
-    ("--capacity", "capacity", int),
-    ("--n-steps", "n_steps", int),
-    ("--memory", "memory", int),
-    ("--lambda-ramp", "lambda_ramp", float),
-    ("--greedy", "greedy", _boolean),
-]
+_OPTION = "option:"
+"""Namespace prefix of the method options' dests (``option:lam``), apart from the common flags."""
+_METAVARS = {int: "INT", float: "FLOAT", str: "TEXT", bool: "true|false"}
 
 
-def cmd_distill(a: argparse.Namespace) -> int:
-    from rl_distill.distill import RunSpec, run
-    from rl_distill.methods import get_method
+def _shown(value: Any) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
+    if value is None:
+        return "none"
+    if isinstance(value, (list, tuple)):
+        return " ".join(_shown(v) for v in value)
+    return str(value)
 
-    method = get_method(a.method)
-    options = {field: getattr(a, field) for _, field, _ in METHOD_FLAGS if getattr(a, field) is not None}
-    spec = RunSpec(
+
+def _option_type(opt):
+    """The argparse ``type`` of a Config option: int, float, str, ``_boolean``; ``none`` too where it is optional."""
+    base = _boolean if opt.type is bool else opt.type
+    if not opt.optional:
+        return base
+
+    def parse(text: str):
+        return None if text.lower() == "none" else base(text)
+
+    parse.__name__ = base.__name__  # argparse's "invalid int value: ..." names it
+    return parse
+
+
+def add_method_options(parser: argparse.ArgumentParser, method: ModuleType) -> None:
+    """One flag per field of ``method.Config`` (rl_distill.configs): its type, its default shown in the help, its
+    docstring as the help. A flag not given is left out of the namespace (``argparse.SUPPRESS``), so only the
+    options a user gives reach ``RunSpec.options`` and the method's per-env defaults apply under them."""
+    from rl_distill.configs import options
+
+    group = parser.add_argument_group(
+        f"{method.NAME} options",
+        "the fields of its Config (suite files give them by field name); the first flag of each is its name, "
+        "the others aliases",
+    )
+    for opt in options(method.Config):
+        metavar = _METAVARS[opt.type] + ("|none" if opt.optional else "")
+        default = "" if opt.default is dataclasses.MISSING else f" (default: {_shown(opt.default)})"
+        group.add_argument(
+            *opt.flags,
+            dest=_OPTION + opt.name,
+            type=_option_type(opt),
+            nargs="+" if opt.many else None,
+            default=argparse.SUPPRESS,
+            metavar=metavar,
+            help=(opt.help + default).replace("%", "%%"),
+        )
+
+
+def method_options(a: argparse.Namespace) -> dict[str, Any]:
+    """The method options given on the command line, by Config field name."""
+    return {k[len(_OPTION) :]: v for k, v in vars(a).items() if k.startswith(_OPTION)}
+
+
+def run_spec(a: argparse.Namespace):
+    """The RunSpec of a parsed ``distill`` command."""
+    from rl_distill.distill import RunSpec
+
+    return RunSpec(
         method=a.method,
         teachers=a.teacher or [],
         envs=a.env or [],
@@ -253,11 +287,17 @@ def cmd_distill(a: argparse.Namespace) -> int:
         runs_dir=a.runs_dir,
         resume=a.resume,
         progress=not a.no_progress,
-        options=options,
+        options=method_options(a),
         init_from=a.init_from,
         precision=a.precision,
     )
-    summary = run(method, spec)
+
+
+def cmd_distill(a: argparse.Namespace) -> int:
+    from rl_distill.distill import run
+    from rl_distill.methods import get_method
+
+    summary = run(get_method(a.method), run_spec(a))
     if a.json:
         _print_json(summary)
     else:
@@ -331,11 +371,23 @@ PRECISION_HELP = (
 )
 
 
+class UsageError(UserError):
+    """A command line argparse refuses (unknown flag, bad value, missing argument)."""
+
+
 class _Parser(argparse.ArgumentParser):
-    """argparse with a usage error in one line, pointing at --help (not the usage block)."""
+    """argparse with a usage error in one line, pointing at the --help of the (sub)command that refused it (not
+    the usage block): a UsageError, which main prints as ``rl-distill: error: ...`` and returns 2 for."""
 
     def error(self, message: str):
-        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+        raise UsageError(f"{message} (see {self.prog} --help)")
+
+    def parse_known_args(self, args=None, namespace=None):
+        # Unknown arguments are refused by the (sub)parser that got them, so the hint names its --help.
+        ns, extra = super().parse_known_args(args, namespace)
+        if extra:
+            self.error(f"unrecognized arguments: {' '.join(extra)}")
+        return ns, extra
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -418,8 +470,13 @@ def build_parser() -> argparse.ArgumentParser:
     rp = t.add_parser("report", help="write results/teachers/README.md and learning-curve plots")
     rp.add_argument("--out", default="results/teachers")
     rp.set_defaults(func=cmd_teachers_report)
-    d = sub.add_parser("distill", help="train a student with one method and evaluate it against its teacher")
-    d.add_argument("method")
+    dp = sub.add_parser(
+        "distill",
+        help="train a student with one method and evaluate it against its teacher",
+        description="Train a student with one method and evaluate it against its teacher. "
+        "`rl-distill distill METHOD --help` lists the method's options.",
+    )
+    d = argparse.ArgumentParser(add_help=False)  # the flags every method takes; each method's parser adds its own
     d.add_argument("--teacher", action="append", help="shipped id or path; repeat for multi-task methods")
     d.add_argument("--env", action="append", help="env id per teacher (default: the teacher's)")
     d.add_argument("--student", default=None, help="mlp-64-64, cnn-32-64-64-512, nature, rusu-4x, rusu-15x, rusu-27x")
@@ -437,10 +494,32 @@ def build_parser() -> argparse.ArgumentParser:
         "its heads too if it played the same envs (continuation)",
     )
     d.add_argument("--no-progress", action="store_true")
-    d.add_argument("--json", action="store_true")
-    for flag, field, typ in METHOD_FLAGS:
-        d.add_argument(flag, dest=field, type=typ, default=None)
-    d.set_defaults(func=cmd_distill)
+    d.add_argument("--json", action="store_true", help="print the run summary as one JSON document")
+    methods = dp.add_subparsers(dest="method", required=True, metavar="METHOD", title="methods")
+    from rl_distill.methods import METHODS, get_method
+
+    for name in METHODS:
+        module = get_method(name)
+        doc = (module.__doc__ or "").strip()
+        env_defaults = getattr(module, "env_defaults", None)
+        epilog = None
+        if env_defaults is not None:
+            epilog = (
+                f"The defaults shown are the Config's; on some envs {name}'s env_defaults sets others, under the "
+                "flags given (the run's method_config records the values used). "
+                + " ".join((env_defaults.__doc__ or "").split())
+            ).replace("%", "%%")
+        mp = methods.add_parser(
+            name,
+            parents=[d],
+            help=doc.split("\n")[0].replace("%", "%%"),
+            description=" ".join(doc.split("\n\n")[0].split()).replace("%", "%%"),
+            epilog=epilog,
+            usage="%(prog)s --teacher TEACHER [--teacher ...] [options]",
+            allow_abbrev=False,  # --lam must not silently mean --lam-final-ratio
+        )
+        add_method_options(mp, module)
+        mp.set_defaults(func=cmd_distill)
 
     b = sub.add_parser("bench", help="run a benchmark suite (experiments/<suite>.toml) and write results/<suite>/")
     b.add_argument(
@@ -476,9 +555,21 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def _run_json(args: argparse.Namespace) -> int:
+    """A ``--json`` command: its one JSON document on stdout, anything else it or a library prints on stderr."""
+    token = _JSON_OUT.set(sys.stdout)
     try:
+        with contextlib.redirect_stdout(sys.stderr):
+            return int(args.func(args) or 0)
+    finally:
+        _JSON_OUT.reset(token)
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        if getattr(args, "json", False):
+            return _run_json(args)
         return int(args.func(args) or 0)
     except UserError as e:
         print(f"rl-distill: error: {e}", file=sys.stderr)

@@ -9,11 +9,13 @@ and writes ``summary.json`` atomically. A method module provides ``NAME``, ``MUL
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
-import shlex
+import shutil
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,20 +26,24 @@ import numpy as np
 import torch
 from safetensors.torch import save_file
 
-from rl_distill.diagnostics import policy_stats
 from rl_distill.envs import EnvSpec, action_groups, check_env_id, env_spec, is_atari, score_floor
-from rl_distill.errors import SpaceMismatchError, UserError, check_count, check_device, check_seed
+from rl_distill.errors import SpaceMismatchError, UserError, check_count, check_device, check_dir, check_seed
 from rl_distill.evaluation import STALL_STEPS, evaluate, evaluate_cached, evaluate_teacher, weights_fingerprint
 from rl_distill.precision import autocast, check_precision, resolve_precision
-from rl_distill.rollout import ReplayConfig, ReplayMemory, Rollout
+from rl_distill.rollout import Rollout
 from rl_distill.runs import (
+    LockHeld,
     RunLogger,
+    StopOnSignal,
     atomic_write_bytes,
     atomic_write_json,
+    cli_command,
     find_resumable,
+    hold_lock,
     machine,
     new_run_dir,
     run_name,
+    to_json,
 )
 from rl_distill.students import Student, StudentSpec, make_student, student_policy
 from rl_distill.teachers import Teacher, load_teacher
@@ -80,7 +86,8 @@ class RunSpec:
     student (the first learning-curve point, the same for every method of a seed), once."""
     options: dict[str, Any] = field(default_factory=dict)
     """Method-specific options (fields of the method's Config)."""
-    command: str = field(default_factory=lambda: "rl-distill " + " ".join(shlex.quote(a) for a in sys.argv[1:]))
+    command: str | None = field(default_factory=cli_command)
+    """The command line that started the run (None for a library call)."""
 
     def __post_init__(self) -> None:
         """Every value checked before any folder or file is made (one-line errors)."""
@@ -95,6 +102,8 @@ class RunSpec:
             raise UserError(f"checkpoint_every_s must be >= 0 (0: at every chance), got {self.checkpoint_every_s}")
         if self.student is not None:
             StudentSpec.parse(self.student)
+        check_dir("runs_dir", self.runs_dir)
+        check_dir("eval_cache", self.eval_cache)
 
 
 def resolve_device(device: str) -> torch.device:
@@ -106,7 +115,9 @@ def resolve_device(device: str) -> torch.device:
 
 
 class Context:
-    """What a method gets: teachers, envs, the student, rollouts, logging, counters, checkpoints."""
+    """What a method gets: teachers, envs, the student, rollouts, and the run's bookkeeping (counters, clocks,
+    logging, learning-curve points, checkpoints). The shared training loops are rl.py's (PPO) and
+    supervised.py's (a gradient step on teacher targets, the replay loop)."""
 
     def __init__(
         self,
@@ -152,6 +163,7 @@ class Context:
         self.cpu_base, self._cpu0 = 0.0, time.process_time()
         """CPU seconds of the earlier parts of a resumed run; this process's CPU clock when this part started."""
         self.resumed_from: int | None = None
+        self.stop = StopOnSignal()
         self._next_curve_eval = 0
         if spec.progress:
             from tqdm import tqdm
@@ -193,74 +205,10 @@ class Context:
     def teacher_queries(self) -> int:
         return self._queries_base + sum(r.teacher_queries for r in self.rollouts)
 
-    def replay_memories(self, capacity: int | None, with_features: bool = False) -> list[ReplayMemory]:
-        """One replay memory per task (None: 100,000 transitions for vector observations, 20,000 for
-        Atari frames, ~0.6 GB), never larger than the task's share of the budget."""
-        share = math.ceil(self.budget / self.num_tasks)
-        out = []
-        for i, spec in enumerate(self.env_specs):
-            image = len(spec.obs_shape) == 3
-            cap = min(capacity or (20_000 if image else 100_000), share + 1)
-            out.append(
-                ReplayMemory(
-                    cap,
-                    spec.obs_shape,
-                    torch.uint8 if image else torch.float32,
-                    spec.n_actions,
-                    feature_dim=self.teachers[i].features_dim if with_features else None,
-                    device=self.device,
-                )
-            )
-        return out
-
     def chunk_steps(self, num_envs: int, collect_steps: int) -> int:
         """Steps of each env in the next chunk of play on every task: ``collect_steps``, fewer at the end."""
         left = self.budget - self.env_steps
         return max(1, min(collect_steps, math.ceil(left / (num_envs * self.num_tasks))))
-
-    def train_from_replay(
-        self,
-        optimizer: torch.optim.Optimizer,
-        cfg: ReplayConfig,
-        play,
-        update,
-        with_features: bool = False,
-        extra_state=dict,
-        load_extra=lambda state: None,
-    ) -> None:
-        """The loop of the replay-memory methods, until the budget is spent.
-
-        Each chunk, ``play(task, rollout, n)`` acts ``n`` steps of every env of each task and returns the
-        Batch (teacher-labelled) whose states go into that task's memory; then ``replay_ratio`` gradient
-        steps per env step, ``update(task, minibatch) -> scalars``, the tasks in turn. Memories, the
-        carried fraction of a gradient step and ``extra_state()`` are checkpointed; on resume the saved
-        state goes to ``load_extra(state)``.
-        """
-        memories = self.replay_memories(cfg.capacity, with_features)
-        state = self.restore(optimizer) or {}
-        for m, saved in zip(memories, state.get("memories", [])):
-            m.load_state_dict(saved)
-        load_extra(state)
-        owed = float(state.get("owed", 0.0))  # fractional gradient steps carried between chunks
-        rollouts = [self.rollout(i, cfg.num_envs) for i in range(self.num_tasks)]
-
-        def save() -> dict[str, Any]:
-            return {"memories": [m.state_dict() for m in memories], "owed": owed, **extra_state()}
-
-        while not self.done():
-            n = self.chunk_steps(cfg.num_envs, cfg.collect_steps)
-            for task, (mem, r) in enumerate(zip(memories, rollouts)):
-                b = play(task, r, n)
-                mem.add(b.flat("obs"), b.flat("teacher_logits"), b.flat("teacher_features") if with_features else None)
-            owed += cfg.replay_ratio * n * cfg.num_envs * self.num_tasks
-            rows = []
-            while owed >= 1.0:
-                task = self.gradient_steps % self.num_tasks
-                rows.append(update(task, memories[task].sample(cfg.batch_size, self.generator)))
-                owed -= 1.0
-            self.log({**mean_stats(rows), "distill/memory_size": sum(len(m) for m in memories)})
-            self.maybe_checkpoint(optimizer, save)
-        self.maybe_checkpoint(optimizer, save, force=True)
 
     def done(self) -> bool:
         return self.env_steps >= self.budget
@@ -329,7 +277,7 @@ class Context:
                     label=f"untrained {self.student.spec}",
                     stall_steps=STALL_STEPS,
                 )
-                vals["eval/mean_reward" + ("" if self.num_tasks == 1 else "/" + env_id)] = res.summary["mean"]
+                vals["eval/mean_reward" + ("" if self.num_tasks == 1 else "/" + env_id)] = res["mean"]
                 # Beside the greedy score, the sampling student's: the policy that plays in on-policy training.
                 sampled = evaluate_cached(
                     student_policy(self.student, i, self.device, sample_seed=self.spec.eval_seed + 2),
@@ -340,41 +288,10 @@ class Context:
                     cache,
                     label=f"untrained {self.student.spec}, sampling",
                 )
-                vals["eval/sampled_mean_reward" + ("" if self.num_tasks == 1 else "/" + env_id)] = sampled.summary[
-                    "mean"
-                ]
+                vals["eval/sampled_mean_reward" + ("" if self.num_tasks == 1 else "/" + env_id)] = sampled["mean"]
         self.student.train(was_training)
         self._t0 += time.time() - t  # evaluation time is not training time
         self.logger.scalars(self.env_steps, {**vals, "time/wall_s": self.wall_s})
-
-    def supervised_step(
-        self,
-        optimizer: torch.optim.Optimizer,
-        obs: torch.Tensor,
-        teacher_logits: torch.Tensor,
-        loss_fn,
-        task: int = 0,
-        extra=None,
-    ) -> dict[str, float]:
-        """One gradient step of ``mean(loss_fn(teacher_logits, student_logits))`` (+ ``extra(out)``).
-
-        Returns the distill/... scalars: loss and diagnostics.policy_stats (agreement, KL(T || S), teacher
-        entropy, and the same over aliased action groups where the game has them).
-        """
-        out = self.student(obs, task)
-        loss = loss_fn(teacher_logits, out["logits"]).mean()
-        stats = {}
-        if extra is not None:
-            term, stats = extra(out)
-            loss = loss + term
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        self.gradient_steps += 1
-        stats.update(
-            {"distill/loss": loss.item(), **policy_stats(teacher_logits, out["logits"], self.action_groups[task])}
-        )
-        return stats
 
     # --- checkpoints: student + optimizer + counters + method state, loaded weights-only -----
     def maybe_checkpoint(
@@ -388,7 +305,7 @@ class Context:
         ``state`` is the method's own state (tensors, numbers, lists, dicts); pass a function to build it
         only when a checkpoint is due (a replay memory is costly to copy).
         """
-        if not force and time.time() - self._last_ckpt < self.checkpoint_every_s:
+        if not force and not self.interrupted and time.time() - self._last_ckpt < self.checkpoint_every_s:
             return
         self._last_ckpt = time.time()
         if callable(state):
@@ -411,6 +328,13 @@ class Context:
             buf,
         )
         atomic_write_bytes(self.run_dir / "checkpoint.pt", buf.getvalue())
+        if self.interrupted:
+            print(
+                f"\n{self.interrupted}: checkpoint at {self.env_steps} env steps in {self.run_dir}; "
+                "the same command with --resume continues it",
+                file=sys.stderr,
+            )
+            raise KeyboardInterrupt
 
     def restore(self, optimizer: torch.optim.Optimizer) -> dict[str, Any] | None:
         """Load ``checkpoint.pt`` if this run is resumed; returns the method's saved state."""
@@ -436,16 +360,18 @@ class Context:
         print(f"resuming {self.run_dir} at {self._steps_base} env steps", file=sys.stderr)
         return ck["method"]
 
+    @property
+    def interrupted(self) -> str | None:
+        """The signal's name once SIGINT or SIGTERM arrived while the method trains (``stop.catching()``): the next
+        ``maybe_checkpoint`` (every method calls it after each iteration, chunk or round) writes the checkpoint
+        and raises KeyboardInterrupt."""
+        return self.stop.name
+
     def close(self) -> None:
         for r in self.rollouts:
             r.close()
         if self._pbar is not None:
             self._pbar.close()
-
-
-def mean_stats(rows: list[dict[str, float]]) -> dict[str, float]:
-    """Per-key mean of the scalars of a round of gradient steps (what gets logged)."""
-    return {k: sum(r[k] for r in rows) / len(rows) for k in rows[0]} if rows else {}
 
 
 def _config(method: ModuleType, options: dict[str, Any], env_ids: list[str] | None = None):
@@ -503,88 +429,125 @@ def run(method: ModuleType, spec: RunSpec) -> dict[str, Any]:
     _check_setup(method, teachers, env_ids, specs, spec.student)
     torch.manual_seed(spec.seed)
     np.random.seed(spec.seed)
-    student = make_student(spec.student, [s.obs_shape for s in specs], [s.n_actions for s in specs], spec.seed).to(
-        device
-    )
+    shapes, n_actions = [s.obs_shape for s in specs], [s.n_actions for s in specs]
+    student = make_student(spec.student, shapes, n_actions, spec.seed, device=device).to(device)
     init = transfer_weights(student, spec.init_from, env_ids) if spec.init_from else None
     # Multi-task: each task gets its own default budget, the total is their sum.
     budget = int(spec.steps or sum(method.default_steps(e) for e in env_ids))
-
-    tag = "+".join(env_ids)
-    run_dir = (
-        find_resumable(spec.runs_dir, run_name(tag, method.NAME, spec.seed, 0).rsplit("__", 1)[0], "checkpoint.pt")
-        if spec.resume
-        else None
-    )
-    run_dir = run_dir or new_run_dir(spec.runs_dir, tag, method.NAME, spec.seed)
-    logger = RunLogger(run_dir, tensorboard=spec.tensorboard)
     config = {
         "run": {k: v for k, v in dataclasses.asdict(spec).items()},
         "method_config": dataclasses.asdict(cfg),
         "budget": budget,
+        "envs": env_ids,
+        "student": str(student.spec),
         "device": str(device),
         "precision": precision,
         "init": init,
     }
-    atomic_write_json(run_dir / "config.json", config)
+    with _claim_run_dir(method, spec, env_ids, config) as run_dir:
+        return _train_and_evaluate(
+            method, spec, cfg, teachers, env_ids, specs, student, device, precision, run_dir, config, t0
+        )
+
+
+RESUME_MAY_CHANGE = (
+    "resume",
+    "progress",
+    "tensorboard",
+    "command",
+    "checkpoint_every_s",
+    "eval_cache",
+    "device",
+    "runs_dir",
+    "steps",
+    "student",
+    "envs",
+    "options",
+)
+"""RunSpec fields a resumed run may give differently: how it runs, not what it trains, and the budget (``--steps``
+continues a run further, as ``teachers train --resume`` does). ``student``, ``envs`` and ``options`` are compared
+resolved: the student spec, the env ids, the method config."""
+
+
+def _changed_on_resume(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """The options of ``new`` (a config.json dict) that differ from the run's ``old`` one, as ``--flag (a -> b)``."""
+    old, new = json.loads(to_json(old)), json.loads(to_json(new))
+    pairs = [(k, old["run"].get(k), v) for k, v in new["run"].items() if k not in RESUME_MAY_CHANGE]
+    pairs += [(k, old["method_config"].get(k), v) for k, v in new["method_config"].items()]
+    pairs += [(k, old.get(k), new[k]) for k in ("envs", "student", "precision") if k in old]
+    return [f"--{k.replace('_', '-')} ({a} -> {b})" for k, a, b in pairs if a != b]
+
+
+@contextlib.contextmanager
+def _claim_run_dir(method: ModuleType, spec: RunSpec, env_ids: list[str], config: dict[str, Any]):
+    """The run folder, locked for this process while the block runs: with ``resume``, the newest unfinished
+    one of this env, method and seed (refused if another process holds it, or if it was started with other
+    options), else a new one. A new folder that a user error stops before its first checkpoint is removed,
+    so no half-made run is left for a later ``--resume`` to pick up."""
+    tag = "+".join(env_ids)
+    prefix = run_name(tag, method.NAME, spec.seed, 0).rsplit("__", 1)[0]
+    run_dir = find_resumable(spec.runs_dir, prefix, "checkpoint.pt") if spec.resume else None
+    fresh = run_dir is None
+    run_dir = run_dir or new_run_dir(spec.runs_dir, tag, method.NAME, spec.seed)
+    try:
+        with hold_lock(run_dir / ".lock"):
+            if not fresh and (run_dir / "config.json").exists():
+                changed = _changed_on_resume(json.loads((run_dir / "config.json").read_text()), config)
+                if changed:
+                    raise UserError(
+                        f"--resume: {run_dir} was started with other options: {', '.join(changed)}; "
+                        "give the same ones, or drop --resume for a new run"
+                    )
+            atomic_write_json(run_dir / "config.json", config)
+            yield run_dir
+    except LockHeld:
+        raise UserError(
+            f"--resume: {run_dir} is being trained by another process (its lock: {run_dir / '.lock'})"
+        ) from None
+    except UserError:
+        if fresh and not (run_dir / "checkpoint.pt").exists():
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise
+
+
+def _train_and_evaluate(
+    method: ModuleType,
+    spec: RunSpec,
+    cfg: Any,
+    teachers: list[Teacher],
+    env_ids: list[str],
+    specs: list[EnvSpec],
+    student: Student,
+    device: torch.device,
+    precision: str,
+    run_dir: Path,
+    config: dict[str, Any],
+    t0: float,
+) -> dict[str, Any]:
+    """The method's training in ``run_dir``, then the final evaluation and the run's files."""
+    budget = config["budget"]
+    logger = RunLogger(run_dir, tensorboard=spec.tensorboard)
     logger.hparams({**{k: v for k, v in dataclasses.asdict(spec).items() if k != "options"}, **dataclasses.asdict(cfg)})
     ctx = Context(spec, teachers, env_ids, specs, student, device, run_dir, logger, budget, started_at=t0)
     if spec.eval_every and not (spec.resume and (run_dir / "checkpoint.pt").exists()):
         ctx.maybe_evaluate(force=True)  # the curve's first point: the untrained student
     try:
-        with autocast(precision, device):
+        with autocast(precision, device), ctx.stop.catching():
             method.train(ctx, cfg)
+    except BaseException:
+        logger.close()
+        raise
     finally:
         ctx.close()
+    if ctx.interrupted:  # the signal came after the method's last checkpoint: stop before the evaluation
+        logger.close()
+        print(f"\n{ctx.interrupted}: stopped; the same command with --resume continues {run_dir}", file=sys.stderr)
+        raise KeyboardInterrupt
     train_wall = ctx.elapsed_s
     train_time = ctx.wall_s  # training only: learning-curve evaluations excluded, resumed parts included
 
-    student.eval()
-    tasks = []
-    for i, (env_id, teacher) in enumerate(zip(env_ids, teachers)):
-        episodes = spec.eval_episodes or (10 if is_atari(env_id) else 100)
-        t_res = evaluate_teacher(teacher, env_id, episodes, spec.eval_seed, spec.eval_cache)
-        floor = score_floor(env_id)
-        # A teacher no better than the floor (e.g. an untrained one) has no meaningful "% of teacher": None.
-        ref = t_res.summary["mean"] if t_res.summary["mean"] > (floor if floor is not None else 0.0) else None
-        s_res = evaluate(
-            student_policy(student, i, device),
-            env_id,
-            episodes=episodes,
-            seed=spec.eval_seed,
-            reference=ref,
-            floor=floor,
-            stall_steps=STALL_STEPS,
-        )
-        logger.scalars(
-            ctx.env_steps,
-            {
-                f"eval/mean_reward{'' if len(env_ids) == 1 else '/' + env_id}": s_res.summary["mean"],
-                "time/wall_s": train_time,
-            },
-        )
-        tasks.append(
-            {
-                "env": env_id,
-                "teacher": teacher.name,
-                "teacher_score": {k: t_res.summary[k] for k in ("mean", "std", "iqm")},
-                "student_score": {k: s_res.summary[k] for k in ("mean", "std", "iqm", "iqm_ci")},
-                "percent_of_teacher": s_res.summary.get("percent_of_reference"),
-                "episodes": episodes,
-                "protocol": s_res.protocol,
-                "stalled_games": s_res.summary.get("stalled_games"),
-            }
-        )
-    tensors = {k: v.detach().cpu().contiguous() for k, v in student.state_dict().items()}
-    import tempfile
-
-    with tempfile.TemporaryDirectory() as d:
-        save_file(tensors, f"{d}/s.safetensors")
-        atomic_write_bytes(run_dir / "student.safetensors", Path(f"{d}/s.safetensors").read_bytes())
-    atomic_write_json(
-        run_dir / "student.json",
-        {"spec": str(student.spec), "obs_shapes": student.obs_shapes, "n_actions": student.n_actions, "envs": env_ids},
-    )
+    tasks = _final_evaluation(spec, env_ids, teachers, student, device, logger, ctx.env_steps, train_time)
+    _save_student(run_dir, student, env_ids)
     summary = {
         "method": method.NAME,
         "envs": env_ids,
@@ -615,11 +578,73 @@ def run(method: ModuleType, spec: RunSpec) -> dict[str, Any]:
         "precision": precision,
         "machine": machine(str(device)),
         "run_dir": str(run_dir),
-        "init": init,
+        "init": config["init"],
     }
     logger.close()
     atomic_write_json(run_dir / "summary.json", summary)
     return summary
+
+
+def _final_evaluation(
+    spec: RunSpec,
+    env_ids: list[str],
+    teachers: list[Teacher],
+    student: Student,
+    device: torch.device,
+    logger: RunLogger,
+    step: int,
+    train_time: float,
+) -> list[dict[str, Any]]:
+    """Student and teacher on each task with the same harness, episodes and seeds: the run's per-task scores."""
+    student.eval()
+    tasks = []
+    for i, (env_id, teacher) in enumerate(zip(env_ids, teachers)):
+        episodes = spec.eval_episodes or (10 if is_atari(env_id) else 100)
+        t_res = evaluate_teacher(teacher, env_id, episodes, spec.eval_seed, spec.eval_cache)
+        floor = score_floor(env_id)
+        # A teacher no better than the floor (e.g. an untrained one) has no meaningful "% of teacher": None.
+        ref = t_res["mean"] if t_res["mean"] > (floor if floor is not None else 0.0) else None
+        s_res = evaluate(
+            student_policy(student, i, device),
+            env_id,
+            episodes=episodes,
+            seed=spec.eval_seed,
+            reference=ref,
+            floor=floor,
+            stall_steps=STALL_STEPS,
+        )
+        logger.scalars(
+            step,
+            {
+                f"eval/mean_reward{'' if len(env_ids) == 1 else '/' + env_id}": s_res.summary["mean"],
+                "time/wall_s": train_time,
+            },
+        )
+        tasks.append(
+            {
+                "env": env_id,
+                "teacher": teacher.name,
+                "teacher_score": {k: t_res[k] for k in ("mean", "std", "iqm")},
+                "student_score": {k: s_res.summary[k] for k in ("mean", "std", "iqm", "iqm_ci")},
+                "percent_of_teacher": s_res.summary.get("percent_of_reference"),
+                "episodes": episodes,
+                "protocol": s_res.protocol,
+                "stalled_games": s_res.summary.get("stalled_games"),
+            }
+        )
+    return tasks
+
+
+def _save_student(run_dir: Path, student: Student, env_ids: list[str]) -> None:
+    """``student.safetensors`` and ``student.json`` (its spec, shapes and games), each written atomically."""
+    tensors = {k: v.detach().cpu().contiguous() for k, v in student.state_dict().items()}
+    with tempfile.TemporaryDirectory() as d:
+        save_file(tensors, f"{d}/s.safetensors")
+        atomic_write_bytes(run_dir / "student.safetensors", Path(f"{d}/s.safetensors").read_bytes())
+    atomic_write_json(
+        run_dir / "student.json",
+        {"spec": str(student.spec), "obs_shapes": student.obs_shapes, "n_actions": student.n_actions, "envs": env_ids},
+    )
 
 
 def load_student(run_dir: str | Path, device: str = "cpu") -> Student:
@@ -633,27 +658,42 @@ def load_student(run_dir: str | Path, device: str = "cpu") -> Student:
 
 
 def transfer_weights(student: Student, run_dir: str | Path, envs: list[str] | None = None) -> dict[str, Any]:
-    """Copy a finished run's student weights into ``student`` wherever name and shape agree. The per-task policy
-    and value heads belong to the source's games: they are copied only when the source played exactly ``envs``
-    (a continuation, e.g. on-policy distillation or RL from an off-policy-distilled student, as in the Qwen3
-    report), and left fresh otherwise (Actor-Mimic transfer to a new game). Returns what was copied."""
+    """Copy a finished run's student weights into ``student``: every layer the two students share by name (all of
+    them or none: a shared layer of another shape, e.g. a source of another width, is a one-line
+    :class:`SpaceMismatchError` naming the layer, both shapes and both specs). Layers only one student has (an
+    input layer for another observation size, a deeper trunk's extra layer) stay fresh. The per-task policy and
+    value heads belong to the source's games: they are copied only when the source played exactly ``envs`` (a
+    continuation, e.g. on-policy distillation or RL from an off-policy-distilled student, as in the Qwen3 report),
+    and left fresh otherwise (Actor-Mimic transfer to a new game). Returns what was copied."""
     p = Path(run_dir)
     if not (p / "student.safetensors").exists():
         raise UserError(f"cannot initialise from {p}: no student.safetensors there (is it a finished run?)")
+    from safetensors import SafetensorError
     from safetensors.torch import load_file
 
     try:
-        src_envs = json.loads((p / "student.json").read_text()).get("envs")
+        src_meta = json.loads((p / "student.json").read_text())
     except (OSError, ValueError):
-        src_envs = None
+        src_meta = None
+    src_meta = src_meta if isinstance(src_meta, dict) else {}
+    src_envs = src_meta.get("envs")
     heads = envs is not None and src_envs == list(envs)
-    src = load_file(str(p / "student.safetensors"))
+    try:
+        src = load_file(str(p / "student.safetensors"))
+    except (SafetensorError, OSError, ValueError) as e:
+        raise UserError(
+            f"cannot initialise from {p}: unreadable student.safetensors ({str(e).splitlines()[0]})"
+        ) from None
     own = student.state_dict()
-    take = {
-        k: v
-        for k, v in src.items()
-        if k in own and own[k].shape == v.shape and (heads or not k.startswith(("heads.", "value_heads.")))
-    }
+    take = {k: src[k] for k in own if k in src and (heads or not k.startswith(("heads.", "value_heads.")))}
+    for k, v in take.items():
+        if tuple(v.shape) != tuple(own[k].shape):
+            layer, _, param = k.rpartition(".")
+            raise SpaceMismatchError(
+                f"cannot initialise from {p}: its student ({src_meta.get('spec', 'spec unknown')}) and this one "
+                f"({student.spec}) differ in the shared layer {layer}: {param} {tuple(v.shape)} there, "
+                f"{tuple(own[k].shape)} here (--init-from copies every shared layer: use the same widths)"
+            )
     if not take:
         raise SpaceMismatchError(
             f"the student of {p} shares no layer with this student ({student.spec}): nothing to transfer"

@@ -62,3 +62,18 @@ def check_probability(name: str, value: float) -> None:
 def check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
     if value not in choices:
         raise UserError(f"unknown --{name.replace('_', '-')} {value!r}; choose one of {', '.join(choices)}")
+
+
+def check_dir(name: str, path: str | None) -> None:
+    """A folder the run may create or write into: not an existing file, and its nearest existing folder writable."""
+    if path is None:
+        return
+    import os
+    from pathlib import Path
+
+    p = Path(path)
+    if p.exists() and not p.is_dir():
+        raise UserError(f"--{name.replace('_', '-')} {path}: a file, not a folder")
+    parent = next((q for q in (p, *p.parents) if q.exists()), Path("."))
+    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+        raise UserError(f"--{name.replace('_', '-')} {path}: {parent} is not a writable folder")

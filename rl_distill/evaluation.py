@@ -153,11 +153,6 @@ def evaluate(
     return EvalResult(env_id, seed, r, ln, summary, p.to_dict() if p else None)
 
 
-@dataclass
-class _CachedResult:
-    summary: dict[str, Any]
-
-
 def weights_fingerprint(net: torch.nn.Module) -> str:
     """sha256 of a network's weights (names, shapes, bytes): the cache key of its evaluations."""
     h = hashlib.sha256()
@@ -182,21 +177,24 @@ def evaluate_cached(
     cache_dir: str | Path | None,
     label: str | None = None,
     stall_steps: int | None = None,
-):
-    """``evaluate(policy, env_id, episodes, seed)``, or its summary from ``cache_dir`` when that exact evaluation
-    (same ``fingerprint`` -- the weights, and anything else the policy's actions depend on --, env, protocol,
-    episodes, seed) was done before. The evaluation is deterministic, so the cache changes no number; it only
-    saves a benchmark grid from evaluating one network again for every cell. Returns an object with ``.summary``."""
+) -> dict[str, Any]:
+    """The summary of ``evaluate(policy, env_id, episodes, seed)``, or the same summary from ``cache_dir`` when
+    that exact evaluation (same ``fingerprint`` -- the weights, and anything else the policy's actions depend on --,
+    env, protocol, episodes, seed) was done before. The evaluation is deterministic, so the cache changes no number;
+    it only saves a benchmark grid from evaluating one network again for every cell. Plain JSON types either way."""
+    from rl_distill.runs import atomic_write_json, to_json
+
     if cache_dir is None:
-        return evaluate(policy, env_id, episodes=episodes, seed=seed, stall_steps=stall_steps)
-    from rl_distill.runs import atomic_write_json
+        return json.loads(
+            to_json(evaluate(policy, env_id, episodes=episodes, seed=seed, stall_steps=stall_steps).summary)
+        )
 
     proto = AtariProtocol().for_evaluation().to_dict() if is_atari(env_id) else None
     key = _cache_key(fingerprint, env_id, episodes, seed, proto, *([stall_steps] if stall_steps else []))
     path = Path(cache_dir) / f"{key}.json"
     if path.exists():
         try:
-            return _CachedResult(json.loads(path.read_text())["summary"])
+            return json.loads(path.read_text())["summary"]
         except (json.JSONDecodeError, KeyError):
             pass  # a foreign or damaged file: evaluate again and overwrite it
     res = evaluate(policy, env_id, episodes=episodes, seed=seed, stall_steps=stall_steps)
@@ -211,11 +209,13 @@ def evaluate_cached(
             "summary": res.summary,
         },
     )
-    return res
+    return json.loads(to_json(res.summary))
 
 
-def evaluate_teacher(teacher: Any, env_id: str, episodes: int, seed: int, cache_dir: str | Path | None = None):
-    """A teacher's evaluation through :func:`evaluate_cached`: a grid evaluates each teacher once."""
+def evaluate_teacher(
+    teacher: Any, env_id: str, episodes: int, seed: int, cache_dir: str | Path | None = None
+) -> dict[str, Any]:
+    """A teacher's evaluation summary through :func:`evaluate_cached`: a grid evaluates each teacher once."""
     return evaluate_cached(
         teacher, teacher_fingerprint(teacher), env_id, episodes, seed, cache_dir, getattr(teacher, "name", None)
     )

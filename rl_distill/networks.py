@@ -93,7 +93,8 @@ class NatureCNN(nn.Module):
 
 
 def _use_channels_last(x: torch.Tensor) -> bool:
-    # Training passes only: a batch-8 forward without gradients (acting) measured 0.9x, not faster.
+    # Training passes only: acting (a batch-8 forward without gradients) is no faster channels-last
+    # (results/benchmarks/cnn_memory_format_cpu2.json).
     return NatureCNN.channels_last_on_cpu and x.device.type == "cpu" and x.dim() == 4 and torch.is_grad_enabled()
 
 

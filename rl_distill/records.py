@@ -15,8 +15,10 @@ from rl_distill.errors import UserError
 from rl_distill.runs import atomic_write_bytes, atomic_write_json, read_scalars
 
 SUITES_DIR = Path("experiments")
-"""Where ``rl-distill bench NAME`` looks for ``NAME.toml`` (relative to the working directory: a repository
-checkout)."""
+"""Where ``rl-distill bench NAME`` looks for ``NAME.toml`` first: relative to the working directory (a repository
+checkout, so records name the suite ``experiments/NAME.toml``), then :data:`CHECKOUT_SUITES`."""
+CHECKOUT_SUITES = Path(__file__).resolve().parents[1] / "experiments"
+"""The suites of the checkout this package is installed from (``pip install -e .``), for a run started elsewhere."""
 
 
 def suite_path(name: str) -> Path:
@@ -25,11 +27,11 @@ def suite_path(name: str) -> Path:
         if not p.exists():
             raise UserError(f"no suite file {name}")
         return p
-    p = SUITES_DIR / f"{name}.toml"
-    if not p.exists():
-        known = sorted(q.stem for q in SUITES_DIR.glob("*.toml"))
-        raise UserError(f"unknown suite {name!r}; known: {', '.join(known) or f'none (no {SUITES_DIR}/*.toml here)'}")
-    return p
+    for folder in (SUITES_DIR, CHECKOUT_SUITES):
+        if (folder / f"{name}.toml").exists():
+            return folder / f"{name}.toml"
+    known = sorted({q.stem for folder in (SUITES_DIR, CHECKOUT_SUITES) for q in folder.glob("*.toml")})
+    raise UserError(f"unknown suite {name!r}; known: {', '.join(known) or f'none (no {SUITES_DIR}/*.toml here)'}")
 
 
 def record_path(out_dir: str | Path, key: str) -> Path:

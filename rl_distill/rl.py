@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 import torch
@@ -28,18 +28,27 @@ class PPOConfig:
     n_steps: int = 128
     """Steps per env per rollout."""
     gamma: float = 0.99
+    """Discount factor of the returns and advantages."""
     gae_lambda: float = 0.95
-    n_epochs: int = 4
+    """GAE's lambda: trades the advantages' bias (0: one-step TD) against their variance (1: Monte Carlo)."""
+    n_epochs: int = field(default=4, metadata={"flags": ("--n-epochs", "--epochs")})
+    """Passes over each rollout (``--epochs`` as in the supervised methods)."""
     minibatches: int = 4
+    """Minibatches each pass splits the rollout into (minibatch size: num_envs * n_steps / minibatches)."""
     clip: float = 0.2
+    """PPO's ratio clip epsilon: how far one update may move the probability of an action."""
     vf_coef: float = 0.5
+    """Weight of the value loss beside the policy loss (one network, shared layers)."""
     ent_coef: float = 0.0
+    """Entropy bonus weight: keeps the policy exploring."""
     lr: float = 2.5e-4
+    """Adam learning rate (annealed to 0 over the budget with anneal_lr)."""
     anneal_lr: bool = True
     """Learning rate linearly down to 0 over the budget (rl-zoo3's ``lin_`` schedules)."""
     anneal_clip: bool = False
     """The ratio clip linearly down to 0 over the budget, as SB3 does with a ``lin_`` clip_range."""
     max_grad_norm: float = 0.5
+    """Gradient norm clip of each update: bounds a step on a rare large-loss minibatch."""
     clip_rewards: bool = False
     """Clip rewards to their sign (the Atari convention)."""
 
@@ -226,6 +235,12 @@ def ppo_iteration(
 Extra = Callable[[int, float], tuple[Callable[[Batch], ExtraLoss] | None, dict[str, float]]]
 
 
+def iteration_clip(cfg: PPOConfig, progress: float) -> float:
+    """The ratio clip of the iteration at ``progress`` (the fraction of the budget spent): annealed to 0 with
+    ``anneal_clip``, as SB3 does with a ``lin_`` clip_range."""
+    return cfg.clip * (1.0 - progress) if cfg.anneal_clip else cfg.clip
+
+
 def ppo_loop(ctx, cfg: PPOConfig, label: bool = False, extra: Extra | None = None) -> None:
     """PPO iterations until the budget is spent, round-robin over the tasks (one rollout per task).
 
@@ -249,7 +264,7 @@ def ppo_loop(ctx, cfg: PPOConfig, label: bool = False, extra: Extra | None = Non
         n_steps = min(cfg.n_steps, math.ceil((ctx.budget - ctx.env_steps) / cfg.num_envs))
         it_cfg = cfg if n_steps == cfg.n_steps else dataclasses.replace(cfg, n_steps=n_steps)
         if cfg.anneal_clip:
-            it_cfg = dataclasses.replace(it_cfg, clip=cfg.clip * (1.0 - progress))
+            it_cfg = dataclasses.replace(it_cfg, clip=iteration_clip(cfg, progress))
         factory, scalars = extra(task, progress) if extra is not None else (None, {})
         _, stats = ppo_iteration(
             rollouts[task], student, opt, it_cfg, ctx.generator, task=task, label=label, extra_loss_factory=factory
@@ -262,3 +277,4 @@ def ppo_loop(ctx, cfg: PPOConfig, label: bool = False, extra: Extra | None = Non
                 vals[f"rollout/ep_rew_mean/{env_id}"] = r.mean_return()
         ctx.log(vals)
         ctx.maybe_checkpoint(opt, {"iteration": it})
+    ctx.maybe_checkpoint(opt, {"iteration": it}, force=True)

@@ -7,9 +7,14 @@ events) and ``summary.json`` (written last, atomically: it exists only for a fin
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import shlex
+import signal
+import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -41,6 +46,7 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; the file gets the mode open() would give it
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
@@ -54,12 +60,26 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
         raise
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write_text(path: str | Path, text: str) -> None:
     atomic_write_bytes(path, text.encode())
 
 
 def atomic_write_json(path: str | Path, obj: Any) -> None:
     atomic_write_text(path, to_json(obj) + "\n")
+
+
+def cli_command() -> str | None:
+    """The ``rl-distill ...`` command line when this process is the CLI (a bench worker inherits it), else None:
+    a library caller's sys.argv is its own script's, not a command that reproduces the run."""
+    if Path(sys.argv[0]).name not in ("rl-distill", "cli.py"):
+        return None
+    return "rl-distill " + " ".join(shlex.quote(a) for a in sys.argv[1:])
 
 
 def run_name(env_id: str, method: str, seed: int, when: float | None = None) -> str:
@@ -81,6 +101,62 @@ def new_run_dir(runs_dir: str | Path, env_id: str, method: str, seed: int) -> Pa
         except FileExistsError:
             continue
     raise FileExistsError(f"no free run folder name after {base}")
+
+
+class StopOnSignal:
+    """SIGINT and SIGTERM as a request to stop at the training loop's next checkpoint: while :meth:`catching` runs,
+    the first one sets :attr:`name` (the loop checks it, writes its checkpoint and stops); a second raises
+    KeyboardInterrupt at once. The previous handlers come back afterwards. Only in the main thread (signal
+    handlers cannot be set elsewhere): elsewhere nothing is caught."""
+
+    def __init__(self, when: str = "at the next checkpoint"):
+        self.name: str | None = None
+        """The first signal's name (``SIGINT``, ``SIGTERM``), or None."""
+        self._when = when
+
+    def _handle(self, signum: int, frame) -> None:
+        if self.name:  # a second signal: stop now, from the last checkpoint
+            raise KeyboardInterrupt
+        self.name = signal.Signals(signum).name
+        print(f"\n{self.name}: stopping {self._when} (send it again to stop at once)", file=sys.stderr)
+
+    @contextlib.contextmanager
+    def catching(self):
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        old = {s: signal.signal(s, self._handle) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for s, h in old.items():
+                signal.signal(s, h)
+
+
+class LockHeld(Exception):
+    """Another process holds the lock (its path is the message)."""
+
+
+@contextlib.contextmanager
+def hold_lock(path: str | Path):
+    """An exclusive lock on ``path`` (flock) while the block runs, or :class:`LockHeld` at once if another
+    process has it. The OS drops the lock when its process dies, so a killed run leaves nothing to clean up.
+    Where there is no flock (Windows), nothing is locked."""
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise LockHeld(str(path)) from None
+        f.write(f"{os.getpid()}\n")
+        f.flush()
+        yield
 
 
 class RunLogger:
@@ -144,9 +220,8 @@ def find_resumable(runs_dir: str | Path, prefix: str, marker: str) -> Path | Non
 
 def machine(device: str = "cpu") -> dict[str, Any]:
     """What a run ran on: CPU model, its vector extensions and cores, torch version and threads, the GPU if any.
-    Float results of the same seed differ between CPU models, so records keep it: oneDNN and MKL pick their
-    kernels by CPU (measured 2026-11-28 on an AVX-512 EPYC: ``ATEN_CPU_CAPABILITY=avx2`` alone changes no result,
-    capping oneDNN and MKL at AVX2 too changes them, and neither gives an AVX2-only CPU's; results/reruns)."""
+    Float results of the same seed differ between CPU models (oneDNN and MKL pick their kernels by CPU; results/reruns),
+    so records keep it."""
     import platform
 
     import torch

@@ -9,6 +9,7 @@ Spec strings: ``mlp-64-64`` (hidden widths), ``cnn-C1-C2-C3-F`` (conv channels a
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -140,10 +141,123 @@ class Student(nn.Module):
         return n
 
 
-def make_student(spec: str | None, obs_shapes: list[tuple[int, ...]], n_actions: list[int], seed: int) -> Student:
-    """Build a student with deterministic initial weights for ``seed``."""
+def _conv_out(n: int, kernel: int, stride: int) -> int:
+    return (n - kernel) // stride + 1
+
+
+def param_count(spec: str, obs_shapes: list[tuple[int, ...]], n_actions: list[int]) -> int | None:
+    """The parameters :class:`Student` would have, from the spec alone (nothing allocated); None where the spec
+    does not fit the observations (the Student's own one-line error says why)."""
+    k = StudentSpec.parse(spec)
+    shapes = [tuple(s) for s in obs_shapes]
+    if k.kind == "cnn":
+        if len(set(shapes)) != 1 or len(shapes[0]) != 3:
+            return None
+        (c, h, w), (c1, c2, c3, feat) = shapes[0], k.widths
+        h3, w3 = (_conv_out(_conv_out(_conv_out(n, 8, 4), 4, 2), 3, 1) for n in (h, w))
+        if h3 < 1 or w3 < 1:
+            return None
+        n = c * c1 * 64 + c1 + c1 * c2 * 16 + c2 + c2 * c3 * 9 + c3 + c3 * h3 * w3 * feat + feat
+    else:
+        if any(len(s) != 1 for s in shapes):
+            return None
+        widths = k.widths
+        feat = widths[-1]
+        tower = sum(d * widths[0] + widths[0] for d in {s[0] for s in shapes})
+        tower += sum(a * b + b for a, b in zip(widths, widths[1:]))
+        n = 2 * tower  # policy and value towers
+    return n + sum(feat * a + a for a in n_actions) + len(n_actions) * (feat + 1)
+
+
+def _activation_floats(spec: StudentSpec, obs_shape: tuple[int, ...]) -> int:
+    """Floats one sample keeps for the backward pass (rough: each layer's output, before and after its activation)."""
+    if spec.kind == "cnn":
+        c, h, w = obs_shape
+        (c1, c2, c3, feat), outs = spec.widths, []
+        for ch, kernel, stride in ((c1, 8, 4), (c2, 4, 2), (c3, 3, 1)):
+            h, w = _conv_out(h, kernel, stride), _conv_out(w, kernel, stride)
+            outs.append(ch * max(h, 0) * max(w, 0))
+        return 2 * (sum(outs) + feat) + 2 * c * obs_shape[1] * obs_shape[2]  # + the float copy of the frames
+    return 2 * 2 * sum(spec.widths) + obs_shape[0]  # two towers
+
+
+def memory_estimate(
+    spec: str, obs_shapes: list[tuple[int, ...]], n_actions: list[int], batch: int = 256
+) -> tuple[int, int] | None:
+    """(parameters, bytes to train): fp32 weights, gradients and Adam's two moments (4 x params x 4 bytes) plus a
+    rough activation term for a batch of ``batch``; None where :func:`param_count` is."""
+    n = param_count(spec, obs_shapes, n_actions)
+    if n is None:
+        return None
+    acts = batch * max(_activation_floats(StudentSpec.parse(spec), tuple(s)) for s in obs_shapes)
+    return n, 4 * (4 * n + acts)
+
+
+def available_memory(device: torch.device | str = "cpu") -> int | None:
+    """Bytes free for a new student on ``device``: MemAvailable (else physical memory) on the CPU, the free memory
+    torch.cuda reports on a GPU; None where unknown (nothing is then refused)."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        try:
+            return int(torch.cuda.mem_get_info(device)[0])
+        except (RuntimeError, AssertionError, ValueError):
+            return None
+    if device.type != "cpu":
+        return None
+    try:
+        for line in open("/proc/meminfo"):
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return int(os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    except (AttributeError, OSError, ValueError):
+        return None
+
+
+def _gib(n: int) -> str:
+    g = n / 2**30
+    return f"{g:.1f}" if g >= 0.1 else f"{g:.3f}"
+
+
+def check_memory(
+    spec: str, obs_shapes: list[tuple[int, ...]], n_actions: list[int], device: torch.device | str | None = None
+) -> None:
+    """Refuse, in one line, a student that cannot be trained in the memory free on ``device`` (default the CPU),
+    before anything is allocated (the OS would otherwise kill the process without a message). The student is
+    built on the CPU: for another device the CPU must also hold its weights."""
+    est = memory_estimate(spec, obs_shapes, n_actions)
+    if est is None:
+        return
+    n, need = est
+    device = torch.device(device or "cpu")
+    checks = [(device, need, "to train")]
+    if device.type != "cpu":
+        checks.append((torch.device("cpu"), 2 * 4 * n, "to build (weights and their initialisation)"))
+    for dev, b, what in checks:
+        free = available_memory(dev)
+        if free is not None and b > free:
+            raise UserError(
+                f"--student {spec} needs ~{_gib(b)} GiB {what} ({n:,} parameters; weights, gradients and Adam state "
+                f"in fp32, plus activations for a batch of 256), but {_gib(free)} GiB is available on {dev}: "
+                "use a smaller student"
+            )
+
+
+def make_student(
+    spec: str | None,
+    obs_shapes: list[tuple[int, ...]],
+    n_actions: list[int],
+    seed: int,
+    device: torch.device | str | None = None,
+) -> Student:
+    """Build a student with deterministic initial weights for ``seed``, after :func:`check_memory` has found room
+    to train it on ``device`` (default the CPU, where it is built)."""
+    spec = spec or default_spec(obs_shapes[0])
+    check_memory(spec, obs_shapes, n_actions, device)
     torch.manual_seed(seed)
-    return Student(spec or default_spec(obs_shapes[0]), obs_shapes, n_actions)
+    return Student(spec, obs_shapes, n_actions)
 
 
 @torch.no_grad()

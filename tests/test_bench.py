@@ -275,7 +275,7 @@ def test_teacher_evaluation_cache(tmp_path, monkeypatch):
 
     monkeypatch.setattr(ev, "evaluate", boom)
     b = ev.evaluate_teacher(t, "CartPole-v1", 3, 7, tmp_path)
-    assert json.loads(json.dumps(b.summary)) == json.loads(json.dumps(a.summary, default=float))
+    assert b == a and isinstance(a, dict)
     with pytest.raises(AssertionError):  # another seed is another evaluation
         ev.evaluate_teacher(t, "CartPole-v1", 3, 8, tmp_path)
 
@@ -513,3 +513,13 @@ def test_workers_end_with_their_bench_process(tmp_path):
             break
         time.sleep(0.1)
     assert not alive(worker), "the worker outlived its bench process"
+
+
+def test_suite_found_from_another_working_directory(tmp_path, monkeypatch):
+    from rl_distill.records import CHECKOUT_SUITES, suite_path
+
+    assert suite_path("lineage") == Path("experiments/lineage.toml")  # from the checkout: the path records keep
+    monkeypatch.chdir(tmp_path)
+    assert suite_path("lineage") == CHECKOUT_SUITES / "lineage.toml"
+    with pytest.raises(UserError, match="unknown suite 'nope'; known: .*lineage"):
+        suite_path("nope")

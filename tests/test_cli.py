@@ -1,3 +1,5 @@
+import argparse
+import functools
 import json
 
 import numpy as np
@@ -346,3 +348,209 @@ def test_usage_errors_are_one_line(tmp_path):
     )
     assert r.returncode == 2
     assert r.stderr.strip().count("\n") == 0 and r.stderr.startswith("rl-distill: error: ") and "--help)" in r.stderr
+
+
+# --- distill's method options: generated from each method's Config ------------------------------------------
+@functools.cache
+def _parser():
+    """The real CLI parser, built once (argparse parsers can parse many command lines)."""
+    from rl_distill.cli import build_parser
+
+    return build_parser()
+
+
+def _method_parser(name):
+    """The `distill NAME` subparser of the real CLI parser."""
+
+    def sub(parser, key):
+        (action,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        return action.choices[key]
+
+    return sub(sub(_parser(), "distill"), name)
+
+
+def _parse(*argv):
+    return _parser().parse_args(["distill", *argv])
+
+
+def _sample(opt):
+    """A valid command-line text for an option and the value it must parse to (other than the default)."""
+    if opt.type is bool:
+        return ("false" if opt.default else "true"), not opt.default
+    if opt.type is int:
+        return "7", 7
+    if opt.type is float:
+        return "0.375", 0.375
+    return str(opt.default), str(opt.default)  # str options are checked by the Config, so keep a valid one
+
+
+def test_every_config_field_is_a_flag_with_help():
+    import dataclasses
+
+    from rl_distill.cli import method_options, run_spec
+    from rl_distill.configs import options
+    from rl_distill.methods import METHODS, get_method
+
+    for name in METHODS:
+        cfg = get_method(name).Config
+        opts = options(cfg)
+        assert [o.name for o in opts] == [f.name for f in dataclasses.fields(cfg)]
+        by_dest = {a.dest: a for a in _method_parser(name)._actions}
+        for o in opts:
+            action = by_dest[f"option:{o.name}"]
+            assert o.help and o.help in action.help.replace("%%", "%"), (name, o.name)
+            assert set(o.flags) == set(action.option_strings) and o.flags[0].startswith("--")
+            text, value = _sample(o)
+            for flag in o.flags:  # the main flag and every alias reach the same field, parsed to its type
+                ns = _parse(name, "--teacher", "t", flag, text)
+                assert method_options(ns) == {o.name: value}, (name, flag)
+                assert type(run_spec(ns).options[o.name]) is type(value)
+        # Those options build the method's Config (one at a time, so no two of them clash).
+        for o in opts:
+            cfg(**{o.name: _sample(o)[1]})
+
+
+def test_only_given_flags_reach_the_options_and_env_defaults_apply_under_them():
+    from rl_distill.cli import run_spec
+    from rl_distill.distill import _config
+    from rl_distill.methods import get_method
+
+    spec = run_spec(_parse("on-policy", "--teacher", "ppo-ALE-Pong-v5", "--steps", "100", "--seed", "3"))
+    assert spec.options == {} and (spec.method, spec.teachers, spec.steps, spec.seed) == (
+        "on-policy",
+        ["ppo-ALE-Pong-v5"],
+        100,
+        3,
+    )
+    spec = run_spec(_parse("on-policy", "--teacher", "t", "--lr", "1e-3"))
+    cfg = _config(get_method("on-policy"), spec.options, ["ALE/Pong-v5"])
+    assert cfg.lr == 1e-3 and cfg.memory == 20_000  # the flag over the Atari default, the other defaults kept
+    spec = run_spec(_parse("ppo", "--teacher", "t", "--epochs", "3"))
+    cfg = _config(get_method("ppo"), spec.options, ["CartPole-v1"])
+    assert spec.options == {"n_epochs": 3} and cfg.n_epochs == 3  # over rl-zoo3's 20 for CartPole
+
+
+@pytest.mark.parametrize(
+    "argv, options",
+    [
+        (["on-policy", "--lambda", "0.5"], {"lam": 0.5}),
+        (["on-policy", "--student-fraction", "0.5"], {"lam": 0.5}),
+        (["kickstarting", "--lambda", "2"], {"lam": 2.0}),
+        (["kickstarting", "--distill-weight", "2"], {"lam": 2.0}),
+        (["kickstarting", "--lambda-schedule", "constant"], {"lambda_schedule": "constant"}),
+        (
+            ["on-policy", "--lambda-schedule", "ramp", "--lambda-ramp", "0.25"],
+            {"lambda_schedule": "ramp", "lambda_ramp": 0.25},
+        ),
+        (["on-policy", "--beta", "0.2"], {"beta": 0.2}),
+        (["on-policy", "--jsd-beta", "0.2", "--alpha", "0.3"], {"beta": 0.2, "alpha": 0.3}),
+        (["dagger", "--beta", "0.7", "--beta-schedule", "linear"], {"beta": 0.7, "beta_schedule": "linear"}),
+        (["dagger", "--expert-p", "0.7", "--expert-schedule", "linear"], {"beta": 0.7, "beta_schedule": "linear"}),
+        (["dagger", "--greedy", "false", "--epochs", "2"], {"greedy": False, "epochs": 2}),
+        (["ppo", "--epochs", "3"], {"n_epochs": 3}),
+        (
+            ["ppo", "--n-epochs", "3", "--gamma", "0.9", "--ent-coef", "0", "--clip", "0.1"],
+            {"n_epochs": 3, "gamma": 0.9, "ent_coef": 0.0, "clip": 0.1},
+        ),
+        (["kickstarting", "--epochs", "3"], {"n_epochs": 3}),
+        (["policy-distillation", "--capacity", "5000"], {"capacity": 5000}),
+        (["policy-distillation", "--capacity", "none"], {"capacity": None}),
+    ],
+)
+def test_flag_names_map_to_config_fields(argv, options):
+    from rl_distill.cli import method_options
+
+    assert method_options(_parse(argv[0], "--teacher", "t", *argv[1:])) == options
+
+
+def test_field_names_stay_the_option_keys():
+    """The flags are a CLI mapping: Config fields, asdict (run records, suite keys) keep their names."""
+    import dataclasses
+
+    from rl_distill.methods import get_method
+
+    assert {"lam", "beta", "alpha", "lambda_schedule", "lambda_ramp"} <= dataclasses.asdict(
+        get_method("on-policy").Config()
+    ).keys()
+    assert {"lam", "lambda_schedule", "lam_final_ratio", "n_epochs"} <= dataclasses.asdict(
+        get_method("kickstarting").Config()
+    ).keys()
+    assert dataclasses.asdict(get_method("dagger").Config())["beta"] == 0.5
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["ppo", "--epochs", "x"],
+        ["on-policy", "--lr", "fast"],
+        ["dagger", "--greedy", "perhaps"],
+        ["policy-distillation", "--capacity", "many"],
+        ["bc", "--tau", "0.1"],  # not a bc option
+        ["kickstarting", "--lam", "3"],  # no abbreviations: --lam is not --lam-final-ratio
+        ["ppo", "--lambda", "1"],
+        ["no-such-method"],
+    ],
+)
+def test_bad_method_flags_are_one_line_errors(cli, tmp_path, argv):
+    _one_line_error(*cli("distill", argv[0], "--teacher", "ppo-CartPole-v1", *argv[1:], "--runs-dir", str(tmp_path)))
+    assert not list(tmp_path.iterdir())
+
+
+def test_a_new_config_field_is_a_new_flag():
+    import dataclasses
+    import types
+
+    from rl_distill.cli import _Parser, add_method_options, method_options
+
+    @dataclasses.dataclass
+    class Base:
+        knob: int = 1
+        """A knob."""
+
+    @dataclasses.dataclass
+    class Config(Base):
+        new_knob: float | None = None
+        """A new knob (none: off)."""
+        sizes: list[int] = dataclasses.field(default_factory=lambda: [64, 64])
+        """Layer widths."""
+        switch: bool = dataclasses.field(default=False, metadata={"flags": ("--switch", "--toggle")})
+        """On or off."""
+
+    parser = _Parser(prog="rl-distill distill fake")
+    add_method_options(parser, types.SimpleNamespace(NAME="fake", Config=Config))
+    ns = parser.parse_args(["--new-knob", "0.5", "--sizes", "8", "16", "--toggle", "yes", "--knob", "2"])
+    assert method_options(ns) == {"new_knob": 0.5, "sizes": [8, 16], "switch": True, "knob": 2}
+    assert method_options(parser.parse_args(["--new-knob", "none"])) == {"new_knob": None}
+    assert method_options(parser.parse_args([])) == {}
+    helps = parser.format_help()
+    assert "A knob. (default: 1)" in helps and "Layer widths. (default: 64 64)" in helps and "--toggle" in helps
+
+
+# --- --json: one document on stdout ------------------------------------------------------------------------
+def test_json_commands_keep_stdout_for_the_document(cli, monkeypatch):
+    import rl_distill.cli as cli_module
+
+    def noisy(a):
+        print("a library's chatter")
+        cli_module._print_json({"ok": True})
+        return 0
+
+    monkeypatch.setattr(cli_module, "cmd_teachers_list", noisy)
+    code, out, err = cli("teachers", "list", "--json")
+    assert code == 0 and json.loads(out) == {"ok": True} and "a library's chatter" in err
+    code, out, _ = cli("teachers", "list")
+    assert "a library's chatter" in out  # without --json nothing moves
+
+
+def test_bench_json_is_one_document(cli, tmp_path):
+    suite = tmp_path / "tiny.toml"
+    suite.write_text(
+        'name = "tiny-json"\nseeds = 1\neval_episodes = 2\ncurve_points = 1\ncurve_episodes = 1\n'
+        '[[grid]]\nmethod = "policy-distillation"\nenv = "CartPole-v1"\nsteps = 300\n'
+    )
+    argv = ["bench", str(suite), "--workers", "1", "--out", str(tmp_path / "res"), "--runs-dir", str(tmp_path / "runs")]
+    code, out, err = cli(*argv, "--json")  # with the progress bar: its per-run lines go to stderr
+    assert code == 0, err
+    r = json.loads(out)
+    assert (r["suite"], r["runs"], r["ran"], r["failed"]) == ("tiny-json", 1, 1, 0)
+    assert "of teacher" in err

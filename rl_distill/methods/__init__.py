@@ -15,6 +15,7 @@ METHODS = {
     "on-policy": "on_policy",
     "bc": "bc",
     "ppo": "ppo",
+    "ppd": "ppd",
 }
 
 

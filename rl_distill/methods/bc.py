@@ -8,12 +8,17 @@ never sees the states its own mistakes lead to (Ross et al.'s compounding error)
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 
 from rl_distill import losses
 from rl_distill.errors import check_choice, check_count, check_positive
 from rl_distill.rollout import ReplayMemory
+from rl_distill.supervised import supervised_step
+
+if TYPE_CHECKING:
+    from rl_distill.distill import Context
 
 NAME = "bc"
 MULTI_TASK = False
@@ -24,7 +29,9 @@ class Config:
     num_envs: int = 8
     """Parallel envs the teacher plays in."""
     batch_size: int = 256
+    """Minibatch size of the gradient steps."""
     lr: float = 1e-3
+    """Adam learning rate."""
     epochs: int = 20
     """Passes over the dataset once it is collected."""
     loss: str = "nll"
@@ -41,7 +48,7 @@ def default_steps(env_id: str) -> int:
     return 20_000 if not env_id.startswith("ALE/") else 50_000
 
 
-def train(ctx, cfg: Config) -> None:
+def train(ctx: Context, cfg: Config) -> None:
     loss_fn = {"nll": losses.nll, "kl": losses.forward_kl, "mse": losses.mse}[cfg.loss]
     student = ctx.student
     opt = torch.optim.Adam(student.parameters(), lr=cfg.lr)
@@ -66,6 +73,6 @@ def train(ctx, cfg: Config) -> None:
     updates = cfg.epochs * max(1, len(data) // cfg.batch_size)
     for u in range(updates):
         mb = data.sample(cfg.batch_size, ctx.generator)
-        stats = ctx.supervised_step(opt, mb["obs"], mb["logits"], loss_fn)
+        stats = supervised_step(ctx, opt, mb["obs"], mb["logits"], loss_fn)
         if u % 50 == 0 or u == updates - 1:
             ctx.log(stats)

@@ -14,7 +14,8 @@ full retraining.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -22,6 +23,10 @@ from rl_distill import losses
 from rl_distill.errors import check_choice, check_count, check_positive
 from rl_distill.rollout import ReplayMemory
 from rl_distill.schedules import beta_schedule
+from rl_distill.supervised import supervised_step
+
+if TYPE_CHECKING:
+    from rl_distill.distill import Context
 
 NAME = "dagger"
 MULTI_TASK = False
@@ -31,10 +36,11 @@ MULTI_TASK = False
 class Config:
     rounds: int = 10
     """DAgger iterations N; the env-step budget is split evenly over them."""
-    beta_schedule: str = "exponential"
-    """exponential (beta_i = p^(i-1)) | indicator (1 in round 1, then 0) | linear (1 down to 0 over the rounds)."""
-    beta: float = 0.5
-    """p of the exponential schedule."""
+    beta_schedule: str = field(default="exponential", metadata={"flags": ("--expert-schedule", "--beta-schedule")})
+    """Probability beta_i that the expert acts in round i (DAgger's beta): exponential (beta_i = p^(i-1)) | indicator
+    (1 in round 1, then 0) | linear (1 down to 0 over the rounds)."""
+    beta: float = field(default=0.5, metadata={"flags": ("--expert-p", "--beta")})
+    """p of the exponential schedule: the expert acts with probability p^(i-1) in round i."""
     num_envs: int = 8
     """Parallel envs the mixture policy acts in."""
     greedy: bool = True
@@ -42,7 +48,9 @@ class Config:
     epochs: int = 4
     """Passes over the aggregated dataset after each round."""
     batch_size: int = 256
+    """Minibatch size of the gradient steps."""
     lr: float = 1e-3
+    """Adam learning rate."""
     loss: str = "nll"
     """nll (of the teacher's greedy action) | kl (forward KL to the teacher's softmax)."""
 
@@ -58,7 +66,7 @@ def default_steps(env_id: str) -> int:
     return 100_000 if env_id.startswith("ALE/") else 20_000
 
 
-def train(ctx, cfg: Config) -> None:
+def train(ctx: Context, cfg: Config) -> None:
     loss_fn = losses.nll if cfg.loss == "nll" else losses.forward_kl
     betas = beta_schedule(cfg.beta_schedule, cfg.beta, cfg.rounds)
     student = ctx.student
@@ -88,7 +96,8 @@ def train(ctx, cfg: Config) -> None:
         updates = cfg.epochs * max(1, math.ceil(len(data) / cfg.batch_size))
         for u in range(updates):
             mb = data.sample(cfg.batch_size, ctx.generator)
-            stats = ctx.supervised_step(opt, mb["obs"], mb["logits"], loss_fn)
+            stats = supervised_step(ctx, opt, mb["obs"], mb["logits"], loss_fn)
             if u % 50 == 0 or u == updates - 1:
                 ctx.log(stats)
         ctx.maybe_checkpoint(opt, lambda i=i: {"data": data.state_dict(), "round": i})  # the copy only when one is due
+    ctx.maybe_checkpoint(opt, lambda: {"data": data.state_dict(), "round": cfg.rounds}, force=True)

@@ -12,7 +12,8 @@ the tasks and each teacher's term applies on its own task (one policy and value 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -21,6 +22,9 @@ from rl_distill.errors import UserError
 from rl_distill.rl import PPOConfig, ppo_loop, zoo_ppo_settings
 from rl_distill.rollout import Batch
 from rl_distill.schedules import lambda_schedule
+
+if TYPE_CHECKING:
+    from rl_distill.distill import Context
 
 NAME = "kickstarting"
 MULTI_TASK = True
@@ -35,11 +39,15 @@ class Config(PPOConfig):
     """Entropy bonus (CleanRL: 0.01)."""
     lr: float = 1e-3
     """Adam learning rate, annealed to 0 (4x CleanRL's PPO: the distillation term is a supervised target)."""
-    lam: float = 5.0
-    """Initial weight lambda_0 of the cross-entropy H(pi_T || pi_S)."""
-    lambda_schedule: str = "linear"
+    lam: float = field(default=5.0, metadata={"flags": ("--distill-weight", "--lambda")})
+    """Initial weight lambda_0 of the cross-entropy H(pi_T || pi_S) added to the PPO loss."""
+    lambda_schedule: str = field(
+        default="linear", metadata={"flags": ("--distill-weight-schedule", "--lambda-schedule")}
+    )
     """constant | linear (lambda_0 down to 0 at the end of the budget) | exponential (to lambda_0 * lam_final_ratio)."""
-    lam_final_ratio: float = 0.01
+    lam_final_ratio: float = field(
+        default=0.01, metadata={"flags": ("--distill-weight-final-ratio", "--lam-final-ratio")}
+    )
     """The exponential schedule's lambda at the end of the budget, as a fraction of lambda_0."""
 
     def __post_init__(self) -> None:
@@ -58,7 +66,7 @@ def default_steps(env_id: str) -> int:
     return 1_000_000 if env_id.startswith("ALE/") else 40_000
 
 
-def train(ctx, cfg: Config) -> None:
+def train(ctx: Context, cfg: Config) -> None:
     schedule = lambda_schedule(cfg.lambda_schedule, cfg.lam, cfg.lam_final_ratio)
 
     def extra(task: int, progress: float):

@@ -8,25 +8,25 @@ action, MSE on the outputs, KL to the teacher sharpened by ``tau``). With severa
 student has one head per task and each minibatch comes from one task's memory, the tasks in turn
 (multi-task distillation). The budget counts env steps over all tasks.
 
-Default budgets (``default_steps``), measured through the harness with 20 evaluation episodes on 2
-loaded CPU cores, one torch thread: CartPole-v1 2,000 env steps (500 gradient steps), 100% of the
-teacher's 500 with each loss on seeds 0-4, 3-6 s including evaluation; Acrobot-v1 3,000 steps,
--84.5 vs the teacher's -84.2 (99.9%; seeds 0-6 all >= 99%), 3-6 s; both teachers into one
-student, 5,000 steps, 100% / 99.9%, ~6 s. 1,000 steps is not enough for mse on CartPole (87%).
-On an H100 the scores agree within 0.5 points, and a Nature-CNN student on Pong (default Config)
-trains at ~740 env steps/s; the Atari budget (1M steps) is Rusu-sized, not measured here.
+Default budgets (``default_steps``): the smallest that reach the teacher on control tasks (measured in
+results/methods by ``benchmarks/method_budgets.py``); on Atari Rusu's 1M env steps.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import partial
+from typing import TYPE_CHECKING
 
 import torch
 
 from rl_distill import losses
 from rl_distill.errors import check_choice, check_positive, check_probability
 from rl_distill.rollout import ReplayConfig
+from rl_distill.supervised import supervised_step, train_from_replay
+
+if TYPE_CHECKING:
+    from rl_distill.distill import Context
 
 NAME = "policy-distillation"
 MULTI_TASK = True
@@ -54,12 +54,13 @@ def default_steps(env_id: str) -> int:
     return {"CartPole-v1": 2_000, "Acrobot-v1": 3_000}.get(env_id, 50_000)
 
 
-def train(ctx, cfg: Config) -> None:
+def train(ctx: Context, cfg: Config) -> None:
     loss_fn = {"nll": losses.nll, "mse": losses.mse, "kl": partial(losses.kl_tau, tau=cfg.tau)}[cfg.loss]
     opt = torch.optim.Adam(ctx.student.parameters(), lr=cfg.lr)
-    ctx.train_from_replay(
+    train_from_replay(
+        ctx,
         opt,
         cfg,
         play=lambda task, rollout, n: rollout.collect(n, actor="teacher", epsilon=cfg.epsilon),
-        update=lambda task, mb: ctx.supervised_step(opt, mb["obs"], mb["logits"], loss_fn, task),
+        update=lambda task, mb: supervised_step(ctx, opt, mb["obs"], mb["logits"], loss_fn, task),
     )

@@ -9,8 +9,12 @@ evaluates the teacher afterwards for the "% of teacher" reference). The loop its
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from rl_distill.rl import PPOConfig, ppo_loop, zoo_ppo_settings
+
+if TYPE_CHECKING:
+    from rl_distill.distill import Context
 
 NAME = "ppo"
 MULTI_TASK = False
@@ -36,5 +40,5 @@ def default_steps(env_id: str) -> int:
     return 1_000_000 if env_id.startswith("ALE/") else 150_000
 
 
-def train(ctx, cfg: Config) -> None:
+def train(ctx: Context, cfg: Config) -> None:
     ppo_loop(ctx, cfg, label=False)

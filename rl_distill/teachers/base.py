@@ -20,6 +20,42 @@ def as_tensor(obs: Any, device: torch.device | str) -> torch.Tensor:
     return torch.as_tensor(np.asarray(obs), device=device)
 
 
+def check_weights_fit(arch: Arch, state_dict: dict[str, torch.Tensor], where: str) -> nn.Module:
+    """Build the network for ``arch`` and check every tensor of ``state_dict`` against it by name and shape,
+    before anything is loaded; returns the (still unloaded) network. A missing, unexpected or mis-shaped tensor
+    is a one-line :class:`TeacherError` naming ``where`` (the teacher file), the tensor and both shapes."""
+    from rl_distill.errors import TeacherError
+
+    try:
+        net = build_net(arch)
+    except (RuntimeError, TypeError, ValueError) as e:  # e.g. images too small for the Nature CNN's convolutions
+        raise TeacherError(
+            f"teacher {where}: cannot build its {arch.kind} architecture: {str(e).splitlines()[0]}"
+        ) from None
+    expected = net.state_dict()
+    for k, v in expected.items():
+        if k not in state_dict:
+            raise TeacherError(
+                f"teacher {where} does not fit its architecture: tensor {k} is missing "
+                f"(expected shape {tuple(v.shape)}; {len(state_dict)} tensors in the file, {len(expected)} expected)"
+            )
+        found = tuple(getattr(state_dict[k], "shape", ()))
+        if found != tuple(v.shape):
+            raise TeacherError(
+                f"teacher {where} does not fit its architecture: "
+                f"tensor {k} has shape {found}, expected {tuple(v.shape)}"
+            )
+    unexpected = sorted(set(state_dict) - set(expected))
+    if unexpected:
+        k = unexpected[0]
+        more = f" (and {len(unexpected) - 1} more)" if len(unexpected) > 1 else ""
+        raise TeacherError(
+            f"teacher {where} does not fit its architecture: unexpected tensor {k} "
+            f"of shape {tuple(getattr(state_dict[k], 'shape', ()))}{more}"
+        )
+    return net
+
+
 class Teacher:
     """A frozen, batched policy: ``logits``/``q_values``, ``act``, hidden ``features``, ``value``.
 
@@ -28,19 +64,19 @@ class Teacher:
     """
 
     def __init__(
-        self, arch: Arch, state_dict: dict[str, torch.Tensor], meta: dict[str, Any], device: str | torch.device = "cpu"
+        self,
+        arch: Arch,
+        state_dict: dict[str, torch.Tensor],
+        meta: dict[str, Any],
+        device: str | torch.device = "cpu",
+        where: str | None = None,
     ):
+        """``where`` (the weights file) names the teacher in the one-line error for weights that do not fit."""
         self.arch = arch
         self.meta = meta
-        self.net: nn.Module = build_net(arch)
-        missing, unexpected = self.net.load_state_dict(state_dict, strict=False)
-        if missing or unexpected:
-            from rl_distill.errors import TeacherError
-
-            raise TeacherError(
-                f"weights do not fit the {arch.kind} architecture "
-                f"(missing {list(missing)[:3]}, unexpected {list(unexpected)[:3]})"
-            )
+        where = where or str(meta.get("source") or meta.get("id") or "weights")
+        self.net: nn.Module = check_weights_fit(arch, state_dict, where)
+        self.net.load_state_dict(state_dict)
         self.net.eval().requires_grad_(False)
         self.device = torch.device(device)
         self.net.to(self.device)

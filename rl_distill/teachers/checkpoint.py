@@ -90,4 +90,4 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Tea
         raise TeacherError(f"bad architecture in {meta_path}: {e}") from None
     meta = dict(meta)
     meta.setdefault("source", str(meta_path))
-    return Teacher(arch, state, meta, device)
+    return Teacher(arch, state, meta, device, where=str(weights_path))

@@ -3,7 +3,9 @@
 The run lives in ``runs/<env>__<algo>-teacher__<seed>__<time>/``: tensorboard scalars, ``scalars.jsonl``,
 ``config.json``, periodic ``checkpoint.zip`` (+ the DQN replay buffer) so that a killed run continues
 with ``--resume``, ``best.zip`` (best periodic evaluation), and ``summary.json`` at the end. These SB3 zips
-are private training state; what ships is the exported safetensors + JSON teacher.
+are private training state; what ships is the exported safetensors + JSON teacher. SIGINT or SIGTERM writes
+a checkpoint at the next env step and stops (``--resume`` goes on from it); ``.lock`` keeps a second process
+from training the same run.
 
 ``--init-from TEACHER`` continues training from an exported teacher (a shipped id or a path): its weights,
 step count (so the learning-rate, clip and exploration schedules go on where they were), learning curve and
@@ -15,22 +17,37 @@ then continue it.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
-import shlex
+import shutil
 import sys
 import time
 import tomllib
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
+import torch
+from stable_baselines3.common.callbacks import BaseCallback
 
 from rl_distill.envs import AtariProtocol, check_env_id, is_atari
 from rl_distill.errors import UserError
 from rl_distill.networks import channels_last_convolutions, dead_first_conv, image_floats
 from rl_distill.precision import check_precision, resolve_precision
-from rl_distill.runs import RunLogger, atomic_write_json, find_resumable, machine, new_run_dir, run_name
+from rl_distill.runs import (
+    LockHeld,
+    RunLogger,
+    StopOnSignal,
+    atomic_write_json,
+    cli_command,
+    find_resumable,
+    hold_lock,
+    machine,
+    new_run_dir,
+    run_name,
+)
 
 HYPERPARAMS = Path(__file__).with_name("hyperparams.toml")
 
@@ -73,11 +90,12 @@ class TrainConfig:
     sticky_actions: float = 0.25
     """Atari only: sticky-action probability used in training and evaluation."""
     progress: bool = True
-    command: str = field(default_factory=lambda: "rl-distill " + " ".join(shlex.quote(a) for a in sys.argv[1:]))
+    command: str | None = field(default_factory=cli_command)
+    """The command line that started the run (None for a library call)."""
 
     def __post_init__(self) -> None:
         """Every value checked before any folder or file is made (one-line errors)."""
-        from rl_distill.errors import check_count, check_device, check_seed
+        from rl_distill.errors import check_count, check_device, check_dir, check_seed
 
         check_seed(self.seed)
         for name in ("steps", "eval_every", "final_episodes", "checkpoint_every", "n_envs"):
@@ -85,6 +103,7 @@ class TrainConfig:
         check_count("eval_episodes", self.eval_episodes, none_ok=False)
         check_device(self.device)
         check_precision(self.precision)
+        check_dir("runs_dir", self.runs_dir)
         if not 0.0 <= self.sticky_actions <= 1.0:
             raise UserError(f"--sticky-actions must be a probability in [0, 1], got {self.sticky_actions}")
 
@@ -126,6 +145,31 @@ def _check_overrides(algo: str, overrides: dict[str, Any]) -> None:
         raise UserError(
             f"--hyperparams: {', '.join(bad)} {'is' if len(bad) == 1 else 'are'} not {algo} hyperparameters"
         )
+    params = inspect.signature((PPO if algo == "ppo" else DQN).__init__).parameters
+    for k, v in overrides.items():
+        number = isinstance(v, (int, float)) and not isinstance(v, bool)
+        default = params[k].default if k in params else None
+        if k in ("learning_rate", "clip_range", "clip_range_vf"):
+            ok, want = number or _is_linear(v), "a number or lin_<number>"
+        elif isinstance(default, bool):
+            ok, want = isinstance(v, bool), "true or false"
+        elif isinstance(default, (int, float)):
+            ok, want = number, "a number"
+        else:
+            ok, want = True, ""
+        if not ok:
+            raise UserError(f"--hyperparams {k}={v!r}: {k} takes {want}")
+
+
+def _is_linear(v: Any) -> bool:
+    """A ``lin_<number>`` schedule string (rl-zoo3's linear decay to 0)."""
+    if not (isinstance(v, str) and v.startswith("lin_")):
+        return False
+    try:
+        float(v[4:])
+    except ValueError:
+        return False
+    return True
 
 
 def _schedule(v: Any) -> Any:
@@ -170,8 +214,7 @@ def fast_sb3_training(model) -> None:
     """Make an SB3 model's CPU training faster without changing its maths or anything it saves: channels-last
     convolutions (:func:`channels_last_convolutions`), uint8 frames to floats by :func:`image_floats` instead of
     SB3's ``obs.float() / 255`` (the same floats), and Adam's fused kernel (one pass over the parameters,
-    equal to the per-tensor loop up to float rounding). On top of the channels-last convolutions the SB3 PPO
-    update measured 1.14-1.22x faster and DQN's gradient steps 1.11-1.24x (benchmarks/sb3_training_step.py).
+    equal to the per-tensor loop up to float rounding); benchmarks/sb3_training_step.py measures the gain.
     Apply after creating or loading the model (a loaded optimizer brings back its saved settings)."""
     import types
 
@@ -291,8 +334,6 @@ def _resumed_settings(run_dir: Path, cfg: TrainConfig, hp: dict[str, Any], n_env
     """The hyperparameters and env count a resumed run keeps (its checkpoint holds them, and a DQN replay
     buffer is shaped by its env count); a different ``--hyperparams`` value or ``--n-envs`` is refused rather
     than silently ignored. Only the budget (``--steps``) may change."""
-    import json
-
     try:
         saved = json.loads((run_dir / "config.json").read_text())
         saved_hp, saved_envs = dict(saved["hyperparams"]), int(saved["n_envs"])
@@ -329,15 +370,25 @@ def _atomic_save(model, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def train_teacher(cfg: TrainConfig) -> dict[str, Any]:
-    """Train, checkpoint, evaluate and export one teacher; returns the summary."""
-    import torch
-    from stable_baselines3 import DQN, PPO
-    from stable_baselines3.common.callbacks import BaseCallback
+@dataclass
+class _Plan:
+    """What a run trains, resolved from its config and the hyperparameter file before any folder is made."""
 
-    from rl_distill.evaluation import STALL_STEPS, evaluate
-    from rl_distill.sb3_vec_env import SB3VecEnv
+    hp: dict[str, Any]
+    total: int
+    """The budget in env steps."""
+    n_envs: int
+    eval_every: int
+    ckpt_every: int
+    protocol: AtariProtocol | None
+    """How the teacher is judged (full games, raw scores); None off Atari."""
+    train_protocol: AtariProtocol | None
+    """How it learns (clipped rewards, a lost life ends the learner's episode); None off Atari."""
 
+
+def _plan(cfg: TrainConfig) -> _Plan:
+    """The checked env and algorithm, the hyperparameters (the file's entry plus ``--hyperparams``), budget,
+    evaluation and checkpoint intervals and protocols; ``--resume`` with ``--init-from`` is refused."""
     check_env_id(cfg.env_id)
     if cfg.algo not in ("ppo", "dqn"):
         raise UserError(f"unknown algorithm {cfg.algo!r}; choose ppo or dqn")
@@ -346,49 +397,84 @@ def train_teacher(cfg: TrainConfig) -> dict[str, Any]:
         _check_overrides(cfg.algo, cfg.hyperparams)
         hp |= cfg.hyperparams
     total = int(cfg.steps or hp["n_timesteps"])
-    n_envs = int(cfg.n_envs or hp["n_envs"])
     eval_every = int(cfg.eval_every or max(total // 20, 1000))
-    ckpt_every = int(cfg.checkpoint_every or eval_every)
-    atari = is_atari(cfg.env_id)
     protocol, train_protocol = _protocols(cfg.env_id, cfg.sticky_actions)
-    if not atari:
-        # 64-256 wide MLPs gain nothing from intra-op threads, and two threaded jobs on 2 cores thrash
-        # (measured: DQN MountainCar at ~100 steps/s beside another job, instead of ~1,000).
-        torch.set_num_threads(1)
-
     if cfg.resume and cfg.init_from:
         raise UserError(
             "--resume continues a run from its checkpoint and --init-from starts one from a teacher: give one"
         )
-    init_teacher = _load_init_teacher(cfg, total) if cfg.init_from else None
+    return _Plan(
+        hp=hp,
+        total=total,
+        n_envs=int(cfg.n_envs or hp["n_envs"]),
+        eval_every=eval_every,
+        ckpt_every=int(cfg.checkpoint_every or eval_every),
+        protocol=protocol,
+        train_protocol=train_protocol,
+    )
+
+
+@contextlib.contextmanager
+def _claim_run_dir(cfg: TrainConfig, plan: _Plan):
+    """The run folder, locked (``.lock``) for this process while the block runs, with its ``config.json``; yields
+    (run_dir, resumed, plan). With ``--resume`` it is the newest unfinished run of this env, algorithm and seed,
+    refused if another process is training it or if the command changes its hyperparameters (the plan then
+    takes the run's own); else a new folder. A new folder that a :class:`UserError` stops before its first
+    checkpoint is removed, so that a later ``--resume`` finds no half-made run."""
     run_dir = _find_resumable(cfg) if cfg.resume else None
     resumed = run_dir is not None
     if run_dir is None:
         run_dir = new_run_dir(cfg.runs_dir, cfg.env_id, f"{cfg.algo}-teacher", cfg.seed)
-    if resumed:
-        hp, n_envs = _resumed_settings(run_dir, cfg, hp, n_envs)
-    atomic_write_json(
-        run_dir / "config.json",
-        {
-            "config": asdict(cfg),
-            "hyperparams": hp,
-            "total_steps": total,
-            "n_envs": n_envs,
-            "protocol": protocol.to_dict() if protocol else None,
-        },
-    )
-    state_path = run_dir / "state.json"
-    import json
+    try:
+        with contextlib.ExitStack() as stack:
+            try:
+                stack.enter_context(hold_lock(run_dir / ".lock"))
+            except LockHeld:
+                raise UserError(
+                    f"--resume: {run_dir} is being trained by another process (its lock: {run_dir / '.lock'}); "
+                    "wait for it to finish, or stop it and resume again"
+                ) from None
+            if resumed:
+                hp, n_envs = _resumed_settings(run_dir, cfg, plan.hp, plan.n_envs)
+                plan = replace(plan, hp=hp, n_envs=n_envs)
+            atomic_write_json(
+                run_dir / "config.json",
+                {
+                    "config": asdict(cfg),
+                    "hyperparams": plan.hp,
+                    "total_steps": plan.total,
+                    "n_envs": plan.n_envs,
+                    "protocol": plan.protocol.to_dict() if plan.protocol else None,
+                },
+            )
+            yield run_dir, resumed, plan
+    except UserError:
+        if not resumed and not (run_dir / "checkpoint.zip").exists():
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise
 
+
+def _initial_state(run_dir: Path, resumed: bool, init_teacher, cfg: TrainConfig) -> dict[str, Any]:
+    """The run's ``state.json`` content to go on from: a resumed run's own, what an ``--init-from`` teacher
+    carries, else an empty one."""
+    state_path = run_dir / "state.json"
     if resumed and state_path.exists():
-        state = json.loads(state_path.read_text())
-    elif init_teacher is not None:
-        state = _carried_state(init_teacher, cfg)
-    else:
-        state = {"evals": [], "best": None, "wall_s": 0.0}
+        return json.loads(state_path.read_text())
+    if init_teacher is not None:
+        return _carried_state(init_teacher, cfg)
+    return {"evals": [], "best": None, "wall_s": 0.0}
+
+
+def _build_model(cfg: TrainConfig, plan: _Plan, run_dir: Path, resumed: bool, init_teacher, state: dict[str, Any]):
+    """The SB3 model on its training envs: a resumed run's checkpoint (DQN with its replay buffer), else a fresh
+    model, holding an ``--init-from`` teacher's weights and step count. Then the faster CPU update and, where
+    chosen, bf16; returns (model, env, precision)."""
+    from stable_baselines3 import DQN, PPO
+
+    from rl_distill.sb3_vec_env import SB3VecEnv
 
     # A continued run must not replay the episodes it already saw: offset the env seeds by its history.
-    env = SB3VecEnv(cfg.env_id, n_envs, seed=cfg.seed + 1000 * len(state["evals"]), protocol=train_protocol)
+    env = SB3VecEnv(cfg.env_id, plan.n_envs, seed=cfg.seed + 1000 * len(state["evals"]), protocol=plan.train_protocol)
     if resumed:
         cls = PPO if cfg.algo == "ppo" else DQN
         model = cls.load(
@@ -398,9 +484,9 @@ def train_teacher(cfg: TrainConfig) -> dict[str, Any]:
             model.load_replay_buffer(str(run_dir / "replay.pkl"))
         print(f"resuming {run_dir} at {model.num_timesteps} steps", file=sys.stderr)
     else:
-        model = sb3_model(cfg.algo, cfg.env_id, env, hp, cfg.seed, cfg.device, str(run_dir / "tb"))
+        model = sb3_model(cfg.algo, cfg.env_id, env, plan.hp, cfg.seed, cfg.device, str(run_dir / "tb"))
         if init_teacher is not None:
-            _load_into(model, init_teacher, cfg, hp)
+            _load_into(model, init_teacher, cfg, plan.hp)
             if state["best"] is not None:  # the teacher is the best model so far until an evaluation beats it
                 _atomic_save(model, run_dir / "best.zip")
             print(f"continuing {cfg.init_from} from {model.num_timesteps} steps in {run_dir}", file=sys.stderr)
@@ -408,118 +494,194 @@ def train_teacher(cfg: TrainConfig) -> dict[str, Any]:
     precision = resolve_precision(cfg.precision, model.device)
     if precision == "bf16":
         bf16_sb3_training(model)
-    continued = resumed or bool(cfg.init_from)
-    logger = RunLogger(run_dir, tensorboard=False)  # SB3 writes the tensorboard events itself
+    return model, env, precision
 
-    seen: list[np.ndarray] = []  # every 25th batch of evaluation frames, for the dead-convolution check
-    calls = [0]
 
-    def greedy(obs):
-        calls[0] += 1
-        if atari and calls[0] % 25 == 0 and len(seen) < 32:
-            seen.append(np.asarray(obs))
-        return model.predict(obs, deterministic=True)[0]
+class TrainState:
+    """``state.json`` (the evaluations, the best one, the run's total wall time, one segment per invocation, so
+    that a run resumed on another machine says which did what) and this invocation's clock. A checkpoint and
+    the end of the run save it; ``teachers export`` reads it."""
 
-    t_start = time.time()
-    wall_before = float(state["wall_s"])
-    # One segment per invocation, so a run resumed on another machine says which did what.
-    segment = {
-        "command": cfg.command,
-        "machine": _machine(str(model.device)),
-        "precision": precision,
-        "start_step": int(model.num_timesteps),
-        "end_step": int(model.num_timesteps),
-        "wall_s": 0.0,
-    }
-    state.setdefault("segments", []).append(segment)
+    def __init__(self, path: Path, data: dict[str, Any], command: str | None, machine: str, precision: str, step: int):
+        self.path, self.data = path, data
+        self.wall_before = float(data["wall_s"])
+        """Wall seconds of the run's earlier invocations."""
+        self.t_start = time.time()
+        self.segment = {
+            "command": command,
+            "machine": machine,
+            "precision": precision,
+            "start_step": int(step),
+            "end_step": int(step),
+            "wall_s": 0.0,
+        }
+        data.setdefault("segments", []).append(self.segment)
 
-    def close_segment() -> None:
-        segment["end_step"] = int(model.num_timesteps)
-        segment["wall_s"] = round(time.time() - t_start, 1)
+    def wall(self) -> float:
+        """The run's wall seconds so far, earlier invocations included."""
+        return self.wall_before + time.time() - self.t_start
 
-    class Periodic(BaseCallback):
-        """Evaluate, keep the best model, checkpoint; stop at the target score."""
+    def save(self, step: int) -> float:
+        """Close this invocation's segment at ``step`` and write ``state.json``; returns the run's wall seconds."""
+        wall = self.wall()
+        self.segment["end_step"] = int(step)
+        self.segment["wall_s"] = round(time.time() - self.t_start, 1)
+        self.data["wall_s"] = wall
+        atomic_write_json(self.path, self.data)
+        return wall
 
-        def __init__(self):
-            super().__init__()
-            self.next_eval = (model.num_timesteps // eval_every + 1) * eval_every
-            self.next_ckpt = (model.num_timesteps // ckpt_every + 1) * ckpt_every
 
-        def _on_step(self) -> bool:
-            n = self.model.num_timesteps
-            keep_going = True
-            if n >= self.next_eval:
-                self.next_eval += eval_every
-                # Greedy, so a frozen game (a DQN that does not serve on Breakout: 16+ min an evaluation) is scored
-                # early.
-                res = evaluate(
-                    greedy,
-                    cfg.env_id,
-                    episodes=cfg.eval_episodes,
-                    seed=10_000 + len(state["evals"]),
-                    protocol=protocol,
-                    stall_steps=STALL_STEPS,
+class GreedyPolicy:
+    """The model's greedy actions for evaluation (batched obs -> actions); with ``keep_frames`` (Atari) every
+    25th batch of frames, up to 32, is kept in :attr:`seen` for the dead-convolution check."""
+
+    def __init__(self, model, keep_frames: bool):
+        self.model, self.keep_frames = model, keep_frames
+        self.calls = 0
+        self.seen: list[np.ndarray] = []
+
+    def __call__(self, obs):
+        self.calls += 1
+        if self.keep_frames and self.calls % 25 == 0 and len(self.seen) < 32:
+            self.seen.append(np.asarray(obs))
+        return self.model.predict(obs, deterministic=True)[0]
+
+
+class Periodic(BaseCallback):
+    """Evaluate every ``eval_every`` env steps (learning curve, scalars, ``best.zip``, the dead-convolution
+    check), checkpoint every ``ckpt_every``, stop at ``cfg.stop_at``. After SIGINT or SIGTERM (while
+    :attr:`stop` is catching) the next step writes the checkpoint and stops ``learn``."""
+
+    def __init__(
+        self,
+        cfg: TrainConfig,
+        run_dir: Path,
+        *,
+        train_state: TrainState,
+        greedy: GreedyPolicy,
+        run_logger: RunLogger,
+        eval_every: int,
+        ckpt_every: int,
+        protocol: AtariProtocol | None,
+        start_step: int,
+    ):
+        super().__init__()
+        self.cfg, self.run_dir = cfg, run_dir
+        self.train_state, self.greedy, self.run_logger = train_state, greedy, run_logger
+        self.eval_every, self.ckpt_every, self.protocol = eval_every, ckpt_every, protocol
+        self.next_eval = (start_step // eval_every + 1) * eval_every
+        self.next_ckpt = (start_step // ckpt_every + 1) * ckpt_every
+        self.stop = StopOnSignal("with a checkpoint at the next step")
+        self.checkpointed_at: int | None = None
+        """The step of this invocation's last checkpoint."""
+
+    def _on_step(self) -> bool:
+        n = self.model.num_timesteps
+        keep_going = True
+        if n >= self.next_eval and not self.interrupted:
+            self.next_eval += self.eval_every
+            keep_going = self._evaluate(n)
+        if n >= self.next_ckpt or not keep_going or self.interrupted:
+            self.next_ckpt += self.ckpt_every
+            self._checkpoint()
+        return keep_going and not self.interrupted
+
+    def _evaluate(self, n: int) -> bool:
+        """One periodic evaluation at step ``n``; False once it reaches ``cfg.stop_at``."""
+        from rl_distill.evaluation import STALL_STEPS, evaluate
+
+        state, cfg = self.train_state.data, self.cfg
+        # Greedy, so a frozen game (a DQN that never serves on Breakout) is scored early, not played to the cap.
+        res = evaluate(
+            self.greedy,
+            cfg.env_id,
+            episodes=cfg.eval_episodes,
+            seed=10_000 + len(state["evals"]),
+            protocol=self.protocol,
+            stall_steps=STALL_STEPS,
+        )
+        mean = res.summary["mean"]
+        wall = self.train_state.wall()
+        state["evals"].append({"step": n, "mean": mean, "std": res.summary["std"], "wall_s": wall})
+        self.logger.record("eval/mean_reward", mean)
+        self.logger.record("eval/std_reward", res.summary["std"])
+        ep = [e["r"] for e in self.model.ep_info_buffer]
+        seen = self.greedy.seen
+        dead = dead_first_conv(self.model.policy, torch.as_tensor(np.concatenate(seen))) if seen else None
+        seen.clear()
+        if dead is not None:
+            self.logger.record("train/dead_first_conv", dead)
+            if dead >= 0.9:
+                print(
+                    f"{self.run_dir.name} at {n} steps: {dead:.0%} of the first convolution's channels are dead "
+                    "on the evaluation frames; "
+                    "at 100% its outputs no longer depend on the frame and it cannot learn again",
+                    file=sys.stderr,
                 )
-                mean = res.summary["mean"]
-                wall = wall_before + time.time() - t_start
-                state["evals"].append({"step": n, "mean": mean, "std": res.summary["std"], "wall_s": wall})
-                self.logger.record("eval/mean_reward", mean)
-                self.logger.record("eval/std_reward", res.summary["std"])
-                ep = [e["r"] for e in self.model.ep_info_buffer]
-                dead = dead_first_conv(self.model.policy, torch.as_tensor(np.concatenate(seen))) if seen else None
-                seen.clear()
-                if dead is not None:
-                    self.logger.record("train/dead_first_conv", dead)
-                    if dead >= 0.9:
-                        print(
-                            f"{run_dir.name} at {n} steps: {dead:.0%} of the first convolution's channels are dead "
-                            "on the evaluation frames; "
-                            "at 100% its outputs no longer depend on the frame and it cannot learn again",
-                            file=sys.stderr,
-                        )
-                logger.scalars(
-                    n,
-                    {
-                        "eval/mean_reward": mean,
-                        "rollout/ep_rew_mean": float(np.mean(ep)) if ep else None,
-                        "time/wall_s": wall,
-                        "train/dead_first_conv": dead,
-                    },
-                )
-                if state["best"] is None or mean > state["best"]["mean"]:
-                    state["best"] = {"step": n, "mean": mean}
-                    _atomic_save(self.model, run_dir / "best.zip")
-                if cfg.stop_at is not None and mean >= cfg.stop_at:
-                    keep_going = False
-            if n >= self.next_ckpt or not keep_going:
-                self.next_ckpt += ckpt_every
-                self._checkpoint()
-            return keep_going
+        self.run_logger.scalars(
+            n,
+            {
+                "eval/mean_reward": mean,
+                "rollout/ep_rew_mean": float(np.mean(ep)) if ep else None,
+                "time/wall_s": wall,
+                "train/dead_first_conv": dead,
+            },
+        )
+        if state["best"] is None or mean > state["best"]["mean"]:
+            state["best"] = {"step": n, "mean": mean}
+            _atomic_save(self.model, self.run_dir / "best.zip")
+        return not (cfg.stop_at is not None and mean >= cfg.stop_at)
 
-        def _checkpoint(self) -> None:
-            _atomic_save(self.model, run_dir / "checkpoint.zip")
-            if cfg.algo == "dqn":
-                tmp = run_dir / "replay.tmp.pkl"
-                self.model.save_replay_buffer(str(tmp))
-                os.replace(tmp, run_dir / "replay.pkl")
-            state["wall_s"] = wall_before + time.time() - t_start
-            close_segment()
-            atomic_write_json(state_path, state)
+    def _checkpoint(self) -> None:
+        """``checkpoint.zip`` (+ DQN's ``replay.pkl``) and ``state.json``: what ``--resume`` continues from."""
+        _atomic_save(self.model, self.run_dir / "checkpoint.zip")
+        if self.cfg.algo == "dqn":
+            tmp = self.run_dir / "replay.tmp.pkl"
+            self.model.save_replay_buffer(str(tmp))
+            os.replace(tmp, self.run_dir / "replay.pkl")
+        self.train_state.save(self.model.num_timesteps)
+        self.checkpointed_at = int(self.model.num_timesteps)
 
+    @property
+    def interrupted(self) -> str | None:
+        """The signal's name once SIGINT or SIGTERM arrived during ``learn`` (``stop.catching()``)."""
+        return self.stop.name
+
+
+def _learn(model, periodic: Periodic, cfg: TrainConfig, total: int, continued: bool) -> None:
+    """SB3's ``learn`` on to ``total`` env steps (nothing when the run is there), SIGINT and SIGTERM turned
+    into a checkpoint and a stop by ``periodic``. A continued run keeps its step count (the schedules go on)."""
     remaining = total - model.num_timesteps
-    if remaining > 0:
+    if remaining <= 0:
+        return
+    with periodic.stop.catching():
         model.learn(
             remaining,
-            callback=Periodic(),
+            callback=periodic,
             reset_num_timesteps=not continued,
             progress_bar=cfg.progress,
             tb_log_name="sb3",
         )
-    train_wall = wall_before + time.time() - t_start
+
+
+def _stop_interrupted(periodic: Periodic, model, run_dir: Path) -> NoReturn:
+    """After a signal: the checkpoint at the step training stopped (written by ``periodic`` unless the signal came
+    after its last step), one line saying how to continue, and KeyboardInterrupt (no export, no summary.json)."""
+    if periodic.checkpointed_at != model.num_timesteps:
+        periodic._checkpoint()
+    print(
+        f"{periodic.interrupted}: checkpoint at {model.num_timesteps} steps in {run_dir}; "
+        "the same command with --resume continues it",
+        file=sys.stderr,
+    )
+    raise KeyboardInterrupt
+
+
+def _finish(cfg: TrainConfig, run_dir: Path, model, env, train_state: TrainState, logger: RunLogger) -> dict[str, Any]:
+    """The end of a run that reached its budget or target: ``state.json`` and ``final.zip``, the export (its
+    best model measured over the full protocol) and ``summary.json``, written last: it marks the run finished."""
     steps_done = int(model.num_timesteps)
-    close_segment()
-    state["wall_s"] = train_wall
-    atomic_write_json(state_path, state)
+    train_wall = train_state.save(steps_done)
     _atomic_save(model, run_dir / "final.zip")
     env.close()
 
@@ -536,6 +698,48 @@ def train_teacher(cfg: TrainConfig) -> dict[str, Any]:
     return summary
 
 
+def train_teacher(cfg: TrainConfig) -> dict[str, Any]:
+    """Train, checkpoint, evaluate and export one teacher; returns the summary.
+
+    The run folder is locked for the whole run, so a ``--resume`` from another process is refused rather than
+    training the same run twice. SIGINT or SIGTERM while it learns writes a checkpoint at the next env step and
+    raises KeyboardInterrupt (no export, no summary.json), which ``--resume`` continues; a second signal stops
+    at once, from the last checkpoint."""
+    plan = _plan(cfg)
+    if not is_atari(cfg.env_id):
+        # Small MLPs gain nothing from intra-op threads, and threaded jobs sharing a few cores thrash.
+        torch.set_num_threads(1)
+    init_teacher = _load_init_teacher(cfg, plan.total) if cfg.init_from else None
+    with _claim_run_dir(cfg, plan) as (run_dir, resumed, plan):
+        state = _initial_state(run_dir, resumed, init_teacher, cfg)
+        model, env, precision = _build_model(cfg, plan, run_dir, resumed, init_teacher, state)
+        logger = RunLogger(run_dir, tensorboard=False)  # SB3 writes the tensorboard events itself
+        greedy = GreedyPolicy(model, keep_frames=is_atari(cfg.env_id))
+        train_state = TrainState(
+            run_dir / "state.json", state, cfg.command, _machine(str(model.device)), precision, model.num_timesteps
+        )
+        periodic = Periodic(
+            cfg,
+            run_dir,
+            train_state=train_state,
+            greedy=greedy,
+            run_logger=logger,
+            eval_every=plan.eval_every,
+            ckpt_every=plan.ckpt_every,
+            protocol=plan.protocol,
+            start_step=model.num_timesteps,
+        )
+        try:
+            _learn(model, periodic, cfg, plan.total, continued=resumed or bool(cfg.init_from))
+            if periodic.interrupted:
+                _stop_interrupted(periodic, model, run_dir)
+        except BaseException:
+            env.close()
+            logger.close()
+            raise
+        return _finish(cfg, run_dir, model, env, train_state, logger)
+
+
 def export_run(
     run_dir: str | Path, out: str | Path | None = None, episodes: int | None = None
 ) -> tuple[Path, dict[str, Any]]:
@@ -546,8 +750,6 @@ def export_run(
     so the export reads a consistent snapshot, and the run goes on (only the end of ``teachers train``
     marks a run finished). This is how a long teacher ships its best so far without stopping.
     """
-    import json
-
     from rl_distill.evaluation import evaluate
     from rl_distill.teachers.checkpoint import save_teacher
     from rl_distill.teachers.sb3 import load_sb3_zip
