@@ -144,6 +144,10 @@ def test_shipped_teacher_meets_its_score(tid):
     t = load_teacher(tid)
     if t.env_id not in targets:
         pytest.skip("Atari teachers are checked in test_atari_teachers")
+    if t.meta.get("imperfect"):  # shipped weak on purpose (an early checkpoint): it must stay clearly below
+        res = evaluate(t, t.env_id, episodes=20, seed=123)
+        assert res.summary["mean"] < 0.8 * targets[t.env_id] and t.score < 0.8 * targets[t.env_id]
+        return
     res = evaluate(t, t.env_id, episodes=20, seed=123)
     # 20 episodes are noisy: allow 2 standard errors below the 100-episode target.
     se = res.summary["std"] / np.sqrt(20)
