@@ -398,13 +398,17 @@ def build_parser() -> argparse.ArgumentParser:
         dest="teachers_cmd", required=True
     )
     tr = t.add_parser("train", help="train a teacher with Stable-Baselines3 (rl-zoo3 hyperparameters)")
-    tr.add_argument("env_id")
-    tr.add_argument("--algo", choices=["ppo", "dqn"], default="ppo")
-    tr.add_argument("--seed", type=int, default=0)
+    tr.add_argument("env_id", help="gymnasium or ALE env id, e.g. CartPole-v1, ALE/Pong-v5")
+    tr.add_argument("--algo", choices=["ppo", "dqn"], default="ppo", help="SB3 algorithm (default ppo)")
+    tr.add_argument("--seed", type=int, default=0, help="training seed (default 0)")
     tr.add_argument("--steps", type=int, default=None, help="total env steps (default: rl-zoo3 budget)")
-    tr.add_argument("--eval-every", type=int, default=None)
+    tr.add_argument(
+        "--eval-every", type=int, default=None, help="env steps between evaluations (default: 1/20 of the budget)"
+    )
     tr.add_argument("--eval-episodes", type=int, default=20, help="episodes per periodic evaluation")
-    tr.add_argument("--final-episodes", type=int, default=None)
+    tr.add_argument(
+        "--final-episodes", type=int, default=None, help="episodes of the final evaluation (default 100, Atari 30)"
+    )
     tr.add_argument(
         "--checkpoint-every",
         type=int,
@@ -413,7 +417,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     tr.add_argument("--stop-at", type=float, default=None, help="stop once a periodic evaluation reaches this mean")
     tr.add_argument("--out", default=None, help="exported teacher path (no suffix)")
-    tr.add_argument("--runs-dir", default="runs")
+    tr.add_argument("--runs-dir", default="runs", help="where run folders go (default runs)")
     tr.add_argument("--resume", action="store_true", help="continue the latest unfinished run from its checkpoint")
     tr.add_argument(
         "--hyperparams",
@@ -429,12 +433,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="continue training an exported teacher (shipped id or path) in a new run: "
         "weights, steps, curve carry over",
     )
-    tr.add_argument("--device", default="auto")
+    tr.add_argument("--device", default="auto", help="auto | cpu | cuda[:N] (default auto)")
     tr.add_argument("--precision", choices=PRECISIONS, default="auto", help=PRECISION_HELP)
-    tr.add_argument("--n-envs", type=int, default=None)
-    tr.add_argument("--sticky-actions", type=float, default=0.25)
-    tr.add_argument("--no-progress", action="store_true")
-    tr.add_argument("--json", action="store_true")
+    tr.add_argument("--n-envs", type=int, default=None, help="parallel envs (default: the hyperparameter entry's)")
+    tr.add_argument(
+        "--sticky-actions", type=float, default=0.25, help="Atari: sticky-action probability (default 0.25, ALE v5)"
+    )
+    tr.add_argument("--no-progress", action="store_true", help="no progress bar")
+    tr.add_argument("--json", action="store_true", help="print one JSON document on stdout (everything else on stderr)")
     tr.set_defaults(func=cmd_teachers_train)
 
     ex = t.add_parser(
@@ -446,29 +452,29 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument(
         "--episodes", type=int, default=None, help="evaluation episodes (default: 30 on Atari, 100 otherwise)"
     )
-    ex.add_argument("--json", action="store_true")
+    ex.add_argument("--json", action="store_true", help="print one JSON document on stdout (everything else on stderr)")
     ex.set_defaults(func=cmd_teachers_export)
 
     ls = t.add_parser("list", help="shipped teachers and their measured scores")
-    ls.add_argument("--json", action="store_true")
+    ls.add_argument("--json", action="store_true", help="print one JSON document on stdout (everything else on stderr)")
     ls.set_defaults(func=cmd_teachers_list)
 
     ev = t.add_parser("eval", help="evaluate a shipped id, a suite checkpoint or an SB3 zip")
-    ev.add_argument("teacher")
-    ev.add_argument("--episodes", type=int, default=100)
-    ev.add_argument("--seed", type=int, default=0)
+    ev.add_argument("teacher", help="a shipped teacher id (teachers list) or a path to <name>.json / .safetensors")
+    ev.add_argument("--episodes", type=int, default=100, help="evaluation episodes (default 100)")
+    ev.add_argument("--seed", type=int, default=0, help="first episode seed (default 0)")
     ev.add_argument("--env", default=None, help="env id (default: the one the teacher records)")
-    ev.add_argument("--json", action="store_true")
+    ev.add_argument("--json", action="store_true", help="print one JSON document on stdout (everything else on stderr)")
     ev.set_defaults(func=cmd_teachers_eval)
 
     ea = t.add_parser("eval-all", help="evaluate every shipped teacher and print the table")
     ea.add_argument("--episodes", type=int, default=None, help="default: as many as each recorded score used")
-    ea.add_argument("--seed", type=int, default=0)
-    ea.add_argument("--json", action="store_true")
+    ea.add_argument("--seed", type=int, default=0, help="first episode seed (default 0)")
+    ea.add_argument("--json", action="store_true", help="print one JSON document on stdout (everything else on stderr)")
     ea.set_defaults(func=cmd_teachers_eval_all)
 
     rp = t.add_parser("report", help="write results/teachers/README.md and learning-curve plots")
-    rp.add_argument("--out", default="results/teachers")
+    rp.add_argument("--out", default="results/teachers", help="report folder (default results/teachers)")
     rp.set_defaults(func=cmd_teachers_report)
     dp = sub.add_parser(
         "distill",
@@ -481,19 +487,23 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--env", action="append", help="env id per teacher (default: the teacher's)")
     d.add_argument("--student", default=None, help="mlp-64-64, cnn-32-64-64-512, nature, rusu-4x, rusu-15x, rusu-27x")
     d.add_argument("--steps", type=int, default=None, help="env-step budget")
-    d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--seed", type=int, default=0, help="seed of the student, envs and sampling (default 0)")
     d.add_argument("--device", default="auto", help="auto|cpu|cuda")
     d.add_argument("--precision", choices=PRECISIONS, default="auto", help=PRECISION_HELP)
-    d.add_argument("--eval-episodes", type=int, default=None)
-    d.add_argument("--runs-dir", default="runs")
-    d.add_argument("--resume", action="store_true")
+    d.add_argument("--eval-episodes", type=int, default=None, help="final evaluation episodes (default 100, Atari 10)")
+    d.add_argument("--runs-dir", default="runs", help="where run folders go (default runs)")
+    d.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the newest unfinished run of this env, method and seed from its checkpoint (same options)",
+    )
     d.add_argument(
         "--init-from",
         default=None,
         help="a finished run folder whose student starts this one: its shared layers (transfer), "
         "its heads too if it played the same envs (continuation)",
     )
-    d.add_argument("--no-progress", action="store_true")
+    d.add_argument("--no-progress", action="store_true", help="no progress bar")
     d.add_argument("--json", action="store_true", help="print the run summary as one JSON document")
     methods = dp.add_subparsers(dest="method", required=True, metavar="METHOD", title="methods")
     from rl_distill.methods import METHODS, get_method
@@ -542,8 +552,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="run only the cells whose key contains one of these comma-separated texts (e.g. CartPole,Acrobot)",
     )
     b.add_argument("--precision", choices=PRECISIONS, default="auto", help=PRECISION_HELP)
-    b.add_argument("--no-progress", action="store_true")
-    b.add_argument("--json", action="store_true")
+    b.add_argument("--no-progress", action="store_true", help="no progress bar")
+    b.add_argument("--json", action="store_true", help="print one JSON document on stdout (everything else on stderr)")
     b.set_defaults(func=cmd_bench)
 
     rp2 = sub.add_parser("report", help="regenerate a suite's tables and plots from its run records")

@@ -554,3 +554,23 @@ def test_bench_json_is_one_document(cli, tmp_path):
     r = json.loads(out)
     assert (r["suite"], r["runs"], r["ran"], r["failed"]) == ("tiny-json", 1, 1, 0)
     assert "of teacher" in err
+
+
+def test_every_flag_of_every_command_has_help():
+    """`--help` explains every flag and positional of every (sub)command, the generated method flags included."""
+    import argparse
+
+    from rl_distill.cli import build_parser
+
+    missing = []
+
+    def walk(parser, path):
+        for a in parser._actions:
+            if isinstance(a, argparse._SubParsersAction):
+                for name, sub in a.choices.items():
+                    walk(sub, [*path, name])
+            elif a.dest != "help" and not a.help:
+                missing.append(f"{' '.join(path)} {a.option_strings or a.dest}")
+
+    walk(build_parser(), [])
+    assert not missing, missing
