@@ -110,74 +110,83 @@ EVAL_KEYS = ("eval_episodes", "curve_points", "curve_episodes")
 good player take far longer than a control task's episodes)."""
 
 
-def load_suite(name: str, seeds: int | None = None) -> Suite:
-    """Parse and expand a suite file into its cells (a clear error for a malformed one)."""
-    from rl_distill.methods import get_method
+GRID_KEYS = {"method", "env", "teacher", "student", "steps", "options", "sweep", "label", "init_from", *EVAL_KEYS}
+"""The keys a ``[[grid]]`` block may have."""
 
-    path = suite_path(name)
+
+def _read_suite_doc(path: Path) -> dict[str, Any]:
+    """The suite file's TOML, with a one-line error for a malformed one."""
     try:
-        doc = tomllib.loads(path.read_text())
+        return tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as e:
         raise UserError(f"{path}: not valid TOML ({e})") from None
-    n_seeds = int(seeds or doc.get("seeds", 3))
-    if n_seeds < 1:
-        raise UserError("--seeds must be >= 1")
+
+
+def _check_block(path: Path, gi: int, g: dict[str, Any]) -> None:
+    """Refuse a grid block with a key it cannot have, or without its method and env."""
+    unknown = set(g) - GRID_KEYS
+    if unknown:
+        raise UserError(f"{path}: grid block {gi + 1} has unknown keys {sorted(unknown)}")
+    if "method" not in g or "env" not in g:
+        raise UserError(f"{path}: grid block {gi + 1} needs 'method' and 'env'")
+
+
+def _block_steps(g: dict[str, Any], envs: list[str]) -> Any:
+    """The block's ``steps`` for these envs: an int, a list (swept), or from a table by env id (else its default)."""
+    steps_field = g.get("steps")
+    if isinstance(steps_field, dict):
+        steps_field = steps_field.get("+".join(envs), steps_field.get("default"))
+    return steps_field
+
+
+def _block_cells(g: dict[str, Any], doc: dict[str, Any], n_seeds: int) -> list[Cell]:
+    """The cells of one grid block: its lists crossed (method x env x student x sweep values x steps), each for
+    every seed."""
+    from rl_distill.methods import get_method
+
+    sweep = g.get("sweep", {})
+    sweep_keys = sorted(sweep)
     cells: list[Cell] = []
-    for gi, g in enumerate(doc.get("grid", [])):
-        unknown = set(g) - {
-            "method",
-            "env",
-            "teacher",
-            "student",
-            "steps",
-            "options",
-            "sweep",
-            "label",
-            "init_from",
-            *EVAL_KEYS,
-        }
-        if unknown:
-            raise UserError(f"{path}: grid block {gi + 1} has unknown keys {sorted(unknown)}")
-        if "method" not in g or "env" not in g:
-            raise UserError(f"{path}: grid block {gi + 1} needs 'method' and 'env'")
-        sweep = g.get("sweep", {})
-        sweep_keys = sorted(sweep)
-        for method, env, student, sweep_vals in itertools.product(
-            _as_list(g["method"]),
-            _as_list(g["env"]),
-            _as_list(g.get("student")),
-            itertools.product(*[_as_list(sweep[k]) for k in sweep_keys]),
-        ):
-            get_method(method)  # unknown method: one-line error now, not in a worker later
-            envs = _as_list(env)
-            teachers = [g.get("teacher", "ppo-{env}").format(env=e.replace("/", "-")) for e in envs]
-            steps_field = g.get("steps")
-            if isinstance(steps_field, dict):
-                steps_field = steps_field.get("+".join(envs), steps_field.get("default"))
-            for steps in _as_list(steps_field):
-                options = {**g.get("options", {}), **dict(zip(sweep_keys, sweep_vals))}
-                tags = {"student": student, "steps": steps, **dict(zip(sweep_keys, sweep_vals))}
-                label = g.get("label", "{method}").format(method=method, **{k: v for k, v in tags.items()})
-                for seed in range(n_seeds):
-                    body = {
-                        "label": label,
-                        "method": method,
-                        "teachers": teachers,
-                        "envs": envs,
-                        "seed": seed,
-                        "student": student,
-                        "steps": steps,
-                        "options": options,
-                        "eval_episodes": g.get("eval_episodes", doc.get("eval_episodes")),
-                        "curve_points": int(g.get("curve_points", doc.get("curve_points", 0))),
-                        "curve_episodes": int(g.get("curve_episodes", doc.get("curve_episodes", 10))),
-                        "init_from": g.get("init_from"),
-                    }
-                    digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:8]
-                    key = f"{_slug(label)}__{_slug('+'.join(envs))}__{digest}__s{seed}"
-                    cells.append(Cell(key=key, tags=tags, **body))
-    if not cells:
-        raise UserError(f"{path}: no [[grid]] runs")
+    for method, env, student, sweep_vals in itertools.product(
+        _as_list(g["method"]),
+        _as_list(g["env"]),
+        _as_list(g.get("student")),
+        itertools.product(*[_as_list(sweep[k]) for k in sweep_keys]),
+    ):
+        get_method(method)  # unknown method: one-line error now, not in a worker later
+        envs = _as_list(env)
+        teachers = [g.get("teacher", "ppo-{env}").format(env=e.replace("/", "-")) for e in envs]
+        for steps in _as_list(_block_steps(g, envs)):
+            options = {**g.get("options", {}), **dict(zip(sweep_keys, sweep_vals))}
+            tags = {"student": student, "steps": steps, **dict(zip(sweep_keys, sweep_vals))}
+            label = g.get("label", "{method}").format(method=method, **{k: v for k, v in tags.items()})
+            run = {
+                "label": label,
+                "method": method,
+                "teachers": teachers,
+                "envs": envs,
+                "student": student,
+                "steps": steps,
+                "options": options,
+                "eval_episodes": g.get("eval_episodes", doc.get("eval_episodes")),
+                "curve_points": int(g.get("curve_points", doc.get("curve_points", 0))),
+                "curve_episodes": int(g.get("curve_episodes", doc.get("curve_episodes", 10))),
+                "init_from": g.get("init_from"),
+            }
+            cells += [_seed_cell(run, seed, tags) for seed in range(n_seeds)]
+    return cells
+
+
+def _seed_cell(run: dict[str, Any], seed: int, tags: dict[str, Any]) -> Cell:
+    """The cell of one seed of a run, keyed by its label, envs, a digest of its whole config, and the seed."""
+    body = {**run, "seed": seed}
+    digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:8]
+    key = f"{_slug(run['label'])}__{_slug('+'.join(run['envs']))}__{digest}__s{seed}"
+    return Cell(key=key, tags=tags, **body)
+
+
+def _check_init_from(path: Path, cells: list[Cell]) -> None:
+    """Refuse an ``init_from`` that does not name a series of this suite."""
     labels = {c.label for c in cells}
     for c in cells:
         if c.init_from and not (c.init_from.startswith("cell:") and c.init_from[5:] in labels):
@@ -185,6 +194,22 @@ def load_suite(name: str, seeds: int | None = None) -> Suite:
                 f"{path}: init_from = {c.init_from!r} must be 'cell:LABEL' with a label of this suite "
                 f"({', '.join(sorted(labels))})"
             )
+
+
+def load_suite(name: str, seeds: int | None = None) -> Suite:
+    """Parse and expand a suite file into its cells (a clear error for a malformed one)."""
+    path = suite_path(name)
+    doc = _read_suite_doc(path)
+    n_seeds = int(seeds or doc.get("seeds", 3))
+    if n_seeds < 1:
+        raise UserError("--seeds must be >= 1")
+    cells: list[Cell] = []
+    for gi, g in enumerate(doc.get("grid", [])):
+        _check_block(path, gi, g)
+        cells += _block_cells(g, doc, n_seeds)
+    if not cells:
+        raise UserError(f"{path}: no [[grid]] runs")
+    _check_init_from(path, cells)
     return Suite(
         doc.get("name", path.stem), str(path), doc.get("description", ""), cells, doc.get("report", {}), n_seeds
     )
@@ -437,6 +462,117 @@ def _check_teachers(cells: list[Cell]) -> None:
         )
 
 
+def _write_snapshot(suite: Suite, runs_root: Path, out_dir: Path) -> None:
+    """suite.json in the runs folder and the results folder: the suite as this bench expanded it, which the
+    report and transfer runs read."""
+    runs_root.mkdir(parents=True, exist_ok=True)
+    snapshot = {
+        "name": suite.name,
+        "path": suite.path,
+        "description": suite.description,
+        "seeds": suite.seeds,
+        "report": suite.report,
+        "out": str(out_dir),
+        "cells": [asdict(c) for c in suite.cells],
+    }
+    for d in (runs_root, out_dir):
+        atomic_write_json(d / "suite.json", snapshot)
+
+
+def _set_aside_stale(suite: Suite, cells: list[Cell], runs_root: Path, out_dir: Path) -> None:
+    """Drop the records of finished cells made with other teacher weights, so they run again."""
+    stale = [c for c in cells if _stale(out_dir, c)]
+    for c in stale:  # the run folder is kept aside, not deleted: the old numbers stay inspectable
+        record_path(out_dir, c.key).unlink()
+        if cell_dir(runs_root, c).exists():
+            cell_dir(runs_root, c).rename(runs_root / f"_stale_{int(time.time())}_{c.key}")
+    if stale:
+        print(
+            f"bench {suite.name}: {len(stale)} finished runs were made with other teacher weights; running them again",
+            file=sys.stderr,
+        )
+
+
+def _todo(suite: Suite, cells: list[Cell], runs_root: Path, out_dir: Path, backend: str, workers: int) -> list[Cell]:
+    """The cells without a record, after the finished sources whose run folder a transfer run among them needs;
+    says how many there are."""
+    todo = [c for c in cells if not record_path(out_dir, c.key).exists()]
+    finished = len(cells) - len(todo)
+    # A transfer run needs its source's student weights, which only a run folder holds.
+    by_label = {(c.label, c.seed): c for c in suite.cells}
+    sources = {by_label[(c.init_from[5:], c.seed)].key for c in todo if c.init_from} - {c.key for c in todo}
+    reruns = [s for s in suite.cells if s.key in sources and finished_summary(cell_dir(runs_root, s)) is None]
+    todo = reruns + todo
+    again = (
+        f", {len(reruns)} of them finished elsewhere and run again for the student weights a transfer run starts from"
+        if reruns
+        else ""
+    )
+    print(
+        f"bench {suite.name}: {len(cells)} runs, {finished} already finished, {len(todo)} to run{again} "
+        f"({backend}, {workers} workers) in {runs_root}",
+        file=sys.stderr,
+    )
+    return todo
+
+
+def _results(
+    todo: list[Cell],
+    backend: str,
+    runs_root: Path,
+    workers: int,
+    resume: bool,
+    address: str | None,
+    precision: str,
+):
+    """Yield each cell's result from the backend; runs that start from another run's student (init_from) go after
+    everything else."""
+    for phase in ([c for c in todo if not c.init_from], [c for c in todo if c.init_from]):
+        if phase:
+            yield from (
+                _local(phase, runs_root, workers, resume, precision)
+                if backend == "local"
+                else _ray(phase, runs_root, workers, address, precision)
+            )
+
+
+def _progress_bar(progress: bool, todo: list[Cell], name: str):
+    """A tqdm bar over the runs to do, on stderr; None without progress or with nothing to run."""
+    if not (progress and todo):
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=len(todo), unit="run", desc=f"bench {name}", dynamic_ncols=True, file=sys.stderr)
+
+
+def _collect(results, bar, runs_root: Path, out_dir: Path) -> tuple[list[dict[str, Any]], list[str]]:
+    """Save the record of each cell that finishes and show a line for each result; the failed results and the keys
+    of the cells another bench process runs."""
+    failed, busy = [], []
+    for r in results:
+        if r.get("busy"):
+            busy.append(r["key"])
+            msg = f"{r['key']}: running in another bench process on {runs_root}, which writes its record"
+        elif not r["ok"]:
+            failed.append(r)
+            msg = f"FAILED {r['key']}: {r['error']}"
+        else:
+            s = r["summary"]
+            pct = s["percent_of_teacher"]
+            pct = ", ".join("-" if p is None else f"{p:.0f}%" for p in _as_list(pct))
+            msg = f"{r['key']}: {pct} of teacher ({r['s']:.0f} s)"
+            save_record(runs_root, out_dir, r["key"])
+        if bar is not None:
+            bar.write(msg, file=sys.stderr)  # tqdm.write's default is stdout, which `bench --json` keeps for its JSON
+            bar.update(1)
+            bar.set_postfix_str(f"{len(failed)} failed" if failed else "", refresh=True)
+        else:
+            print(msg, file=sys.stderr)
+    if bar is not None:
+        bar.close()
+    return failed, busy
+
+
 def bench(
     suite_name: str,
     seeds: int | None = None,
@@ -462,89 +598,19 @@ def bench(
     runs_root = Path(runs_dir or f"runs/bench/{suite.name}")
     out_dir = Path(out or f"results/{suite.name}")
     cells = [c for c in suite.cells if only is None or any(o in c.key for o in only.split(","))]
-    runs_root.mkdir(parents=True, exist_ok=True)
-    snapshot = {
-        "name": suite.name,
-        "path": suite.path,
-        "description": suite.description,
-        "seeds": suite.seeds,
-        "report": suite.report,
-        "out": str(out_dir),
-        "cells": [asdict(c) for c in suite.cells],
-    }
-    for d in (runs_root, out_dir):
-        atomic_write_json(d / "suite.json", snapshot)
+    _write_snapshot(suite, runs_root, out_dir)
     _check_teachers(cells)
     sync_records(runs_root, out_dir, [c.key for c in cells])
-    stale = [c for c in cells if _stale(out_dir, c)]
-    for c in stale:  # the run folder is kept aside, not deleted: the old numbers stay inspectable
-        record_path(out_dir, c.key).unlink()
-        if cell_dir(runs_root, c).exists():
-            cell_dir(runs_root, c).rename(runs_root / f"_stale_{int(time.time())}_{c.key}")
-    if stale:
-        print(
-            f"bench {suite.name}: {len(stale)} finished runs were made with other teacher weights; running them again",
-            file=sys.stderr,
-        )
-    todo = [c for c in cells if not record_path(out_dir, c.key).exists()]
-    finished = len(cells) - len(todo)
-    # A transfer run needs its source's student weights, which only a run folder holds.
-    by_label = {(c.label, c.seed): c for c in suite.cells}
-    sources = {by_label[(c.init_from[5:], c.seed)].key for c in todo if c.init_from} - {c.key for c in todo}
-    reruns = [s for s in suite.cells if s.key in sources and finished_summary(cell_dir(runs_root, s)) is None]
-    todo = reruns + todo
-    again = (
-        f", {len(reruns)} of them finished elsewhere and run again for the student weights a transfer run starts from"
-        if reruns
-        else ""
-    )
-    print(
-        f"bench {suite.name}: {len(cells)} runs, {finished} already finished, {len(todo)} to run{again} "
-        f"({backend}, {workers} workers) in {runs_root}",
-        file=sys.stderr,
-    )
+    _set_aside_stale(suite, cells, runs_root, out_dir)
+    todo = _todo(suite, cells, runs_root, out_dir, backend, workers)
     if backend not in ("local", "ray"):
         raise UserError(f"unknown backend {backend!r}; choose local or ray")
 
-    def results():
-        # Runs that start from another run's student (init_from) go after everything else.
-        for phase in ([c for c in todo if not c.init_from], [c for c in todo if c.init_from]):
-            if phase:
-                yield from (
-                    _local(phase, runs_root, workers, resume, precision)
-                    if backend == "local"
-                    else _ray(phase, runs_root, workers, address, precision)
-                )
-
-    failed = []
-    bar = None
-    if progress and todo:
-        from tqdm import tqdm
-
-        bar = tqdm(total=len(todo), unit="run", desc=f"bench {suite.name}", dynamic_ncols=True, file=sys.stderr)
+    bar = _progress_bar(progress, todo, suite.name)
     t0 = time.time()
-    busy = []
-    for r in results():
-        if r.get("busy"):
-            busy.append(r["key"])
-            msg = f"{r['key']}: running in another bench process on {runs_root}, which writes its record"
-        elif not r["ok"]:
-            failed.append(r)
-            msg = f"FAILED {r['key']}: {r['error']}"
-        else:
-            s = r["summary"]
-            pct = s["percent_of_teacher"]
-            pct = ", ".join("-" if p is None else f"{p:.0f}%" for p in _as_list(pct))
-            msg = f"{r['key']}: {pct} of teacher ({r['s']:.0f} s)"
-            save_record(runs_root, out_dir, r["key"])
-        if bar is not None:
-            bar.write(msg, file=sys.stderr)  # tqdm.write's default is stdout, which `bench --json` keeps for its JSON
-            bar.update(1)
-            bar.set_postfix_str(f"{len(failed)} failed" if failed else "", refresh=True)
-        else:
-            print(msg, file=sys.stderr)
-    if bar is not None:
-        bar.close()
+    failed, busy = _collect(
+        _results(todo, backend, runs_root, workers, resume, address, precision), bar, runs_root, out_dir
+    )
     report = bench_report(out_dir)
     result = {
         "suite": suite.name,

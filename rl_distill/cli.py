@@ -390,13 +390,11 @@ class _Parser(argparse.ArgumentParser):
         return ns, extra
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="rl-distill", description="Policy distillation benchmark suite.")
-    sub = p.add_subparsers(dest="command", required=True)
+JSON_HELP = "print one JSON document on stdout (everything else on stderr)"
 
-    t = sub.add_parser("teachers", help="train, list and evaluate teachers").add_subparsers(
-        dest="teachers_cmd", required=True
-    )
+
+def _add_teachers_train(t) -> None:
+    """`teachers train`: its flags are TrainConfig's."""
     tr = t.add_parser("train", help="train a teacher with Stable-Baselines3 (rl-zoo3 hyperparameters)")
     tr.add_argument("env_id", help="gymnasium or ALE env id, e.g. CartPole-v1, ALE/Pong-v5")
     tr.add_argument("--algo", choices=["ppo", "dqn"], default="ppo", help="SB3 algorithm (default ppo)")
@@ -440,9 +438,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--sticky-actions", type=float, default=0.25, help="Atari: sticky-action probability (default 0.25, ALE v5)"
     )
     tr.add_argument("--no-progress", action="store_true", help="no progress bar")
-    tr.add_argument("--json", action="store_true", help="print one JSON document on stdout (everything else on stderr)")
+    tr.add_argument("--json", action="store_true", help=JSON_HELP)
     tr.set_defaults(func=cmd_teachers_train)
 
+
+def _add_teachers_others(t) -> None:
+    """`teachers export`, `list`, `eval`, `eval-all` and `report`."""
     ex = t.add_parser(
         "export",
         help="measure a training run's best model so far and export it as a teacher (the run may go on training)",
@@ -452,11 +453,11 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument(
         "--episodes", type=int, default=None, help="evaluation episodes (default: 30 on Atari, 100 otherwise)"
     )
-    ex.add_argument("--json", action="store_true", help="print one JSON document on stdout (everything else on stderr)")
+    ex.add_argument("--json", action="store_true", help=JSON_HELP)
     ex.set_defaults(func=cmd_teachers_export)
 
     ls = t.add_parser("list", help="shipped teachers and their measured scores")
-    ls.add_argument("--json", action="store_true", help="print one JSON document on stdout (everything else on stderr)")
+    ls.add_argument("--json", action="store_true", help=JSON_HELP)
     ls.set_defaults(func=cmd_teachers_list)
 
     ev = t.add_parser("eval", help="evaluate a shipped id, a suite checkpoint or an SB3 zip")
@@ -464,25 +465,32 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--episodes", type=int, default=100, help="evaluation episodes (default 100)")
     ev.add_argument("--seed", type=int, default=0, help="first episode seed (default 0)")
     ev.add_argument("--env", default=None, help="env id (default: the one the teacher records)")
-    ev.add_argument("--json", action="store_true", help="print one JSON document on stdout (everything else on stderr)")
+    ev.add_argument("--json", action="store_true", help=JSON_HELP)
     ev.set_defaults(func=cmd_teachers_eval)
 
     ea = t.add_parser("eval-all", help="evaluate every shipped teacher and print the table")
     ea.add_argument("--episodes", type=int, default=None, help="default: as many as each recorded score used")
     ea.add_argument("--seed", type=int, default=0, help="first episode seed (default 0)")
-    ea.add_argument("--json", action="store_true", help="print one JSON document on stdout (everything else on stderr)")
+    ea.add_argument("--json", action="store_true", help=JSON_HELP)
     ea.set_defaults(func=cmd_teachers_eval_all)
 
     rp = t.add_parser("report", help="write results/teachers/README.md and learning-curve plots")
     rp.add_argument("--out", default="results/teachers", help="report folder (default results/teachers)")
     rp.set_defaults(func=cmd_teachers_report)
-    dp = sub.add_parser(
-        "distill",
-        help="train a student with one method and evaluate it against its teacher",
-        description="Train a student with one method and evaluate it against its teacher. "
-        "`rl-distill distill METHOD --help` lists the method's options.",
+
+
+def _add_teachers(sub) -> None:
+    """`rl-distill teachers ...`: train, export, list, evaluate and report teachers."""
+    t = sub.add_parser("teachers", help="train, list and evaluate teachers").add_subparsers(
+        dest="teachers_cmd", required=True
     )
-    d = argparse.ArgumentParser(add_help=False)  # the flags every method takes; each method's parser adds its own
+    _add_teachers_train(t)
+    _add_teachers_others(t)
+
+
+def _distill_common() -> argparse.ArgumentParser:
+    """The flags every method takes (RunSpec's), as a parent parser; each method's parser adds its own options."""
+    d = argparse.ArgumentParser(add_help=False)
     d.add_argument("--teacher", action="append", help="shipped id or path; repeat for multi-task methods")
     d.add_argument("--env", action="append", help="env id per teacher (default: the teacher's)")
     d.add_argument("--student", default=None, help="mlp-64-64, cnn-32-64-64-512, nature, rusu-4x, rusu-15x, rusu-27x")
@@ -505,32 +513,52 @@ def build_parser() -> argparse.ArgumentParser:
     )
     d.add_argument("--no-progress", action="store_true", help="no progress bar")
     d.add_argument("--json", action="store_true", help="print the run summary as one JSON document")
+    return d
+
+
+def _method_epilog(name: str, module: ModuleType) -> str | None:
+    """For a method with per-env defaults (``env_defaults``): that the help shows the Config's, and which others
+    apply where."""
+    env_defaults = getattr(module, "env_defaults", None)
+    if env_defaults is None:
+        return None
+    return (
+        f"The defaults shown are the Config's; on some envs {name}'s env_defaults sets others, under the "
+        "flags given (the run's method_config records the values used). "
+        + " ".join((env_defaults.__doc__ or "").split())
+    ).replace("%", "%%")
+
+
+def _add_distill(sub) -> None:
+    """`rl-distill distill METHOD ...`: one subcommand per method, the common flags and the method's options."""
+    dp = sub.add_parser(
+        "distill",
+        help="train a student with one method and evaluate it against its teacher",
+        description="Train a student with one method and evaluate it against its teacher. "
+        "`rl-distill distill METHOD --help` lists the method's options.",
+    )
+    d = _distill_common()
     methods = dp.add_subparsers(dest="method", required=True, metavar="METHOD", title="methods")
     from rl_distill.methods import METHODS, get_method
 
     for name in METHODS:
         module = get_method(name)
         doc = (module.__doc__ or "").strip()
-        env_defaults = getattr(module, "env_defaults", None)
-        epilog = None
-        if env_defaults is not None:
-            epilog = (
-                f"The defaults shown are the Config's; on some envs {name}'s env_defaults sets others, under the "
-                "flags given (the run's method_config records the values used). "
-                + " ".join((env_defaults.__doc__ or "").split())
-            ).replace("%", "%%")
         mp = methods.add_parser(
             name,
             parents=[d],
             help=doc.split("\n")[0].replace("%", "%%"),
             description=" ".join(doc.split("\n\n")[0].split()).replace("%", "%%"),
-            epilog=epilog,
+            epilog=_method_epilog(name, module),
             usage="%(prog)s --teacher TEACHER [--teacher ...] [options]",
             allow_abbrev=False,  # --lam must not silently mean --lam-final-ratio
         )
         add_method_options(mp, module)
         mp.set_defaults(func=cmd_distill)
 
+
+def _add_bench(sub) -> None:
+    """`rl-distill bench [SUITE]`: bench()'s arguments."""
     b = sub.add_parser("bench", help="run a benchmark suite (experiments/<suite>.toml) and write results/<suite>/")
     b.add_argument(
         "suite", nargs="?", default="lineage", help="suite name in experiments/ or a .toml path (default: lineage)"
@@ -553,15 +581,28 @@ def build_parser() -> argparse.ArgumentParser:
     )
     b.add_argument("--precision", choices=PRECISIONS, default="auto", help=PRECISION_HELP)
     b.add_argument("--no-progress", action="store_true", help="no progress bar")
-    b.add_argument("--json", action="store_true", help="print one JSON document on stdout (everything else on stderr)")
+    b.add_argument("--json", action="store_true", help=JSON_HELP)
     b.set_defaults(func=cmd_bench)
 
+
+def _add_report(sub) -> None:
+    """`rl-distill report DIR`: bench_report()'s arguments."""
     rp2 = sub.add_parser("report", help="regenerate a suite's tables and plots from its run records")
     rp2.add_argument(
         "runs_dir", metavar="DIR", help="a results folder (results/lineage) or a bench runs folder (runs/bench/lineage)"
     )
     rp2.add_argument("--out", default=None, help="default: the folder the suite wrote to")
     rp2.set_defaults(func=cmd_report)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The `rl-distill` parser: its subcommands teachers, distill, bench and report, in that order."""
+    p = _Parser(prog="rl-distill", description="Policy distillation benchmark suite.")
+    sub = p.add_subparsers(dest="command", required=True)
+    _add_teachers(sub)
+    _add_distill(sub)
+    _add_bench(sub)
+    _add_report(sub)
     return p
 
 

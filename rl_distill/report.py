@@ -435,12 +435,9 @@ def _ci_text(xs: list[float], nd: int = 1) -> str:
     return "-" if not xs else "{0:.{3}f} [{1:.{3}f}, {2:.{3}f}]".format(*_mean_ci(xs), nd)
 
 
-def _transfer_lines(rows: list[dict[str, Any]], cells: list[dict[str, Any]]) -> list[str]:
-    """Each transfer series (cells with ``init_from``) beside the same method, env and budget from random weights:
-    mean return at each learning-curve point, the mean over the curve (its area / budget: what "learns faster"
-    means) and the final score, each a mean over seeds with a bootstrap 95% interval."""
-    import numpy as np
-
+def _transfer_pairs(cells: list[dict[str, Any]]) -> dict[str, tuple[str, str]]:
+    """Each transfer series (cells with ``init_from``) -> (its baseline, the series it starts from). The baseline is
+    the first series of the same method, envs and budget from random weights that is not itself a source."""
     sources = {c["init_from"][5:] for c in cells if c.get("init_from")}
     pairs = {}
     for c in cells:
@@ -459,81 +456,99 @@ def _transfer_lines(rows: list[dict[str, Any]], cells: list[dict[str, Any]]) -> 
             )
             if base:
                 pairs[c["label"]] = (base, c["init_from"][5:])
+    return pairs
+
+
+def _transfer_intro(pairs: dict[str, tuple[str, str]], cells: list[dict[str, Any]]) -> list[str]:
+    """The Transfer section's heading and what its tables show (with the games per evaluation of the series)."""
+    compared = set(pairs) | {b for b, _ in pairs.values()}
+    games = " or ".join(
+        str(g) for g in sorted({c.get("curve_episodes") for c in cells if c["label"] in compared} - {None})
+    )
+    return [
+        "## Transfer",
+        "",
+        "Each series that starts from another run's student beside the same method, env and budget "
+        "from random weights. Return at each learning-curve point "
+        f"(mean over seeds{f' of {games} games each' if games else ''}), "
+        "the mean over the whole curve (area under it / budget; trapezoids) and the final evaluation, "
+        "all greedy; then the raw return of the games the run played while training, with sampled "
+        "actions (mean of the logged last-100-games averages over the run, and the last one), which "
+        "shows learning where a greedy policy is stuck. Bootstrap 95% intervals over seeds.",
+        "",
+    ]
+
+
+def _transfer_table(rows: list[dict[str, Any]], label: str, base: str, source: str, env: str) -> list[str]:
+    """One transfer series beside its baseline on one env: a row each, its columns the transfer series' curve
+    points."""
+    series = [(x, [r for r in rows if r["label"] == x and r["env"] == env]) for x in (label, base)]
+    grids = [sorted({int(p[0]) for r in rs for p in r["curve"]}) for _, rs in series]
+    steps = grids[0]  # the columns: the transfer series' curve points
+    other_grid = bool(series[1][1]) and grids[1] != steps
+    head = [
+        "series",
+        "seeds",
+        *(f"return at {_fmt(x)}" for x in steps),
+        "mean over the curve [95% CI]",
+        "final [95% CI]",
+        "training games: mean over the run [95% CI]",
+        "training games: last [95% CI]",
+    ]
+    lines = [f"### {label} (from `{source}`) against {base}, {env}", ""]
+    if other_grid:
+        lines += [
+            f"`{base}` was evaluated at other steps ({len(grids[1])} points): "
+            "each column shows its curve at its last point at or before that step.",
+            "",
+        ]
+    lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines += [_transfer_row(name, rs, steps) for name, rs in series]
+    lines.append("")
+    return lines
+
+
+def _transfer_row(name: str, rs: list[dict[str, Any]], steps: list[int]) -> str:
+    """One series' row of a transfer table: its mean return at each column's step, the mean over the curve, the
+    final score and the training games, over its seeds."""
+    import numpy as np
+
+    if not rs:
+        return f"| {name} | 0 | " + " | ".join("-" for _ in steps) + " | - | - | - | - |"
+    # each seed's curve read at its last point at or before each column's step (the same points where the grids
+    # agree)
+    at = [np.mean([next((p[1] for p in reversed(r["curve"]) if p[0] <= x), np.nan) for r in rs]) for x in steps]
+    area = [
+        float(np.trapezoid([p[1] for p in r["curve"]], [p[0] for p in r["curve"]]) / max(p[0] for p in r["curve"]))
+        for r in rs
+        if len(r["curve"]) > 1
+    ]
+    trained = [r["train_curve"] for r in rs if r.get("train_curve")]
+    cis = [
+        _ci_text(area),
+        _ci_text([r["score"] for r in rs]),
+        _ci_text([float(np.mean([p[1] for p in c])) for c in trained], 2),
+        _ci_text([c[-1][1] for c in trained], 2),
+    ]
+    return (
+        f"| {name} | {len(rs)} | "
+        + " | ".join("-" if np.isnan(v) else _fmt(float(v)) for v in at)
+        + " | "
+        + " | ".join(cis)
+        + " |"
+    )
+
+
+def _transfer_lines(rows: list[dict[str, Any]], cells: list[dict[str, Any]]) -> list[str]:
+    """Each transfer series (cells with ``init_from``) beside the same method, env and budget from random weights:
+    mean return at each learning-curve point, the mean over the curve (its area / budget: what "learns faster"
+    means) and the final score, each a mean over seeds with a bootstrap 95% interval."""
+    pairs = _transfer_pairs(cells)
     lines: list[str] = []
     for label, (base, source) in pairs.items():
         for env in dict.fromkeys(r["env"] for r in rows if r["label"] == label):  # only where the transfer series ran
-            series = [(x, [r for r in rows if r["label"] == x and r["env"] == env]) for x in (label, base)]
-            grids = [sorted({int(p[0]) for r in rs for p in r["curve"]}) for _, rs in series]
-            steps = grids[0]  # the columns: the transfer series' curve points
-            other_grid = bool(series[1][1]) and grids[1] != steps
-            if not lines:
-                compared = set(pairs) | {b for b, _ in pairs.values()}
-                games = " or ".join(
-                    str(g) for g in sorted({c.get("curve_episodes") for c in cells if c["label"] in compared} - {None})
-                )
-                lines += [
-                    "## Transfer",
-                    "",
-                    "Each series that starts from another run's student beside the same method, env and budget "
-                    "from random weights. Return at each learning-curve point "
-                    f"(mean over seeds{f' of {games} games each' if games else ''}), "
-                    "the mean over the whole curve (area under it / budget; trapezoids) and the final evaluation, "
-                    "all greedy; then the raw return of the games the run played while training, with sampled "
-                    "actions (mean of the logged last-100-games averages over the run, and the last one), which "
-                    "shows learning where a greedy policy is stuck. Bootstrap 95% intervals over seeds.",
-                    "",
-                ]
-            head = [
-                "series",
-                "seeds",
-                *(f"return at {_fmt(x)}" for x in steps),
-                "mean over the curve [95% CI]",
-                "final [95% CI]",
-                "training games: mean over the run [95% CI]",
-                "training games: last [95% CI]",
-            ]
-            lines += [f"### {label} (from `{source}`) against {base}, {env}", ""]
-            if other_grid:
-                lines += [
-                    f"`{base}` was evaluated at other steps ({len(grids[1])} points): "
-                    "each column shows its curve at its last point at or before that step.",
-                    "",
-                ]
-            lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-            for name, rs in series:
-                if not rs:
-                    lines.append(f"| {name} | 0 | " + " | ".join("-" for _ in steps) + " | - | - | - | - |")
-                    continue
-                # each seed's curve read at its last point at or before each column's step (the same points where
-                # the grids agree)
-                at = [
-                    np.mean([next((p[1] for p in reversed(r["curve"]) if p[0] <= x), np.nan) for r in rs])
-                    for x in steps
-                ]
-                area = [
-                    float(
-                        np.trapezoid([p[1] for p in r["curve"]], [p[0] for p in r["curve"]])
-                        / max(p[0] for p in r["curve"])
-                    )
-                    for r in rs
-                    if len(r["curve"]) > 1
-                ]
-                trained = [r["train_curve"] for r in rs if r.get("train_curve")]
-                cis = [
-                    _ci_text(area),
-                    _ci_text([r["score"] for r in rs]),
-                    _ci_text([float(np.mean([p[1] for p in c])) for c in trained], 2),
-                    _ci_text([c[-1][1] for c in trained], 2),
-                ]
-                lines.append(
-                    f"| {name} | {len(rs)} | "
-                    + " | ".join("-" if np.isnan(v) else _fmt(float(v)) for v in at)
-                    + " | "
-                    + " | ".join(cis)
-                    + " |"
-                )
-            lines.append("")
-    return lines
+            lines += _transfer_table(rows, label, base, source, env)
+    return _transfer_intro(pairs, cells) + lines if lines else []
 
 
 def _ratio(ours: float | None, theirs: float | None, theirs_budget: float | None) -> str:
@@ -548,26 +563,22 @@ def _ratio(ours: float | None, theirs: float | None, theirs_budget: float | None
     return f"> {bound:.0f}x" if bound >= 10 else f"> {bound:.1f}x"
 
 
-def _efficiency_lines(
-    summary_rows: list[dict[str, Any]], suite: dict[str, Any], base: str, threshold: float
-) -> list[str]:
-    """Steps and training time to ``threshold`` of the teacher, as ratios to the ``base`` series (PPO from scratch).
-    A series that starts from another cell's student (``init_from``: the Qwen3 report's off-policy then on-policy
-    stages) is compared with the base method from the same start, and with the base from scratch counting the
-    start's own env steps and training time."""
-    cells = {c["label"]: c for c in suite["cells"]}
-    base_method = cells[base]["method"] if base in cells else base
+def _series_row(summary_rows: list[dict[str, Any]], label: str | None, env: str) -> dict[str, Any] | None:
+    """The summary row of a series on an env, or None where it has none."""
+    return next((x for x in summary_rows if x["label"] == label and x["env"] == env), None)
 
-    def row(label: str | None, env: str) -> dict[str, Any] | None:
-        return next((x for x in summary_rows if x["label"] == label and x["env"] == env), None)
 
-    def start(label: str) -> str | None:
-        return (cells[label].get("init_from") or "")[5:] or None  # "cell:LABEL" -> LABEL
+def _start(cells: dict[str, dict[str, Any]], label: str) -> str | None:
+    """The series a series starts from (its ``init_from``, "cell:LABEL" -> LABEL), or None for one from scratch."""
+    return (cells[label].get("init_from") or "")[5:] or None
 
-    starts = any(c.get("init_from") for c in cells.values())
+
+def _efficiency_head(suite: dict[str, Any], base: str, threshold: float, starts: bool) -> list[str]:
+    """The efficiency section's heading, what it measures, and its table's header (a start column and a
+    from-scratch column where some series start from another's student)."""
     grids = sorted({(c["curve_points"], c["curve_episodes"]) for c in suite["cells"]}, reverse=True)
     every = " or ".join(f"budget/{max(1, p)} steps, {e} episodes" for p, e in grids)
-    lines = [
+    return [
         f"## Env steps and training time to {threshold:.0%} of the teacher",
         "",
         f"First learning-curve point (every {every}) at >= {threshold:.0%} of the teacher; median over the seeds, "
@@ -593,42 +604,74 @@ def _efficiency_lines(
         + (f" step / time ratio vs {base} from scratch, start counted |" if starts else ""),
         "|---|---|" + ("---|" if starts else "") + "---|---|---|---|---|" + ("---|" if starts else ""),
     ]
-    for s in summary_rows:
-        src = start(s["label"])
-        b = (
-            next(
-                (
-                    x
-                    for x in summary_rows
-                    if x["env"] == s["env"] and cells[x["label"]]["method"] == base_method and start(x["label"]) == src
-                ),
-                None,
-            )
-            if src
-            else row(base, s["env"])
+
+
+def _efficiency_baseline(
+    s: dict[str, Any], summary_rows: list[dict[str, Any]], cells: dict[str, dict[str, Any]], base: str
+) -> dict[str, Any] | None:
+    """The row a series is compared with: ``base`` on the same env, or for a series with a start the base method
+    from that same start."""
+    src = _start(cells, s["label"])
+    if not src:
+        return _series_row(summary_rows, base, s["env"])
+    base_method = cells[base]["method"] if base in cells else base
+    return next(
+        (
+            x
+            for x in summary_rows
+            if x["env"] == s["env"] and cells[x["label"]]["method"] == base_method and _start(cells, x["label"]) == src
+        ),
+        None,
+    )
+
+
+def _from_scratch_ratios(
+    s: dict[str, Any], st: dict[str, Any] | None, sc: dict[str, Any] | None, src: str | None
+) -> str:
+    """The last column for a series with a start: its steps and training time plus those of its start ``st``,
+    against the base from scratch ``sc``."""
+    if src and st and s["steps_to_threshold"] is not None:
+        steps_ratio = _ratio(
+            st["env_steps"] + s["steps_to_threshold"], sc and sc["steps_to_threshold"], sc and sc["env_steps"]
         )
-        line = f"| {s['label']} | {s['env']} |"
-        if starts:
-            st = row(src, s["env"]) if src else None
-            line += f" `{src}` ({_fmt(st['env_steps'] if st else None)} steps) |" if src else " - |"
-        line += (
-            f" {s['reached']}/{s['seeds']} | {_fmt(s['steps_to_threshold'])} | {_fmt(s['wall_to_threshold'])} | "
-            f"{_ratio(s['steps_to_threshold'], b and b['steps_to_threshold'], b and b['env_steps'])} | "
-            f"{_ratio(s['wall_to_threshold'], b and b['wall_to_threshold'], b and b['train_s'])} |"
+        wall_ratio = _ratio(
+            st["train_s"] + s["wall_to_threshold"], sc and sc["wall_to_threshold"], sc and sc["train_s"]
         )
-        if starts:
-            sc = row(base, s["env"])
-            if src and st and s["steps_to_threshold"] is not None:
-                steps_ratio = _ratio(
-                    st["env_steps"] + s["steps_to_threshold"], sc and sc["steps_to_threshold"], sc and sc["env_steps"]
-                )
-                wall_ratio = _ratio(
-                    st["train_s"] + s["wall_to_threshold"], sc and sc["wall_to_threshold"], sc and sc["train_s"]
-                )
-                line += f" {steps_ratio} / {wall_ratio} |"
-            else:
-                line += " - |"
-        lines.append(line)
+        return f" {steps_ratio} / {wall_ratio} |"
+    return " - |"
+
+
+def _efficiency_row(
+    s: dict[str, Any], summary_rows: list[dict[str, Any]], cells: dict[str, dict[str, Any]], base: str, starts: bool
+) -> str:
+    """One series' row of the efficiency table: reached, steps and time to the threshold, its ratios to the base."""
+    src = _start(cells, s["label"])
+    b = _efficiency_baseline(s, summary_rows, cells, base)
+    st = _series_row(summary_rows, src, s["env"]) if src else None
+    line = f"| {s['label']} | {s['env']} |"
+    if starts:
+        line += f" `{src}` ({_fmt(st['env_steps'] if st else None)} steps) |" if src else " - |"
+    line += (
+        f" {s['reached']}/{s['seeds']} | {_fmt(s['steps_to_threshold'])} | {_fmt(s['wall_to_threshold'])} | "
+        f"{_ratio(s['steps_to_threshold'], b and b['steps_to_threshold'], b and b['env_steps'])} | "
+        f"{_ratio(s['wall_to_threshold'], b and b['wall_to_threshold'], b and b['train_s'])} |"
+    )
+    if starts:
+        line += _from_scratch_ratios(s, st, _series_row(summary_rows, base, s["env"]), src)
+    return line
+
+
+def _efficiency_lines(
+    summary_rows: list[dict[str, Any]], suite: dict[str, Any], base: str, threshold: float
+) -> list[str]:
+    """Steps and training time to ``threshold`` of the teacher, as ratios to the ``base`` series (PPO from scratch).
+    A series that starts from another cell's student (``init_from``: the Qwen3 report's off-policy then on-policy
+    stages) is compared with the base method from the same start, and with the base from scratch counting the
+    start's own env steps and training time."""
+    cells = {c["label"]: c for c in suite["cells"]}
+    starts = any(c.get("init_from") for c in cells.values())
+    lines = _efficiency_head(suite, base, threshold, starts)
+    lines += [_efficiency_row(s, summary_rows, cells, base, starts) for s in summary_rows]
     return lines + [
         "",
         f"Where the baseline never reached {threshold:.0%} within its budget, the ratio is its whole budget "
@@ -638,16 +681,10 @@ def _efficiency_lines(
     ]
 
 
-def bench_report(source: str | Path, out_dir: str | Path | None = None) -> Path:
-    """results/<suite>/: README.md (tables), runs.csv (one row per run and task), summary.csv and PNG plots,
-    from the run records (see :func:`collect_bench`)."""
-    import statistics
-
-    suite, out, rows = collect_bench(source, out_dir)
-    rep = suite.get("report", {})
-    out.mkdir(parents=True, exist_ok=True)
-    tag_cols = sorted({k for r in rows for k in r if k.startswith("tag_")})
-    base_cols = [
+def _run_columns(tag_cols: list[str]) -> list[str]:
+    """runs.csv's columns: the cell and its swept tags, the run's scores and costs, the steps and time to the
+    threshold."""
+    return [
         "label",
         "method",
         "env",
@@ -665,16 +702,16 @@ def bench_report(source: str | Path, out_dir: str | Path | None = None) -> Path:
         "train_s",
         "wall_s",
         "episodes",
+        "steps_to_threshold",
+        "wall_to_threshold",
     ]
-    kind = rep.get("kind", "lineage")
-    threshold = float(rep.get("threshold", 0.9))
-    for r in rows:
-        r["steps_to_threshold"], r["wall_to_threshold"] = _steps_to(r, threshold)
-    _write_csv(out / "runs.csv", rows, base_cols + ["steps_to_threshold", "wall_to_threshold"])
 
+
+def _header_lines(suite: dict[str, Any], out: Path, rows: list[dict[str, Any]]) -> list[str]:
+    """The README's title, the suite's description, how many runs finished and how to regenerate or resume."""
     total = len(suite["cells"])
     done = len({r["key"] for r in rows})
-    lines = [
+    return [
         f"# Benchmark suite `{suite['name']}`",
         "",
         suite.get("description", "").strip(),
@@ -686,6 +723,14 @@ def bench_report(source: str | Path, out_dir: str | Path | None = None) -> Path:
         "each copied from its run folder when the run finished.",
         "",
     ]
+
+
+def _time_lines(rows: list[dict[str, Any]]) -> list[str]:
+    """The wall clock and CPU time of the finished runs: what the suite took, and what it takes on free cores."""
+    import statistics
+
+    done = len({r["key"] for r in rows})
+    lines: list[str] = []
     # train_s covers every part of a resumed run; records of runs resumed before checkpoints kept elapsed_s hold only
     # their last part's wall_s, so the larger of the two is the better figure.
     walls = list({r["key"]: max(r["wall_s"], r["train_s"]) for r in rows}.values())
@@ -707,8 +752,14 @@ def bench_report(source: str | Path, out_dir: str | Path | None = None) -> Path:
             f"{_duration(statistics.median(cpus.values()))} a run (median).",
             "",
         ]
-    varying = [c for c in tag_cols if len({str(r.get(c)) for r in rows}) > 1]
-    group_keys = ["label", "env", *varying]
+    return lines
+
+
+def _summary_rows(rows: list[dict[str, Any]], group_keys: list[str]) -> list[dict[str, Any]]:
+    """One row per series, env and varying tag (summary.csv): means over its seeds, a bootstrap interval of the
+    percent of teacher, and the median steps and time to the threshold."""
+    import statistics
+
     summary_rows = []
     for k, rs in _groups(rows, group_keys).items():
         pct = [r["percent"] for r in rs if r["percent"] is not None]
@@ -732,107 +783,153 @@ def bench_report(source: str | Path, out_dir: str | Path | None = None) -> Path:
                 "wall_to_threshold": _median_to([r["wall_to_threshold"] for r in rs]),
             }
         )
+    return summary_rows
+
+
+def _final_score_lines(
+    summary_rows: list[dict[str, Any]], rows: list[dict[str, Any]], group_keys: list[str], threshold: float
+) -> list[str]:
+    """The Final scores section: what its columns mean, then one row per summary row (with the steps to the
+    threshold where the runs have learning curves)."""
+    extra = [c for c in group_keys if c.startswith("tag_")]
+    curves = any(len(r["curve"]) > 2 for r in rows)
+    head = [
+        "series",
+        "env",
+        *[c[4:] for c in extra],
+        "seeds",
+        "student (params)",
+        "return (mean ± sd)",
+        "teacher",
+        "% of teacher [95% CI]",
+        "env steps",
+        "teacher labels",
+        "train s",
+    ] + ([f"env steps to {threshold:.0%} (seeds there)"] if curves else [])
+    lines = [
+        "## Final scores",
+        "",
+        "Mean over seeds; the interval is a bootstrap over seeds of the mean percent of teacher "
+        "(0% = the env's floor where it has one: Acrobot -500, MountainCar -200, Atari random play)."
+        + (
+            f" Env steps to {threshold:.0%}: the first learning-curve evaluation at or above {threshold:.0%} "
+            "of the teacher, median over the seeds, one that never got there counting as past the budget, "
+            "so '-' where half or more never did (the curve is sampled every budget / curve_points steps; "
+            "bc collects first and trains at the end, so it only gets there at its last point)."
+            if curves
+            else ""
+        ),
+        "",
+        "| " + " | ".join(head) + " |",
+        "|" + "---|" * len(head),
+    ]
+    lines += [_final_score_row(s, extra, curves) for s in summary_rows]
+    lines.append("")
+    return lines
+
+
+def _final_score_row(s: dict[str, Any], extra: list[str], curves: bool) -> str:
+    """One summary row of the Final scores table."""
+    pc = "-" if s["percent"] is None else f"{s['percent']:.1f} [{s['percent_lo']:.1f}, {s['percent_hi']:.1f}]"
+    return (
+        "| "
+        + " | ".join(
+            [
+                s["label"],
+                s["env"],
+                *[_fmt(s[c]) for c in extra],
+                str(s["seeds"]),
+                _fmt(s["student_params"]),
+                f"{s['score']:.1f} ± {s['score_sd']:.1f}",
+                f"{s['teacher']:.1f}",
+                pc,
+                _fmt(s["env_steps"]),
+                _fmt(s["teacher_queries"]),
+                _fmt(s["train_s"]),
+            ]
+            + ([f"{_fmt(s['steps_to_threshold'])} ({s['reached']}/{s['seeds']})"] if curves else [])
+        )
+        + " |"
+    )
+
+
+def _aggregate_lines(rows: list[dict[str, Any]], out: Path, name: str) -> list[str]:
+    """The aggregate over envs (aggregate.png and its table), or nothing where no run has a percent of teacher."""
+    agg = _aggregate_percent(rows)
+    if not agg:
+        return []
+    _plot_aggregate(agg, out / "aggregate.png", f"{name}: aggregate over envs and seeds")
+    lines = [
+        "## Aggregate over envs",
+        "",
+        "IQM and mean of percent of teacher over all runs x envs of a series, with 95% "
+        "stratified-bootstrap intervals (rliable's protocol, `rl_distill.metrics.aggregate`).",
+        "",
+        "| series | runs x envs | IQM [95% CI] | mean [95% CI] | optimality gap (fraction below 100%) |",
+        "|---|---|---|---|---|",
+    ]
+    for n, a in agg.items():
+        lines.append(
+            f"| {n} | {a['runs']} x {a['tasks']} | {a['iqm']:.1f} [{a['iqm_ci'][0]:.1f}, {a['iqm_ci'][1]:.1f}] | "
+            f"{a['mean']:.1f} [{a['mean_ci'][0]:.1f}, {a['mean_ci'][1]:.1f}] | {a['optimality_gap']:.2f} |"
+        )
+    return lines + ["", "![aggregate](aggregate.png)", ""]
+
+
+def _sweep_lines(rows: list[dict[str, Any]], rep: dict[str, Any], out: Path, name: str) -> list[str]:
+    """A sweep suite's plot (sweep.png: x, y and series from its [report]) and its section."""
+    x = rep.get("x", "teacher_queries")
+    x = x if x in rows[0] else f"tag_{x}"
+    y = rep.get("y", "percent")
+    series = rep.get("series", "label")
+    series = series if series in rows[0] else f"tag_{series}"
+    _plot_sweep(rows, x, y, series, out / "sweep.png", rep.get("title", name), bool(rep.get("logx", True)))
+    return ["## " + rep.get("title", "Sweep"), "", "![sweep](sweep.png)", ""]
+
+
+def _curve_lines(rows: list[dict[str, Any]], out: Path, name: str) -> list[str]:
+    """The learning curves (curves.png) and their section, or nothing where no run has a curve to draw."""
+    if not _plot_curves(rows, out / "curves.png", f"{name}: return vs env steps"):
+        return []
+    return [
+        "## Learning curves",
+        "",
+        "Greedy evaluation of the student during training; band: bootstrap 95% CI of the mean over seeds; "
+        "dashed: the teacher.",
+        "",
+        "![curves](curves.png)",
+        "",
+    ]
+
+
+def bench_report(source: str | Path, out_dir: str | Path | None = None) -> Path:
+    """results/<suite>/: README.md (tables), runs.csv (one row per run and task), summary.csv and PNG plots,
+    from the run records (see :func:`collect_bench`)."""
+    suite, out, rows = collect_bench(source, out_dir)
+    rep = suite.get("report", {})
+    out.mkdir(parents=True, exist_ok=True)
+    tag_cols = sorted({k for r in rows for k in r if k.startswith("tag_")})
+    kind = rep.get("kind", "lineage")
+    threshold = float(rep.get("threshold", 0.9))
+    for r in rows:
+        r["steps_to_threshold"], r["wall_to_threshold"] = _steps_to(r, threshold)
+    _write_csv(out / "runs.csv", rows, _run_columns(tag_cols))
+
+    lines = _header_lines(suite, out, rows) + _time_lines(rows)
+    varying = [c for c in tag_cols if len({str(r.get(c)) for r in rows}) > 1]
+    group_keys = ["label", "env", *varying]
+    summary_rows = _summary_rows(rows, group_keys)
     _write_csv(out / "summary.csv", summary_rows, list(summary_rows[0]) if summary_rows else group_keys)
-
     if summary_rows:
-        extra = [c for c in group_keys if c.startswith("tag_")]
-        curves = any(len(r["curve"]) > 2 for r in rows)
-        head = [
-            "series",
-            "env",
-            *[c[4:] for c in extra],
-            "seeds",
-            "student (params)",
-            "return (mean ± sd)",
-            "teacher",
-            "% of teacher [95% CI]",
-            "env steps",
-            "teacher labels",
-            "train s",
-        ] + ([f"env steps to {threshold:.0%} (seeds there)"] if curves else [])
-        lines += [
-            "## Final scores",
-            "",
-            "Mean over seeds; the interval is a bootstrap over seeds of the mean percent of teacher "
-            "(0% = the env's floor where it has one: Acrobot -500, MountainCar -200, Atari random play)."
-            + (
-                f" Env steps to {threshold:.0%}: the first learning-curve evaluation at or above {threshold:.0%} "
-                "of the teacher, median over the seeds, one that never got there counting as past the budget, "
-                "so '-' where half or more never did (the curve is sampled every budget / curve_points steps; "
-                "bc collects first and trains at the end, so it only gets there at its last point)."
-                if curves
-                else ""
-            ),
-            "",
-            "| " + " | ".join(head) + " |",
-            "|" + "---|" * len(head),
-        ]
-        for s in summary_rows:
-            pc = "-" if s["percent"] is None else f"{s['percent']:.1f} [{s['percent_lo']:.1f}, {s['percent_hi']:.1f}]"
-            lines.append(
-                "| "
-                + " | ".join(
-                    [
-                        s["label"],
-                        s["env"],
-                        *[_fmt(s[c]) for c in extra],
-                        str(s["seeds"]),
-                        _fmt(s["student_params"]),
-                        f"{s['score']:.1f} ± {s['score_sd']:.1f}",
-                        f"{s['teacher']:.1f}",
-                        pc,
-                        _fmt(s["env_steps"]),
-                        _fmt(s["teacher_queries"]),
-                        _fmt(s["train_s"]),
-                    ]
-                    + ([f"{_fmt(s['steps_to_threshold'])} ({s['reached']}/{s['seeds']})"] if curves else [])
-                )
-                + " |"
-            )
-        lines.append("")
-
-    agg = _aggregate_percent(rows) if rows and kind != "sweep" else {}  # a sweep's points are not runs of one setting
-    if agg:
-        _plot_aggregate(agg, out / "aggregate.png", f"{suite['name']}: aggregate over envs and seeds")
-        lines += [
-            "## Aggregate over envs",
-            "",
-            "IQM and mean of percent of teacher over all runs x envs of a series, with 95% "
-            "stratified-bootstrap intervals (rliable's protocol, `rl_distill.metrics.aggregate`).",
-            "",
-            "| series | runs x envs | IQM [95% CI] | mean [95% CI] | optimality gap (fraction below 100%) |",
-            "|---|---|---|---|---|",
-        ]
-        for n, a in agg.items():
-            lines.append(
-                f"| {n} | {a['runs']} x {a['tasks']} | {a['iqm']:.1f} [{a['iqm_ci'][0]:.1f}, {a['iqm_ci'][1]:.1f}] | "
-                f"{a['mean']:.1f} [{a['mean_ci'][0]:.1f}, {a['mean_ci'][1]:.1f}] | {a['optimality_gap']:.2f} |"
-            )
-        lines += ["", "![aggregate](aggregate.png)", ""]
-
+        lines += _final_score_lines(summary_rows, rows, group_keys, threshold)
+    if rows and kind != "sweep":  # a sweep's points are not runs of one setting
+        lines += _aggregate_lines(rows, out, suite["name"])
     if kind == "efficiency" and summary_rows:
         lines += _efficiency_lines(summary_rows, suite, rep.get("baseline", "ppo"), threshold)
-
     if kind == "sweep" and rows:
-        x = rep.get("x", "teacher_queries")
-        x = x if x in rows[0] else f"tag_{x}"
-        y = rep.get("y", "percent")
-        series = rep.get("series", "label")
-        series = series if series in rows[0] else f"tag_{series}"
-        _plot_sweep(rows, x, y, series, out / "sweep.png", rep.get("title", suite["name"]), bool(rep.get("logx", True)))
-        lines += ["## " + rep.get("title", "Sweep"), "", "![sweep](sweep.png)", ""]
-
+        lines += _sweep_lines(rows, rep, out, suite["name"])
     lines += _transfer_lines(rows, suite["cells"])
-    if _plot_curves(rows, out / "curves.png", f"{suite['name']}: return vs env steps"):
-        lines += [
-            "## Learning curves",
-            "",
-            "Greedy evaluation of the student during training; band: bootstrap 95% CI of the mean over seeds; "
-            "dashed: the teacher.",
-            "",
-            "![curves](curves.png)",
-            "",
-        ]
+    lines += _curve_lines(rows, out, suite["name"])
     if rep.get("notes"):
         lines += ["## Against the papers", "", rep["notes"].strip(), ""]
     lines += ["## Runs", "", "One row per run and task: [runs.csv](runs.csv); grouped: [summary.csv](summary.csv)."]
