@@ -43,6 +43,7 @@ import itertools
 import json
 import os
 import shutil
+import signal
 import sys
 import tarfile
 import tempfile
@@ -373,6 +374,9 @@ def _worker_init(parent: int | None = None) -> None:
     import torch
 
     torch.set_num_threads(1)
+    # Ctrl-C reaches every process of the terminal's group: an idle worker ignores it (no traceback); a running
+    # cell's harness catches it (runs.StopOnSignal) to checkpoint and stop.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     if parent is not None:
         import threading
 
@@ -402,14 +406,38 @@ def _local(todo: list[Cell], runs_root: Path, workers: int, resume: bool, precis
     ) as pool:
         pending = {pool.submit(_run_cell_safe, asdict(c), str(runs_root), resume, precision) for c in todo}
         try:
-            while pending:
-                done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for f in done:
-                    yield f.result()
+            with _sigterm_as_ctrl_c(pool):
+                while pending:
+                    done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                    for f in done:
+                        yield f.result()
         except BaseException:
             for f in pending:
                 f.cancel()
             raise
+
+
+@contextlib.contextmanager
+def _sigterm_as_ctrl_c(pool):
+    """SIGTERM to the bench process (a scheduler's stop) does what Ctrl-C does: the running cells get SIGINT, write
+    their checkpoints and stop, and the bench ends with KeyboardInterrupt. Only in the main thread."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def forward(signum, frame):
+        for p in list(getattr(pool, "_processes", {}).values()):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(p.pid, signal.SIGINT)
+        raise KeyboardInterrupt
+
+    old = signal.signal(signal.SIGTERM, forward)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
 
 
 def _ray(todo: list[Cell], runs_root: Path, workers: int, address: str | None, precision: str = "auto"):

@@ -160,3 +160,28 @@ def test_sigterm_to_the_cli_checkpoints_and_resume_continues(tmp_path):
     r = subprocess.run([*cmd, "--resume", "--lr", "0.5"], capture_output=True, text=True)
     assert r.returncode == 2 and "--lr (" in r.stderr and "-> 0.5)" in r.stderr, r.stderr
     assert [p.name for p in Path(tmp_path).iterdir()] == [run_dir.name]
+
+
+def test_sigterm_to_a_bench_with_workers_checkpoints_its_cells(tmp_path):
+    """A 2-worker bench stopped with SIGTERM: each running cell writes its checkpoint and stops, no worker prints
+    a traceback, the bench exits 130, and --resume continues the cells from their checkpoints."""
+    suite = tmp_path / "long.toml"
+    suite.write_text(
+        'name = "long"\ndescription = "two long runs"\nseeds = 2\neval_episodes = 2\ncurve_points = 2\n'
+        'curve_episodes = 2\n[[grid]]\nmethod = "ppo"\nenv = "CartPole-v1"\nsteps = 1000000\n'
+    )
+    runs, out = tmp_path / "runs", tmp_path / "out"
+    cmd = [sys.executable, "-m", "rl_distill.cli", "bench", str(suite), "--workers", "2", "--no-progress"]
+    cmd += ["--runs-dir", str(runs), "--out", str(out)]
+    p = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 180
+    while time.time() < deadline and len([f for f in runs.glob("*/*/scalars.jsonl") if f.read_text().strip()]) < 2:
+        time.sleep(0.5)
+    p.send_signal(signal.SIGTERM)
+    _, err = p.communicate(timeout=180)
+    assert p.returncode == 130, err
+    assert "Traceback" not in err, err
+    checkpoints = sorted(runs.glob("*/*/checkpoint.pt"))
+    assert len(checkpoints) == 2 and not list(runs.glob("*/*/summary.json"))
+    for ck in checkpoints:
+        assert 0 < torch.load(ck, weights_only=True)["env_steps"] < 1_000_000
