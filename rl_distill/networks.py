@@ -83,8 +83,8 @@ class NatureCNN(nn.Module):
         self.features_dim = features
 
     channels_last_on_cpu = True
-    """Feed the convolutions channels-last input in training passes on the CPU, where oneDNN runs them
-    1.3-1.6x faster (same maths, float rounding aside; benchmarks/cnn_memory_format.py)."""
+    """Feed the convolutions channels-last input in training passes on the CPU, where oneDNN runs them faster
+    (same maths, float rounding aside; measured by benchmarks/cnn_memory_format.py, in results/benchmarks)."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if _use_channels_last(x):
@@ -132,8 +132,8 @@ def make_encoder(arch: Arch) -> nn.Module:
 def image_floats(obs: torch.Tensor) -> torch.Tensor:
     """uint8 images -> floats in [0, 1], the same values as ``obs.float() / 255``. In a CPU training pass the
     bytes are put channels-last first (a quarter of the float copy that :class:`NatureCNN` would make) and
-    scaled in place: Policy Distillation of Pong into rusu-4x trained 1.22-1.29x faster end to end
-    (benchmarks/image_input.py, results/benchmarks/README.md)."""
+    scaled in place, which makes CPU training faster end to end (benchmarks/image_input.py; figures in
+    results/benchmarks/README.md)."""
     if _use_channels_last(obs):
         obs = obs.contiguous(memory_format=torch.channels_last)
     return obs.to(torch.float32, copy=True).div_(255.0)  # a copy: float input is never scaled in place
