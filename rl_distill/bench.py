@@ -19,6 +19,8 @@ A suite file names the runs as blocks of ``[[grid]]``; each block crosses its li
     sweep = { tau = [0.01, 1.0] }  # method options crossed
     label = "{method}"             # the series name; may use {method}, {student}, {steps} and sweep keys
     init_from = "cell:LABEL"       # start from the same seed's student of that series (its heads too on the same envs)
+    teacher = { "CartPole-v1" = "cell:LABEL", default = "ppo-{env}" }   # per env; a cell: that series' student
+    keep = ["Acrobot-v1"]          # envs the student keeps a head for, scored but not trained (continual learning)
     curve_points = 6               # eval_episodes, curve_points, curve_episodes: this block's own (else the suite's)
 
 Every grid cell is one independent call of :func:`run_cell` (a pure function of its config and the
@@ -84,6 +86,10 @@ class Cell:
     curve_episodes: int = 10
     init_from: str | None = None
     """``cell:LABEL``: start from the student of the same seed's run labelled LABEL (run first)."""
+    keep: list[str] = field(default_factory=list)
+    """Envs the student keeps a head for without training on them (RunSpec.keep)."""
+    keep_teachers: list[str] = field(default_factory=list)
+    """Their reference teachers."""
     tags: dict[str, Any] = field(default_factory=dict)
     """The swept values (student, steps, options) the report groups and plots by."""
 
@@ -111,7 +117,19 @@ EVAL_KEYS = ("eval_episodes", "curve_points", "curve_episodes")
 good player take far longer than a control task's episodes)."""
 
 
-GRID_KEYS = {"method", "env", "teacher", "student", "steps", "options", "sweep", "label", "init_from", *EVAL_KEYS}
+GRID_KEYS = {
+    "method",
+    "env",
+    "teacher",
+    "student",
+    "steps",
+    "options",
+    "sweep",
+    "label",
+    "init_from",
+    "keep",
+    *EVAL_KEYS,
+}
 """The keys a ``[[grid]]`` block may have."""
 
 
@@ -156,7 +174,7 @@ def _block_cells(g: dict[str, Any], doc: dict[str, Any], n_seeds: int) -> list[C
     ):
         get_method(method)  # unknown method: one-line error now, not in a worker later
         envs = _as_list(env)
-        teachers = [g.get("teacher", "ppo-{env}").format(env=e.replace("/", "-")) for e in envs]
+        teachers = [_block_teacher(g, e) for e in envs]
         for steps in _as_list(_block_steps(g, envs)):
             options = {**g.get("options", {}), **dict(zip(sweep_keys, sweep_vals))}
             tags = {"student": student, "steps": steps, **dict(zip(sweep_keys, sweep_vals))}
@@ -174,8 +192,27 @@ def _block_cells(g: dict[str, Any], doc: dict[str, Any], n_seeds: int) -> list[C
                 "curve_episodes": int(g.get("curve_episodes", doc.get("curve_episodes", 10))),
                 "init_from": g.get("init_from"),
             }
+            if g.get("keep"):  # only where given: the keys (digests) of the suites without it stay as they were
+                run["keep"] = [e for e in _as_list(g["keep"])]
+                run["keep_teachers"] = [_block_teacher(g, e) for e in run["keep"]]
             cells += [_seed_cell(run, seed, tags) for seed in range(n_seeds)]
     return cells
+
+
+def _block_teacher(g: dict[str, Any], env: str) -> str:
+    """The block's teacher for ``env``: its ``teacher`` (a name, or a table by env id with a ``default``), with
+    ``{env}`` as the env id ('/' as '-'); default the shipped ppo-{env}."""
+    t = g.get("teacher", "ppo-{env}")
+    if isinstance(t, dict):
+        t = t.get(env, t.get("default", "ppo-{env}"))
+    return str(t).format(env=env.replace("/", "-"))
+
+
+def cell_sources(c: Cell) -> list[str]:
+    """The labels of the series whose same-seed run this cell needs first: the student it starts from
+    (``init_from``) and the students it has as teachers (``cell:LABEL``)."""
+    refs = [c.init_from, *c.teachers, *c.keep_teachers]
+    return list(dict.fromkeys(r[5:] for r in refs if r and r.startswith("cell:")))
 
 
 def _seed_cell(run: dict[str, Any], seed: int, tags: dict[str, Any]) -> Cell:
@@ -187,7 +224,7 @@ def _seed_cell(run: dict[str, Any], seed: int, tags: dict[str, Any]) -> Cell:
 
 
 def _check_init_from(path: Path, cells: list[Cell]) -> None:
-    """Refuse an ``init_from`` that does not name a series of this suite."""
+    """Refuse an ``init_from`` or a ``cell:`` teacher that does not name a series of this suite, and a cycle."""
     labels = {c.label for c in cells}
     for c in cells:
         if c.init_from and not (c.init_from.startswith("cell:") and c.init_from[5:] in labels):
@@ -195,6 +232,31 @@ def _check_init_from(path: Path, cells: list[Cell]) -> None:
                 f"{path}: init_from = {c.init_from!r} must be 'cell:LABEL' with a label of this suite "
                 f"({', '.join(sorted(labels))})"
             )
+        for label in cell_sources(c):
+            if label not in labels:
+                raise UserError(
+                    f"{path}: teacher 'cell:{label}' names no series of this suite ({', '.join(sorted(labels))})"
+                )
+    _depths(cells, path)
+
+
+def _depths(cells: list[Cell], path: Path | str = "suite") -> dict[str, int]:
+    """Each cell's stage: 0 without sources, else one more than its deepest source (sources run first)."""
+    by_label: dict[tuple[str, int], Cell] = {(c.label, c.seed): c for c in cells}
+    depth: dict[str, int] = {}
+
+    def visit(c: Cell, path_labels: tuple[str, ...]) -> int:
+        if c.key in depth:
+            return depth[c.key]
+        if c.label in path_labels:
+            raise UserError(f"{path}: series {c.label!r} starts from itself (through {' -> '.join(path_labels)})")
+        srcs = [by_label[(label, c.seed)] for label in cell_sources(c) if (label, c.seed) in by_label]
+        depth[c.key] = 1 + max((visit(s, (*path_labels, c.label)) for s in srcs), default=-1)
+        return depth[c.key]
+
+    for c in cells:
+        visit(c, ())
+    return depth
 
 
 def load_suite(name: str, seeds: int | None = None) -> Suite:
@@ -223,23 +285,74 @@ def cell_dir(runs_root: str | Path, cell: Cell) -> Path:
 _FINGERPRINTS: dict[str, str] = {}
 
 
-def teacher_fingerprints(teachers: list[str]) -> list[str]:
-    """sha256 of each teacher's weights (cached per process): a run is only reused with the same teachers."""
+def teacher_fingerprints(teachers: list[str], envs: list[str | None] | None = None) -> list[str]:
+    """sha256 of each teacher's weights (cached per process): a run is only reused with the same teachers. A run
+    folder's student is a teacher for one env (its head): ``envs``."""
     from rl_distill.evaluation import teacher_fingerprint
     from rl_distill.teachers import load_teacher
 
-    for t in teachers:
-        if t not in _FINGERPRINTS:
-            _FINGERPRINTS[t] = teacher_fingerprint(load_teacher(t))
-    return [_FINGERPRINTS[t] for t in teachers]
+    envs = list(envs or [None] * len(teachers))
+    for t, e in zip(teachers, envs):
+        if (t, e) not in _FINGERPRINTS:
+            _FINGERPRINTS[t, e] = teacher_fingerprint(load_teacher(t, env_id=e))
+    return [_FINGERPRINTS[t, e] for t, e in zip(teachers, envs)]
 
 
 def _stale(out_dir: Path, cell: Cell) -> bool:
     """A finished cell whose teachers have changed since (e.g. a retrained zoo teacher): its numbers no longer
-    describe the shipped teacher, so it runs again."""
+    describe the shipped teacher, so it runs again. A ``cell:`` teacher (another run's student) is that run's
+    to check: it is not compared here."""
     rec = load_record(out_dir, cell.key)
     recorded = rec["cell"].get("teacher_fingerprints") if rec else None
-    return recorded is not None and recorded != teacher_fingerprints(cell.teachers)
+    if recorded is None:
+        return False
+    named = [(i, t) for i, t in enumerate(cell.teachers) if not t.startswith("cell:")]
+    now = teacher_fingerprints([t for _, t in named])
+    return len(recorded) != len(cell.teachers) or any(recorded[i] != f for (i, _), f in zip(named, now))
+
+
+def report_changes(source: str | Path, out_dir: str | Path | None = None) -> dict[str, str]:
+    """:func:`changed_defaults` for the suite snapshot in a results or runs folder (``rl-distill report``)."""
+    snap_path = Path(source) / "suite.json"
+    if not snap_path.exists():
+        return {}  # the report says what is missing
+    snap = json.loads(snap_path.read_text())
+    out = Path(out_dir or snap.get("out") or f"results/{snap['name']}")
+    fields = {f for f in Cell.__dataclass_fields__}
+    cells = [Cell(**{k: v for k, v in c.items() if k in fields}) for c in snap["cells"]]
+    return changed_defaults(cells, out)
+
+
+def changed_defaults(cells: list[Cell], out_dir: Path) -> dict[str, str]:
+    """The finished cells whose record was made with another method config than the cell resolves to today (its
+    options over the method's per-env defaults: a default changed since), each with what changed. Only settings
+    both configs have are compared (a setting added since, at its old behaviour, is not a change)."""
+    out = {}
+    for cell in cells:
+        rec = load_record(out_dir, cell.key)
+        old = (rec or {}).get("summary", {}).get("method_config")
+        if not isinstance(old, dict):
+            continue
+        new, default = resolved_config(cell)
+        # A setting added since: the record ran at its old behaviour, the Config's default; a change only where the
+        # env defaults now set another value (on-policy's Atari memory).
+        changed = {k: old[k] for k in old.keys() & new.keys() if old[k] != new[k]}
+        changed |= {k: "(none)" for k in new.keys() - old.keys() if new[k] != default.get(k)}
+        if changed:
+            out[cell.key] = ", ".join(f"{k} {changed[k]} -> {new[k]}" for k in sorted(changed))
+    return out
+
+
+def resolved_config(cell: Cell) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The method config (JSON types) that ``cell`` runs with today (its options over the method's env defaults),
+    and the method's plain Config defaults."""
+    from rl_distill.distill import method_config
+    from rl_distill.methods import get_method
+    from rl_distill.runs import to_json
+
+    method = get_method(cell.method)
+    cfg = method_config(method, cell.options, cell.envs)
+    return json.loads(to_json(asdict(cfg))), json.loads(to_json(asdict(method.Config())))
 
 
 class CellBusy(Exception):
@@ -266,7 +379,8 @@ def run_cell(cell: dict[str, Any], runs_root: str, resume: bool = True, precisio
     c = Cell(**cell)
     out = cell_dir(runs_root, c)
     with _cell_lock(Path(runs_root), c.key):
-        fingerprints = teacher_fingerprints(c.teachers)
+        teachers = [_resolve(runs_root, t, c) for t in c.teachers]
+        fingerprints = teacher_fingerprints(teachers, c.envs)
         if (
             resume
             and (done := finished_summary(out)) is not None
@@ -287,19 +401,12 @@ def _train_cell(c: Cell, out: Path, runs_root: str, precision: str = "auto") -> 
 
     method = get_method(c.method)
     budget = c.steps or sum(method.default_steps(e) for e in c.envs)
-    init = None
-    if c.init_from:
-        suite = json.loads((Path(runs_root) / "suite.json").read_text())
-        src = next(x for x in suite["cells"] if x["label"] == c.init_from[5:] and x["seed"] == c.seed)
-        s = finished_summary(Path(runs_root) / src["key"])
-        if s is None:
-            raise UserError(f"{c.key} starts from {src['key']}, which has not finished")
-        init = (
-            s["run_dir"] if Path(s["run_dir"]).exists() else str(Path(runs_root) / src["key"] / Path(s["run_dir"]).name)
-        )
+    init = _resolve(runs_root, c.init_from, c) if c.init_from else None
     spec = RunSpec(
         method=c.method,
-        teachers=list(c.teachers),
+        teachers=[_resolve(runs_root, t, c) for t in c.teachers],
+        keep=list(c.keep),
+        keep_teachers=[_resolve(runs_root, t, c) for t in c.keep_teachers],
         envs=list(c.envs),
         student=c.student,
         steps=c.steps,
@@ -321,6 +428,18 @@ def _train_cell(c: Cell, out: Path, runs_root: str, precision: str = "auto") -> 
     # replay memory (~0.9 GB), and atari-lineage's 63 filled 45 GB. The student and its record stay.
     (Path(summary["run_dir"]) / "checkpoint.pt").unlink(missing_ok=True)
     return summary
+
+
+def _resolve(runs_root: str | Path, ref: str, c: Cell) -> str:
+    """``cell:LABEL`` as the run folder of the same seed's finished run of that series (a student to start from
+    or to have as a teacher); any other name as it is."""
+    if not ref.startswith("cell:"):
+        return ref
+    src = next(x for x in _suite_cells(Path(runs_root)) if x["label"] == ref[5:] and x["seed"] == c.seed)
+    s = finished_summary(Path(runs_root) / src["key"])
+    if s is None:
+        raise UserError(f"{c.key} needs the student of {src['key']}, which has not finished")
+    return s["run_dir"] if Path(s["run_dir"]).exists() else str(Path(runs_root) / src["key"] / Path(s["run_dir"]).name)
 
 
 def _run_cell_safe(cell: dict[str, Any], runs_root: str, resume: bool, precision: str = "auto") -> dict[str, Any]:
@@ -452,10 +571,11 @@ def _ray(todo: list[Cell], runs_root: Path, workers: int, address: str | None, p
     task = ray.remote(num_cpus=1)(_run_cell_packed)
 
     def deps(c: Cell) -> dict[str, bytes]:
-        if not c.init_from:
+        labels = cell_sources(c)
+        if not labels:
             return {}
-        src = next(x for x in _suite_cells(runs_root) if x["label"] == c.init_from[5:] and x["seed"] == c.seed)
-        return {"runs": _pack(runs_root, ["suite.json", src["key"]])}
+        keys = [x["key"] for x in _suite_cells(runs_root) if x["label"] in labels and x["seed"] == c.seed]
+        return {"runs": _pack(runs_root, ["suite.json", *keys])}
 
     pending = [task.remote(asdict(c), deps(c), precision) for c in todo]
     while pending:
@@ -477,7 +597,7 @@ def _check_teachers(cells: list[Cell]) -> None:
     from rl_distill.teachers import load_teacher
 
     missing = []
-    for t in sorted({t for c in cells for t in c.teachers}):
+    for t in sorted({t for c in cells for t in (*c.teachers, *c.keep_teachers) if not t.startswith("cell:")}):
         try:
             load_teacher(t)
         except TeacherError:
@@ -507,16 +627,28 @@ def _write_snapshot(suite: Suite, runs_root: Path, out_dir: Path) -> None:
         atomic_write_json(d / "suite.json", snapshot)
 
 
-def _set_aside_stale(suite: Suite, cells: list[Cell], runs_root: Path, out_dir: Path) -> None:
-    """Drop the records of finished cells made with other teacher weights, so they run again."""
+def _set_aside_stale(
+    suite: Suite, cells: list[Cell], runs_root: Path, out_dir: Path, rerun_changed: bool = False
+) -> None:
+    """Drop the records of finished cells made with other teacher weights, and with ``rerun_changed`` those made
+    with other method defaults, so they run again (the run folder is kept aside, not deleted: the old numbers stay
+    inspectable). Without it, the second kind is only counted here and listed in the report."""
     stale = [c for c in cells if _stale(out_dir, c)]
-    for c in stale:  # the run folder is kept aside, not deleted: the old numbers stay inspectable
+    changed = changed_defaults([c for c in cells if c not in stale], out_dir)
+    again = stale + ([c for c in cells if c.key in changed] if rerun_changed else [])
+    for c in again:
         record_path(out_dir, c.key).unlink()
         if cell_dir(runs_root, c).exists():
             cell_dir(runs_root, c).rename(runs_root / f"_stale_{int(time.time())}_{c.key}")
     if stale:
         print(
             f"bench {suite.name}: {len(stale)} finished runs were made with other teacher weights; running them again",
+            file=sys.stderr,
+        )
+    if changed:
+        print(
+            f"bench {suite.name}: {len(changed)} finished runs were made with other method defaults than today's "
+            + ("; running them again" if rerun_changed else "(listed in the report; --rerun-changed runs them again)"),
             file=sys.stderr,
         )
 
@@ -528,8 +660,15 @@ def _todo(suite: Suite, cells: list[Cell], runs_root: Path, out_dir: Path, backe
     finished = len(cells) - len(todo)
     # A transfer run needs its source's student weights, which only a run folder holds.
     by_label = {(c.label, c.seed): c for c in suite.cells}
-    sources = {by_label[(c.init_from[5:], c.seed)].key for c in todo if c.init_from} - {c.key for c in todo}
-    reruns = [s for s in suite.cells if s.key in sources and finished_summary(cell_dir(runs_root, s)) is None]
+    needed, stack = set(), [c for c in todo]
+    while stack:  # the sources of the runs to do, and theirs (a chain of stages), whose run folders are not here
+        c = stack.pop()
+        for label in cell_sources(c):
+            src = by_label[(label, c.seed)]
+            if src.key not in needed and finished_summary(cell_dir(runs_root, src)) is None:
+                needed.add(src.key)
+                stack.append(src)
+    reruns = [s for s in suite.cells if s.key in needed and s.key not in {c.key for c in todo}]
     todo = reruns + todo
     again = (
         f", {len(reruns)} of them finished elsewhere and run again for the student weights a transfer run starts from"
@@ -553,9 +692,10 @@ def _results(
     address: str | None,
     precision: str,
 ):
-    """Yield each cell's result from the backend; runs that start from another run's student (init_from) go after
-    everything else."""
-    for phase in ([c for c in todo if not c.init_from], [c for c in todo if c.init_from]):
+    """Yield each cell's result from the backend, stage by stage: a run that starts from another run's student
+    (init_from) or has one as its teacher goes after it."""
+    depth = _depths(todo)
+    for phase in [[c for c in todo if depth[c.key] == d] for d in sorted(set(depth.values()))]:
         if phase:
             yield from (
                 _local(phase, runs_root, workers, resume, precision)
@@ -613,8 +753,10 @@ def bench(
     progress: bool = True,
     only: str | None = None,
     precision: str = "auto",
+    rerun_changed: bool = False,
 ) -> dict[str, Any]:
-    """Run every unfinished cell of a suite, then write its report. Returns counts and the report path."""
+    """Run every unfinished cell of a suite, then write its report. Returns counts and the report path.
+    ``rerun_changed``: also run again the finished cells made with other method defaults than today's."""
     from rl_distill.errors import check_count
     from rl_distill.precision import check_precision
 
@@ -629,7 +771,7 @@ def bench(
     _write_snapshot(suite, runs_root, out_dir)
     _check_teachers(cells)
     sync_records(runs_root, out_dir, [c.key for c in cells])
-    _set_aside_stale(suite, cells, runs_root, out_dir)
+    _set_aside_stale(suite, cells, runs_root, out_dir, rerun_changed)
     todo = _todo(suite, cells, runs_root, out_dir, backend, workers)
     if backend not in ("local", "ray"):
         raise UserError(f"unknown backend {backend!r}; choose local or ray")
@@ -639,7 +781,7 @@ def bench(
     failed, busy = _collect(
         _results(todo, backend, runs_root, workers, resume, address, precision), bar, runs_root, out_dir
     )
-    report = bench_report(out_dir)
+    report = bench_report(out_dir, changed=changed_defaults(suite.cells, out_dir))
     result = {
         "suite": suite.name,
         "runs": len(cells),

@@ -289,6 +289,8 @@ def run_spec(a: argparse.Namespace):
         progress=not a.no_progress,
         options=method_options(a),
         init_from=a.init_from,
+        keep=a.keep or [],
+        keep_teachers=a.keep_teacher or [],
         precision=a.precision,
     )
 
@@ -344,6 +346,7 @@ def cmd_bench(a: argparse.Namespace) -> int:
         progress=not a.no_progress,
         only=a.only,
         precision=a.precision,
+        rerun_changed=a.rerun_changed,
     )
     if a.json:
         _print_json(r)
@@ -357,9 +360,10 @@ def cmd_bench(a: argparse.Namespace) -> int:
 
 
 def cmd_report(a: argparse.Namespace) -> int:
+    from rl_distill.bench import report_changes
     from rl_distill.report import bench_report
 
-    print(bench_report(a.runs_dir, a.out))
+    print(bench_report(a.runs_dir, a.out, changed=report_changes(a.runs_dir, a.out)))
     return 0
 
 
@@ -491,7 +495,11 @@ def _add_teachers(sub) -> None:
 def _distill_common() -> argparse.ArgumentParser:
     """The flags every method takes (RunSpec's), as a parent parser; each method's parser adds its own options."""
     d = argparse.ArgumentParser(add_help=False)
-    d.add_argument("--teacher", action="append", help="shipped id or path; repeat for multi-task methods")
+    d.add_argument(
+        "--teacher",
+        action="append",
+        help="shipped id, teacher file or folder, or a finished run (runs/<run>: its student); repeat for multi-task",
+    )
     d.add_argument("--env", action="append", help="env id per teacher (default: the teacher's)")
     d.add_argument("--student", default=None, help="mlp-64-64, cnn-32-64-64-512, nature, rusu-4x, rusu-15x, rusu-27x")
     d.add_argument("--steps", type=int, default=None, help="env-step budget")
@@ -509,7 +517,20 @@ def _distill_common() -> argparse.ArgumentParser:
         "--init-from",
         default=None,
         help="a finished run folder whose student starts this one: its shared layers (transfer), "
-        "its heads too if it played the same envs (continuation)",
+        "and the heads of the envs it had heads for (continuation)",
+    )
+    d.add_argument(
+        "--keep",
+        action="append",
+        metavar="ENV",
+        help="an env the student keeps a head for (from --init-from) without training on it, scored on the curve "
+        "and at the end (continual learning); repeatable",
+    )
+    d.add_argument(
+        "--keep-teacher",
+        action="append",
+        metavar="TEACHER",
+        help="the teacher each --keep env is scored against, in order (default: the shipped ppo-<env>)",
     )
     d.add_argument("--no-progress", action="store_true", help="no progress bar")
     d.add_argument("--json", action="store_true", help="print the run summary as one JSON document")
@@ -580,6 +601,11 @@ def _add_bench(sub) -> None:
         help="run only the cells whose key contains one of these comma-separated texts (e.g. CartPole,Acrobot)",
     )
     b.add_argument("--precision", choices=PRECISIONS, default="auto", help=PRECISION_HELP)
+    b.add_argument(
+        "--rerun-changed",
+        action="store_true",
+        help="also run again the finished runs made with other method defaults than today's (the report lists them)",
+    )
     b.add_argument("--no-progress", action="store_true", help="no progress bar")
     b.add_argument("--json", action="store_true", help=JSON_HELP)
     b.set_defaults(func=cmd_bench)

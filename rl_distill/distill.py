@@ -45,7 +45,7 @@ from rl_distill.runs import (
     run_name,
     to_json,
 )
-from rl_distill.students import Student, StudentSpec, make_student, student_policy
+from rl_distill.students import Student, StudentSpec, load_student, make_student, student_policy  # noqa: F401 (load_student: public here too)
 from rl_distill.teachers import Teacher, load_teacher
 
 
@@ -86,6 +86,12 @@ class RunSpec:
     student (the first learning-curve point, the same for every method of a seed), once."""
     options: dict[str, Any] = field(default_factory=dict)
     """Method-specific options (fields of the method's Config)."""
+    keep: list[str] = field(default_factory=list)
+    """Envs the student keeps a head for without training on them (continual learning: how a game learnt before
+    fares while the student learns these): their heads come from ``init_from`` where it had them, and each is
+    evaluated on the learning curve and at the end, against its reference teacher."""
+    keep_teachers: list[str] = field(default_factory=list)
+    """The reference teacher of each kept env, in order (default: the shipped ppo-<env>)."""
     command: str | None = field(default_factory=cli_command)
     """The command line that started the run (None for a library call)."""
 
@@ -104,6 +110,14 @@ class RunSpec:
             StudentSpec.parse(self.student)
         check_dir("runs_dir", self.runs_dir)
         check_dir("eval_cache", self.eval_cache)
+        for e in self.keep:
+            check_env_id(e)
+        if set(self.keep) & set(self.envs) or len(set(self.keep)) != len(self.keep):
+            raise UserError(f"--keep {' '.join(self.keep)}: a kept env is trained on too, or named twice")
+        if self.keep_teachers and len(self.keep_teachers) != len(self.keep):
+            raise UserError(
+                f"give one --keep-teacher per --keep ({len(self.keep)} kept envs, {len(self.keep_teachers)} teachers)"
+            )
 
 
 def resolve_device(device: str) -> torch.device:
@@ -131,6 +145,7 @@ class Context:
         logger: RunLogger,
         budget: int,
         started_at: float | None = None,
+        kept_envs: list[str] | None = None,
     ):
         self.spec = spec
         self.teachers = teachers
@@ -147,6 +162,8 @@ class Context:
             None if g is None else torch.tensor(g, device=device) for g in map(action_groups, env_ids)
         ]
         """Per task, each action's group where the game's actions repeat one another (envs.action_groups), else None."""
+        self.eval_env_ids = list(env_ids) + list(kept_envs or [])
+        """The games of the student's heads, in order: the trained ones, then those it only keeps (RunSpec.keep)."""
         self.rollouts: list[Rollout] = []
         self._steps_base = 0
         self._queries_base = 0
@@ -266,7 +283,8 @@ class Context:
         cache = self.spec.eval_cache if self.env_steps == 0 else None
         fingerprint = weights_fingerprint(self.student) if cache else ""
         with torch.no_grad(), torch.autocast(self.device.type, enabled=False):  # evaluations in fp32, as the final one
-            for i, env_id in enumerate(self.env_ids):
+            suffix = len(self.eval_env_ids) > 1
+            for i, env_id in enumerate(self.eval_env_ids):
                 res = evaluate_cached(
                     student_policy(self.student, i, self.device),
                     f"{fingerprint}:task{i}:{self.device.type}",
@@ -277,7 +295,7 @@ class Context:
                     label=f"untrained {self.student.spec}",
                     stall_steps=STALL_STEPS,
                 )
-                vals["eval/mean_reward" + ("" if self.num_tasks == 1 else "/" + env_id)] = res["mean"]
+                vals["eval/mean_reward" + ("/" + env_id if suffix else "")] = res["mean"]
                 # Beside the greedy score, the sampling student's: the policy that plays in on-policy training.
                 sampled = evaluate_cached(
                     student_policy(self.student, i, self.device, sample_seed=self.spec.eval_seed + 2),
@@ -288,7 +306,7 @@ class Context:
                     cache,
                     label=f"untrained {self.student.spec}, sampling",
                 )
-                vals["eval/sampled_mean_reward" + ("" if self.num_tasks == 1 else "/" + env_id)] = sampled["mean"]
+                vals["eval/sampled_mean_reward" + ("/" + env_id if suffix else "")] = sampled["mean"]
         self.student.train(was_training)
         self._t0 += time.time() - t  # evaluation time is not training time
         self.logger.scalars(self.env_steps, {**vals, "time/wall_s": self.wall_s})
@@ -374,7 +392,7 @@ class Context:
             self._pbar.close()
 
 
-def _config(method: ModuleType, options: dict[str, Any], env_ids: list[str] | None = None):
+def method_config(method: ModuleType, options: dict[str, Any], env_ids: list[str] | None = None):
     """The method's Config from the given options over its per-env defaults (``env_defaults(env_ids, options)`` of
     the method module, where it has one: on-policy's replay memory on Atari, rl-zoo3's PPO settings for ppo)."""
     names = {f.name for f in dataclasses.fields(method.Config)}
@@ -394,7 +412,7 @@ def _check_setup(
     if len(teachers) > 1 and not method.MULTI_TASK:
         raise UserError(
             f"{method.NAME} trains a single-task student: give one --teacher "
-            "(multi-task methods: policy-distillation, actor-mimic, kickstarting)"
+            "(multi-task methods: policy-distillation, actor-mimic, kickstarting, on-policy)"
         )
     for t, s in zip(teachers, specs):
         t.check_fits(s)
@@ -413,25 +431,28 @@ def run(method: ModuleType, spec: RunSpec) -> dict[str, Any]:
     t0 = time.time()
     device = resolve_device(spec.device)
     precision = resolve_precision(spec.precision, device)
-    _config(method, spec.options)  # the options alone are checked before any teacher loads
+    method_config(method, spec.options)  # the options alone are checked before any teacher loads
     if not spec.teachers:
         raise UserError(f"{method.NAME} needs at least one --teacher")
     for e in spec.envs:
         check_env_id(e)
-    teachers = [load_teacher(t, device=device) for t in spec.teachers]
+    given = list(spec.envs) + [None] * (len(spec.teachers) - len(spec.envs))
+    teachers = [load_teacher(t, device=device, env_id=e) for t, e in zip(spec.teachers, given)]
     env_ids = list(spec.envs) or [t.env_id for t in teachers]
-    cfg = _config(method, spec.options, [e for e in env_ids if e])
+    cfg = method_config(method, spec.options, [e for e in env_ids if e])
     if len(env_ids) != len(teachers):
         raise UserError(f"give one --env per --teacher ({len(teachers)} teachers, {len(env_ids)} envs)")
     if any(e is None for e in env_ids):
         raise UserError("a teacher does not record its env: pass --env")
     specs = [env_spec(e) for e in env_ids]
     _check_setup(method, teachers, env_ids, specs, spec.student)
+    kept = _kept_tasks(spec, env_ids, device)
     torch.manual_seed(spec.seed)
     np.random.seed(spec.seed)
-    shapes, n_actions = [s.obs_shape for s in specs], [s.n_actions for s in specs]
+    heads = specs + [k.spec for k in kept]  # the student's heads: the trained games, then the kept ones
+    shapes, n_actions = [s.obs_shape for s in heads], [s.n_actions for s in heads]
     student = make_student(spec.student, shapes, n_actions, spec.seed, device=device).to(device)
-    init = transfer_weights(student, spec.init_from, env_ids) if spec.init_from else None
+    init = transfer_weights(student, spec.init_from, [s.env_id for s in heads]) if spec.init_from else None
     # Multi-task: each task gets its own default budget, the total is their sum.
     budget = int(spec.steps or sum(method.default_steps(e) for e in env_ids))
     config = {
@@ -446,8 +467,38 @@ def run(method: ModuleType, spec: RunSpec) -> dict[str, Any]:
     }
     with _claim_run_dir(method, spec, env_ids, config) as run_dir:
         return _train_and_evaluate(
-            method, spec, cfg, teachers, env_ids, specs, student, device, precision, run_dir, config, t0
+            method, spec, cfg, teachers, env_ids, specs, student, device, precision, run_dir, config, t0, kept
         )
+
+
+@dataclass
+class KeptTask:
+    """A game the student has a head for but does not train on (``RunSpec.keep``), and its reference teacher."""
+
+    spec: EnvSpec
+    teacher: Teacher
+
+    @property
+    def env_id(self) -> str:
+        return self.spec.env_id
+
+
+def _kept_tasks(spec: RunSpec, env_ids: list[str], device: torch.device) -> list[KeptTask]:
+    """The kept envs with their reference teachers (default: the shipped ppo-<env>), checked against the envs."""
+    from rl_distill.teachers import shipped_ids
+
+    if set(spec.keep) & set(env_ids):
+        raise UserError(f"--keep {' '.join(spec.keep)}: a kept env is trained on too ({', '.join(env_ids)})")
+    kept = []
+    for i, env_id in enumerate(spec.keep):
+        name = spec.keep_teachers[i] if spec.keep_teachers else f"ppo-{env_id.replace('/', '-')}"
+        if not spec.keep_teachers and name not in shipped_ids():
+            raise UserError(f"--keep {env_id}: no shipped teacher {name} to score it against; give --keep-teacher")
+        teacher = load_teacher(name, device=device, env_id=env_id)
+        es = env_spec(env_id)
+        teacher.check_fits(es)
+        kept.append(KeptTask(es, teacher))
+    return kept
 
 
 RESUME_MAY_CHANGE = (
@@ -523,12 +574,16 @@ def _train_and_evaluate(
     run_dir: Path,
     config: dict[str, Any],
     t0: float,
+    kept: list[KeptTask] | None = None,
 ) -> dict[str, Any]:
-    """The method's training in ``run_dir``, then the final evaluation and the run's files."""
+    """The method's training in ``run_dir``, then the final evaluation (the kept games' too) and the run's files."""
+    kept = kept or []
     budget = config["budget"]
     logger = RunLogger(run_dir, tensorboard=spec.tensorboard)
     logger.hparams({**{k: v for k, v in dataclasses.asdict(spec).items() if k != "options"}, **dataclasses.asdict(cfg)})
-    ctx = Context(spec, teachers, env_ids, specs, student, device, run_dir, logger, budget, started_at=t0)
+    ctx = Context(
+        spec, teachers, env_ids, specs, student, device, run_dir, logger, budget, t0, [k.env_id for k in kept]
+    )
     if spec.eval_every and not (spec.resume and (run_dir / "checkpoint.pt").exists()):
         ctx.maybe_evaluate(force=True)  # the curve's first point: the untrained student
     try:
@@ -546,11 +601,15 @@ def _train_and_evaluate(
     train_wall = ctx.elapsed_s
     train_time = ctx.wall_s  # training only: learning-curve evaluations excluded, resumed parts included
 
-    tasks = _final_evaluation(spec, env_ids, teachers, student, device, logger, ctx.env_steps, train_time)
-    _save_student(run_dir, student, env_ids)
+    all_envs, all_teachers = env_ids + [k.env_id for k in kept], teachers + [k.teacher for k in kept]
+    tasks = _final_evaluation(spec, all_envs, all_teachers, student, device, logger, ctx.env_steps, train_time)
+    for t in tasks[len(env_ids) :]:
+        t["trained"] = False  # a kept game: scored, not trained on
+    _save_student(run_dir, student, all_envs)
     summary = {
         "method": method.NAME,
         "envs": env_ids,
+        **({"kept_envs": [k.env_id for k in kept]} if kept else {}),
         "seed": spec.seed,
         "teacher_score": tasks[0]["teacher_score"]["mean"]
         if len(tasks) == 1
@@ -570,7 +629,7 @@ def _train_and_evaluate(
         "resumed_from_step": ctx.resumed_from,
         "student": str(student.spec),
         "student_params": student.policy_params(),
-        "teacher_params": [t.num_params for t in teachers] if len(teachers) > 1 else teachers[0].num_params,
+        "teacher_params": [t.num_params for t in all_teachers] if len(tasks) > 1 else teachers[0].num_params,
         "protocol": tasks[0]["protocol"],
         "tasks": tasks,
         "method_config": dataclasses.asdict(cfg),
@@ -647,24 +706,15 @@ def _save_student(run_dir: Path, student: Student, env_ids: list[str]) -> None:
     )
 
 
-def load_student(run_dir: str | Path, device: str = "cpu") -> Student:
-    """The trained student of a finished run."""
-    from safetensors.torch import load_file
-
-    meta = json.loads((Path(run_dir) / "student.json").read_text())
-    s = Student(meta["spec"], [tuple(x) for x in meta["obs_shapes"]], meta["n_actions"])
-    s.load_state_dict(load_file(str(Path(run_dir) / "student.safetensors")))
-    return s.to(device)
-
-
 def transfer_weights(student: Student, run_dir: str | Path, envs: list[str] | None = None) -> dict[str, Any]:
     """Copy a finished run's student weights into ``student``: every layer the two students share by name (all of
     them or none: a shared layer of another shape, e.g. a source of another width, is a one-line
     :class:`SpaceMismatchError` naming the layer, both shapes and both specs). Layers only one student has (an
     input layer for another observation size, a deeper trunk's extra layer) stay fresh. The per-task policy and
-    value heads belong to the source's games: they are copied only when the source played exactly ``envs`` (a
-    continuation, e.g. on-policy distillation or RL from an off-policy-distilled student, as in the Qwen3 report),
-    and left fresh otherwise (Actor-Mimic transfer to a new game). Returns what was copied."""
+    value heads belong to games: ``envs`` names this student's heads in order, and each head whose game the source
+    also had a head for is copied from that head (a continuation, e.g. on-policy distillation or RL from an
+    off-policy-distilled student, as in the Qwen3 report, or a continual-learning stage), the others stay fresh
+    (Actor-Mimic transfer to a new game). Returns what was copied (``heads``: the games whose heads came)."""
     p = Path(run_dir)
     if not (p / "student.safetensors").exists():
         raise UserError(f"cannot initialise from {p}: no student.safetensors there (is it a finished run?)")
@@ -676,8 +726,7 @@ def transfer_weights(student: Student, run_dir: str | Path, envs: list[str] | No
     except (OSError, ValueError):
         src_meta = None
     src_meta = src_meta if isinstance(src_meta, dict) else {}
-    src_envs = src_meta.get("envs")
-    heads = envs is not None and src_envs == list(envs)
+    src_envs = list(src_meta.get("envs") or [])
     try:
         src = load_file(str(p / "student.safetensors"))
     except (SafetensorError, OSError, ValueError) as e:
@@ -685,7 +734,15 @@ def transfer_weights(student: Student, run_dir: str | Path, envs: list[str] | No
             f"cannot initialise from {p}: unreadable student.safetensors ({str(e).splitlines()[0]})"
         ) from None
     own = student.state_dict()
-    take = {k: src[k] for k in own if k in src and (heads or not k.startswith(("heads.", "value_heads.")))}
+    take = {k: src[k] for k in own if k in src and not k.startswith(("heads.", "value_heads."))}
+    heads = [e for e in (envs or []) if e in src_envs]
+    for j, env in enumerate(envs or []):
+        if env in src_envs:
+            i = src_envs.index(env)
+            for part in ("heads", "value_heads"):
+                for param in ("weight", "bias"):
+                    if f"{part}.{i}.{param}" in src and f"{part}.{j}.{param}" in own:
+                        take[f"{part}.{j}.{param}"] = src[f"{part}.{i}.{param}"]
     for k, v in take.items():
         if tuple(v.shape) != tuple(own[k].shape):
             layer, _, param = k.rpartition(".")

@@ -159,7 +159,7 @@ def collect_bench(
         if rec is None:
             continue
         s = rec["summary"]
-        multi = len(s["envs"]) > 1
+        multi = len(s["tasks"]) > 1  # several trained games, or kept ones beside them (RunSpec.keep)
         for i, t in enumerate(s["tasks"]):
             suffix = f"/{t['env']}" if multi else ""
             key, tkey = "eval/mean_reward" + suffix, "rollout/ep_rew_mean" + suffix
@@ -175,6 +175,8 @@ def collect_bench(
                     "env": t["env"],
                     "task": i,
                     "tasks": len(s["envs"]),
+                    "trained": t.get("trained", True),
+                    "teacher": t.get("teacher"),
                     "seed": cell["seed"],
                     **{f"tag_{k}": v for k, v in cell["tags"].items()},
                     "student": s["student"],
@@ -887,6 +889,96 @@ def _sweep_lines(rows: list[dict[str, Any]], rep: dict[str, Any], out: Path, nam
     return ["## " + rep.get("title", "Sweep"), "", "![sweep](sweep.png)", ""]
 
 
+def _stage_offsets(cells: list[dict[str, Any]], rows: list[dict[str, Any]]) -> dict[str, tuple[int, str | None]]:
+    """Per series: the env steps of the stages before it (its ``init_from`` chain, each stage's budget) and the
+    series it starts from: where its curves begin on one time axis."""
+    budget = {r["label"]: r["env_steps"] for r in rows}
+    source = {c["label"]: (c.get("init_from") or "")[5:] or None for c in cells}
+    out: dict[str, tuple[int, str | None]] = {}
+
+    def offset(label: str, seen: tuple[str, ...] = ()) -> int:
+        src = source.get(label)
+        if src is None or src in seen:
+            return 0
+        return offset(src, (*seen, label)) + budget.get(src, 0)
+
+    for label in dict.fromkeys(c["label"] for c in cells):
+        out[label] = (offset(label), source.get(label))
+    return out
+
+
+def _continual_lines(rows: list[dict[str, Any]], suite: dict[str, Any], out: Path) -> list[str]:
+    """The continual suite's table (each stage's and baseline's final score on game A and game B, % of each
+    game's teacher, mean and 95% bootstrap CI over seeds; a kept game is marked as not trained in that stage)
+    and continual.png (both games' curves, the stages one after another on one env-step axis)."""
+    rep = suite.get("report", {})
+    games = [rep.get("a"), rep.get("b")]
+    offsets = _stage_offsets(suite["cells"], rows)
+    # One reference per game for every stage: the shipped teacher (a stage whose teacher is a run's student, as the
+    # recovery's, would otherwise be scored against that student).
+    ref = {}
+    for g in games:
+        named = [r["teacher_score"] for r in rows if r["env"] == g and not str(r.get("teacher")).startswith("run:")]
+        ref[g] = sum(named) / len(named) if named else None
+    lines = [
+        "## Forgetting and recovery",
+        "",
+        f"Game A: {games[0]}, game B: {games[1]}. Percent of each game's shipped teacher ("
+        + ", ".join(f"{g}: {_fmt(ref[g])}" for g in games)
+        + ") at the end of each stage (mean over seeds [95% bootstrap CI], 100 = the teacher, 0 = the env's floor or "
+        "random play); *kept*: the student has the game's head but did not train on it in that stage, so its score "
+        "shows what the stage did to it.",
+        "",
+        "| stage | starts from | env steps | A: " + str(games[0]) + " | B: " + str(games[1]) + " | seeds |",
+        "|---|---|---|---|---|---|",
+    ]
+    for label, (_, src) in offsets.items():
+        rs = [r for r in rows if r["label"] == label]
+        if not rs:
+            lines.append(f"| {label} | {src or '-'} | not run yet | | | |")
+            continue
+        cols = []
+        for g in games:
+            gs = [r for r in rs if r["env"] == g and ref[g] is not None]
+            kept = " (kept)" if gs and not gs[0]["trained"] else ""
+            pct = [_percent(r["score"], ref[g], g) for r in gs]
+            cols.append(_ci_text([p for p in pct if p is not None]) + kept if gs else "-")
+        seeds = len({r["seed"] for r in rs})
+        lines.append(f"| {label} | {src or '-'} | {_fmt(rs[0]['env_steps'], 0)} | {cols[0]} | {cols[1]} | {seeds} |")
+    if _plot_continual(rows, offsets, games, out / "continual.png", suite["name"]):
+        lines += ["", "![continual](continual.png)"]
+    return lines + [""]
+
+
+def _plot_continual(
+    rows: list[dict[str, Any]], offsets: dict[str, tuple[int, str | None]], games: list[str], path: Path, name: str
+) -> bool:
+    plt = _plt()
+    with_curves = [r for r in rows if len(r["curve"]) >= 2 and r["env"] in games]
+    if not with_curves:
+        return False
+    colour = _series_colours(with_curves, "label")
+    fig, axes = plt.subplots(1, 2, figsize=(9.5, 3.6), dpi=100, squeeze=False)
+    for ax, game in zip(axes[0], games):
+        for (label,), rs in _groups([r for r in with_curves if r["env"] == game], ["label"]).items():
+            start = offsets.get(label, (0, None))[0]
+            xs, mean, lo, hi = _curve_band([r["curve"] for r in rs], max(r["env_steps"] for r in rs))
+            ls = "-" if rs[0]["trained"] else "--"
+            ax.plot(xs + start, mean, lw=1.4, ls=ls, color=colour[label], label=f"{label} (n={len(rs)})")
+            ax.fill_between(xs + start, lo, hi, color=colour[label], alpha=0.15)
+        teacher = next(r["teacher_score"] for r in rows if r["env"] == game)
+        ax.axhline(teacher, color="k", ls=":", lw=0.8, label=f"teacher {teacher:.1f}")
+        ax.set_title(f"{game} (dashed: kept, not trained)", fontsize=10)
+        ax.set_xlabel("env steps, stages one after another")
+        _short_steps(ax)
+        ax.set_ylabel("eval return (greedy)")
+    axes[0][-1].legend(fontsize=7, loc="lower right")
+    fig.suptitle(f"{name}: forgetting and recovery", fontsize=11)
+    fig.tight_layout()
+    _save(fig, path)
+    return True
+
+
 def _curve_lines(rows: list[dict[str, Any]], out: Path, name: str) -> list[str]:
     """The learning curves (curves.png) and their section, or nothing where no run has a curve to draw."""
     if not _plot_curves(rows, out / "curves.png", f"{name}: return vs env steps"):
@@ -902,9 +994,34 @@ def _curve_lines(rows: list[dict[str, Any]], out: Path, name: str) -> list[str]:
     ]
 
 
-def bench_report(source: str | Path, out_dir: str | Path | None = None) -> Path:
+def _changed_lines(rows: list[dict[str, Any]], changed: dict[str, str]) -> list[str]:
+    """The runs whose record was made with another method config than the suite's cell resolves to today (a default
+    changed since), grouped by series and change: their numbers describe the older settings."""
+    if not changed:
+        return []
+    groups: dict[tuple[str, str], dict[str, set[int]]] = {}
+    for r in rows:
+        if r["key"] in changed:
+            groups.setdefault((r["label"], changed[r["key"]]), {}).setdefault(r["env"], set()).add(r["seed"])
+    lines = [
+        "## Runs made with older defaults",
+        "",
+        f"{len(changed)} of these runs were made before a default of their method changed: their numbers describe the "
+        "settings below, not today's (`rl-distill bench <suite> --rerun-changed` runs them again).",
+        "",
+        "| series | runs | then -> today |",
+        "|---|---|---|",
+    ]
+    for (label, what), envs in sorted(groups.items()):
+        runs = "; ".join(f"{env} (seeds {', '.join(map(str, sorted(seeds)))})" for env, seeds in sorted(envs.items()))
+        lines.append(f"| {label} | {runs} | {what} |")
+    return lines + [""]
+
+
+def bench_report(source: str | Path, out_dir: str | Path | None = None, changed: dict[str, str] | None = None) -> Path:
     """results/<suite>/: README.md (tables), runs.csv (one row per run and task), summary.csv and PNG plots,
-    from the run records (see :func:`collect_bench`)."""
+    from the run records (see :func:`collect_bench`). ``changed``: the runs made with older method defaults
+    (bench.changed_defaults), listed in their own section."""
     suite, out, rows = collect_bench(source, out_dir)
     rep = suite.get("report", {})
     out.mkdir(parents=True, exist_ok=True)
@@ -922,14 +1039,17 @@ def bench_report(source: str | Path, out_dir: str | Path | None = None) -> Path:
     _write_csv(out / "summary.csv", summary_rows, list(summary_rows[0]) if summary_rows else group_keys)
     if summary_rows:
         lines += _final_score_lines(summary_rows, rows, group_keys, threshold)
-    if rows and kind != "sweep":  # a sweep's points are not runs of one setting
-        lines += _aggregate_lines(rows, out, suite["name"])
+    if rows and kind not in ("sweep", "continual"):  # a sweep's points are not runs of one setting; a continual
+        lines += _aggregate_lines(rows, out, suite["name"])  # suite's kept games are not trained on
+    if kind == "continual" and rows:
+        lines += _continual_lines(rows, suite, out)
     if kind == "efficiency" and summary_rows:
         lines += _efficiency_lines(summary_rows, suite, rep.get("baseline", "ppo"), threshold)
     if kind == "sweep" and rows:
         lines += _sweep_lines(rows, rep, out, suite["name"])
     lines += _transfer_lines(rows, suite["cells"])
     lines += _curve_lines(rows, out, suite["name"])
+    lines += _changed_lines(rows, changed or {})
     if rep.get("notes"):
         lines += ["## Against the papers", "", rep["notes"].strip(), ""]
     lines += ["## Runs", "", "One row per run and task: [runs.csv](runs.csv); grouped: [summary.csv](summary.csv)."]

@@ -8,9 +8,11 @@ Spec strings: ``mlp-64-64`` (hidden widths), ``cnn-C1-C2-C3-F`` (conv channels a
 
 from __future__ import annotations
 
+import json
 import math
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -273,3 +275,19 @@ def student_policy(student: Student, task: int = 0, device: torch.device | str =
         return torch.multinomial(torch.softmax(logits.float(), -1), 1, generator=gen).squeeze(-1).cpu().numpy()
 
     return act
+
+
+def load_student(run_dir: str | Path, device: str | torch.device = "cpu") -> Student:
+    """The trained student of a finished run (``student.safetensors`` + ``student.json``), with a one-line
+    :class:`UserError` for a folder that holds none."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    p = Path(run_dir)
+    try:
+        meta = json.loads((p / "student.json").read_text())
+        s = Student(meta["spec"], [tuple(x) for x in meta["obs_shapes"]], meta["n_actions"])
+        s.load_state_dict(load_file(str(p / "student.safetensors")))
+    except (OSError, ValueError, KeyError, TypeError, RuntimeError, SafetensorError) as e:
+        raise UserError(f"no trained student in {p} ({type(e).__name__}: {str(e).splitlines()[0]})") from None
+    return s.to(device)

@@ -345,14 +345,14 @@ label = "src"
     init = json.loads(dst.read_text())["init"]
     # Same env as the source: a continuation, so the heads come too (the trunks' 4 layers and 2 heads, weights and
     # biases).
-    assert init["from"] == str(src.parent) and init["tensors"] == 12 and init["heads"] is True
+    assert init["from"] == str(src.parent) and init["tensors"] == 12 and init["heads"] == ["CartPole-v1"]
     # What transfer copies, exactly: every shared tensor; the heads only where the source played the same envs.
     w = load_file(str(src.parent / "student.safetensors"))
     for envs, heads in ((["CartPole-v1"], True), (["Other-v0"], False), (None, False)):
         s = make_student("mlp-64-64", [(4,)], [2], seed=123)
         before = {k: v.clone() for k, v in s.state_dict().items()}
         info = transfer_weights(s, src.parent, envs)
-        assert info["heads"] is heads and info["tensors"] == (12 if heads else 8)
+        assert info["heads"] == (["CartPole-v1"] if heads else []) and info["tensors"] == (12 if heads else 8)
         for k, v in s.state_dict().items():
             expect = before[k] if k.startswith(("heads.", "value_heads.")) and not heads else w[k]
             assert torch.equal(v, expect), (envs, k)
@@ -523,3 +523,44 @@ def test_suite_found_from_another_working_directory(tmp_path, monkeypatch):
     assert suite_path("lineage") == CHECKOUT_SUITES / "lineage.toml"
     with pytest.raises(UserError, match="unknown suite 'nope'; known: .*lineage"):
         suite_path("nope")
+
+
+def test_records_made_with_older_defaults_are_listed_and_rerun_on_request(tmp_path, capsys):
+    """A record whose method config differs from what its cell resolves to today (a default changed since) is kept
+    and listed in the report with what changed; --rerun-changed runs it again. A setting the record lacks counts only
+    where today's env defaults set it away from the Config's default (ppo's rl-zoo3 settings on CartPole)."""
+    from rl_distill.bench import changed_defaults
+
+    suite = _suite(
+        tmp_path,
+        """
+name = "old"
+seeds = 1
+eval_episodes = 2
+[[grid]]
+method = "ppo"
+env = "CartPole-v1"
+steps = 512
+""",
+    )
+    runs, out = str(tmp_path / "runs"), tmp_path / "res"
+    assert bench(suite, workers=1, runs_dir=runs, out=str(out), progress=False)["ran"] == 1
+    (rec_path,) = (out / "runs").glob("*.json")
+    rec = json.loads(rec_path.read_text())
+    cfg = rec["summary"]["method_config"]
+    assert cfg["n_steps"] == 32 and cfg["ent_coef"] == 0.0  # rl-zoo3's CartPole entry, not the Config's defaults
+    assert changed_defaults(load_suite(suite).cells, out) == {}
+    cfg["gamma"] = 0.5  # as if gamma's default had changed since the run
+    del cfg["n_steps"], cfg["anneal_lr"]  # as if these settings had been added since
+    rec_path.write_text(json.dumps(rec))
+    (key,) = changed_defaults(load_suite(suite).cells, out)
+    # n_steps: today's 32 is not the Config's default 128, so the run did not have it; anneal_lr is at its default.
+    assert changed_defaults(load_suite(suite).cells, out)[key] == "gamma 0.5 -> 0.98, n_steps (none) -> 32"
+    capsys.readouterr()
+    assert bench(suite, workers=1, runs_dir=runs, out=str(out), progress=False)["ran"] == 0
+    assert "1 finished runs were made with other method defaults" in capsys.readouterr().err
+    text = (out / "README.md").read_text()
+    assert "## Runs made with older defaults" in text and "gamma 0.5 -> 0.98, n_steps (none) -> 32" in text
+    assert bench(suite, workers=1, runs_dir=runs, out=str(out), progress=False, rerun_changed=True)["ran"] == 1
+    assert json.loads(rec_path.read_text())["summary"]["method_config"]["gamma"] == 0.98
+    assert "older defaults" not in (out / "README.md").read_text()

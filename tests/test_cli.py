@@ -412,7 +412,7 @@ def test_every_config_field_is_a_flag_with_help():
 
 def test_only_given_flags_reach_the_options_and_env_defaults_apply_under_them():
     from rl_distill.cli import run_spec
-    from rl_distill.distill import _config
+    from rl_distill.distill import method_config
     from rl_distill.methods import get_method
 
     spec = run_spec(_parse("on-policy", "--teacher", "ppo-ALE-Pong-v5", "--steps", "100", "--seed", "3"))
@@ -423,10 +423,10 @@ def test_only_given_flags_reach_the_options_and_env_defaults_apply_under_them():
         3,
     )
     spec = run_spec(_parse("on-policy", "--teacher", "t", "--lr", "1e-3"))
-    cfg = _config(get_method("on-policy"), spec.options, ["ALE/Pong-v5"])
+    cfg = method_config(get_method("on-policy"), spec.options, ["ALE/Pong-v5"])
     assert cfg.lr == 1e-3 and cfg.memory == 20_000  # the flag over the Atari default, the other defaults kept
     spec = run_spec(_parse("ppo", "--teacher", "t", "--epochs", "3"))
-    cfg = _config(get_method("ppo"), spec.options, ["CartPole-v1"])
+    cfg = method_config(get_method("ppo"), spec.options, ["CartPole-v1"])
     assert spec.options == {"n_epochs": 3} and cfg.n_epochs == 3  # over rl-zoo3's 20 for CartPole
 
 

@@ -157,16 +157,16 @@ def test_ramp_lets_the_teacher_play_first(tmp_path):
 
 
 def test_atari_defaults_give_a_memory_but_not_to_the_dense_form():
-    from rl_distill.distill import _config
+    from rl_distill.distill import method_config
     from rl_distill.methods import on_policy
 
-    assert _config(on_policy, {}, ["ALE/Pong-v5"]).memory == 20_000
-    assert _config(on_policy, {}, ["ALE/Pong-v5"]).divergence == "forward-kl"
-    assert _config(on_policy, {}, ["ALE/Pong-v5"]).lr == 2.5e-4 and _config(on_policy, {}, ["CartPole-v1"]).lr == 1e-3
-    assert _config(on_policy, {"divergence": "reverse-kl"}, ["ALE/Pong-v5"]).divergence == "reverse-kl"
-    assert _config(on_policy, {"memory": 0}, ["ALE/Pong-v5"]).memory == 0
-    assert _config(on_policy, {"reward_form": "dense"}, ["ALE/Pong-v5"]).memory == 0
-    assert _config(on_policy, {}, ["CartPole-v1"]) == on_policy.Config()
+    assert method_config(on_policy, {}, ["ALE/Pong-v5"]).memory == 20_000
+    assert method_config(on_policy, {}, ["ALE/Pong-v5"]).divergence == "forward-kl"
+    assert method_config(on_policy, {}, ["ALE/Pong-v5"]).lr == 2.5e-4 and method_config(on_policy, {}, ["CartPole-v1"]).lr == 1e-3
+    assert method_config(on_policy, {"divergence": "reverse-kl"}, ["ALE/Pong-v5"]).divergence == "reverse-kl"
+    assert method_config(on_policy, {"memory": 0}, ["ALE/Pong-v5"]).memory == 0
+    assert method_config(on_policy, {"reward_form": "dense"}, ["ALE/Pong-v5"]).memory == 0
+    assert method_config(on_policy, {}, ["CartPole-v1"]) == on_policy.Config()
 
 
 @pytest.mark.parametrize(

@@ -119,7 +119,7 @@ def test_init_from_same_spec_copies_every_shared_layer(tmp_path):
         trunk = [k for k in w if not k.startswith(("heads.", "value_heads."))]
         assert len(trunk) == 8
         assert set(info) == {"from", "tensors", "params", "heads"}
-        assert info["heads"] is heads and info["tensors"] == (12 if heads else 8)
+        assert info["heads"] == (["CartPole-v1"] if heads else []) and info["tensors"] == (12 if heads else 8)
         assert info["params"] == sum(w[k].numel() for k in (w if heads else trunk))
         for k, v in s.state_dict().items():
             fresh = k.startswith(("heads.", "value_heads.")) and not heads

@@ -46,7 +46,7 @@ if TYPE_CHECKING:
     from rl_distill.distill import Context
 
 NAME = "on-policy"
-MULTI_TASK = False
+MULTI_TASK = True
 REWARD_FORMS = ("none", "dense")
 
 
@@ -182,7 +182,7 @@ def dense_reward(batch, tau: float = 1.0) -> torch.Tensor:
     return logp_t - batch.logprobs
 
 
-def _supervised_epochs(ctx, opt, batch, loss_fn, cfg: Config) -> dict[str, float]:
+def _supervised_epochs(ctx, opt, batch, loss_fn, cfg: Config, task: int = 0) -> dict[str, float]:
     obs, t_logits = batch.flat("obs"), batch.flat("teacher_logits")
     n = obs.shape[0]
     mb = min(cfg.batch_size, n)
@@ -192,7 +192,7 @@ def _supervised_epochs(ctx, opt, batch, loss_fn, cfg: Config) -> dict[str, float
         perm = torch.randperm(n, generator=ctx.generator, device=ctx.generator.device).to(obs.device)
         for start in range(0, n - mb + 1, mb):  # full minibatches only; the tail is in the next epoch's shuffle
             idx = perm[start : start + mb]
-            for k, v in supervised_step(ctx, opt, obs[idx], t_logits[idx], loss_fn).items():
+            for k, v in supervised_step(ctx, opt, obs[idx], t_logits[idx], loss_fn, task).items():
                 sums[k] = sums.get(k, 0.0) + v
             count += 1
     return {k: v / count for k, v in sums.items()}
@@ -235,8 +235,8 @@ def _train_from_memory(ctx, cfg: Config, opt, loss_fn, schedule) -> None:
         capacity=cfg.memory,
     )
     steps = {"student": 0, "teacher": 0}
-    teacher_rollout: list[Rollout] = []  # built when the teacher first plays: its episodes never mix with the student's
-    mix = {"lambda": schedule(0.0)}
+    teacher_rollouts: dict[int, Rollout] = {}  # per task, built when the teacher first plays there: its episodes
+    mix = {"lambda": schedule(0.0)}  # never mix with the student's
 
     def play(task, rollout, n):
         mix["lambda"] = lam = schedule(ctx.env_steps / ctx.budget)
@@ -244,10 +244,10 @@ def _train_from_memory(ctx, cfg: Config, opt, loss_fn, schedule) -> None:
         if on_policy:
             steps["student"] += n * cfg.num_envs
             return rollout.collect(n, actor="student", student=ctx.student, label=True)
-        if not teacher_rollout:
-            teacher_rollout.append(ctx.rollout(task, cfg.num_envs))
+        if task not in teacher_rollouts:
+            teacher_rollouts[task] = ctx.rollout(task, cfg.num_envs)
         steps["teacher"] += n * cfg.num_envs
-        return teacher_rollout[0].collect(n, actor="teacher", label=True)
+        return teacher_rollouts[task].collect(n, actor="teacher", label=True)
 
     def update(task, mb):
         stats = supervised_step(ctx, opt, mb["obs"], mb["logits"], loss_fn, task)
@@ -265,6 +265,10 @@ def _train_from_memory(ctx, cfg: Config, opt, loss_fn, schedule) -> None:
 
 
 def train(ctx: Context, cfg: Config) -> None:
+    """With several teachers (one per task), the tasks take turns: each plays its chunk and trains on it (or fills
+    its own memory), so one student keeps them all, as in the recovery stage of the continual suite."""
+    if cfg.reward_form == "dense" and ctx.num_tasks > 1:
+        raise UserError("--reward-form dense trains one task: give one --teacher (the default form takes several)")
     student = ctx.student
     opt = torch.optim.Adam(student.parameters(), lr=cfg.lr)
     loss_fn = divergence_fn(cfg)
@@ -273,22 +277,25 @@ def train(ctx: Context, cfg: Config) -> None:
         return _train_from_memory(ctx, cfg, opt, loss_fn, schedule)
     state = ctx.restore(opt) or {}
     steps = {"student": int(state.get("student_steps", 0)), "teacher": int(state.get("teacher_steps", 0))}
-    rollouts: dict[str, Rollout] = {}  # one per data source, built when first needed
+    rollouts: dict[tuple[str, int], Rollout] = {}  # one per data source and task, built when first needed
     while not ctx.done():
         lam = schedule(ctx.env_steps / ctx.budget)
-        on_policy = _student_plays(ctx, lam)
-        actor = "student" if on_policy else "teacher"
-        if actor not in rollouts:
-            rollouts[actor] = ctx.rollout(0, cfg.num_envs)
-        n = max(1, min(cfg.n_steps, (ctx.budget - ctx.env_steps) // cfg.num_envs))
-        batch = rollouts[actor].collect(n, actor=actor, student=student, label=True)
-        steps[actor] += n * cfg.num_envs
-        if cfg.reward_form == "dense":
-            stats = _dense_update(ctx, opt, batch, cfg)
-        else:
-            stats = _supervised_epochs(ctx, opt, batch, loss_fn, cfg)
-        stats["distill/lambda"] = lam
-        stats["distill/on_policy_fraction"] = steps["student"] / max(1, steps["student"] + steps["teacher"])
-        ctx.log(stats)
+        for task in range(ctx.num_tasks):
+            if ctx.done():
+                break
+            on_policy = _student_plays(ctx, lam)
+            actor = "student" if on_policy else "teacher"
+            if (actor, task) not in rollouts:
+                rollouts[actor, task] = ctx.rollout(task, cfg.num_envs)
+            n = max(1, min(cfg.n_steps, (ctx.budget - ctx.env_steps) // cfg.num_envs))
+            batch = rollouts[actor, task].collect(n, actor=actor, student=student, label=True)
+            steps[actor] += n * cfg.num_envs
+            if cfg.reward_form == "dense":
+                stats = _dense_update(ctx, opt, batch, cfg)
+            else:
+                stats = _supervised_epochs(ctx, opt, batch, loss_fn, cfg, task)
+            stats["distill/lambda"] = lam
+            stats["distill/on_policy_fraction"] = steps["student"] / max(1, steps["student"] + steps["teacher"])
+            ctx.log(stats)
         ctx.maybe_checkpoint(opt, {"student_steps": steps["student"], "teacher_steps": steps["teacher"]})
     ctx.maybe_checkpoint(opt, {"student_steps": steps["student"], "teacher_steps": steps["teacher"]}, force=True)

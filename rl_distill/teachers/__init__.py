@@ -27,15 +27,19 @@ def shipped_meta() -> list[dict[str, Any]]:
 
 def load_teacher(source: str | Path, device: str | torch.device = "cpu", env_id: str | None = None) -> Teacher:
     """Load a teacher from a shipped id (``ppo-CartPole-v1``), a suite checkpoint (``x.json`` /
-    ``x.safetensors``), a Stable-Baselines3 ``.zip`` or an rl-zoo3 run folder. Never unpickles.
+    ``x.safetensors``), a Stable-Baselines3 ``.zip``, an rl-zoo3 run folder, or a finished run of this suite (its
+    student, the head for ``env_id``: teachers/from_run.py). Never unpickles.
     """
     from rl_distill.teachers.checkpoint import load_checkpoint
+    from rl_distill.teachers.from_run import is_run_dir, load_run_teacher
     from rl_distill.teachers.sb3 import load_rl_zoo_folder, load_sb3_zip
 
     s = str(source)
     if s in shipped_ids():
         return load_checkpoint(ZOO_DIR / s, device)
     p = Path(s)
+    if p.is_dir() and is_run_dir(p):
+        return load_run_teacher(p, device, env_id)
     if p.is_dir():
         return load_rl_zoo_folder(p, device)
     if p.suffix == ".zip":
@@ -46,7 +50,8 @@ def load_teacher(source: str | Path, device: str | torch.device = "cpu", env_id:
         return load_checkpoint(p, device)
     if "/" in s or p.suffix:
         raise TeacherError(
-            f"no teacher at {s!r} (expected a .json/.safetensors checkpoint, an SB3 .zip or an rl-zoo folder)"
+            f"no teacher at {s!r} (expected a .json/.safetensors checkpoint, an SB3 .zip, an rl-zoo folder "
+            "or a finished run folder)"
         )
     raise TeacherError(f"unknown teacher {s!r}; shipped: {', '.join(shipped_ids()) or 'none'}; or give a path")
 
