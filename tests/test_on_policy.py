@@ -162,7 +162,8 @@ def test_atari_defaults_give_a_memory_but_not_to_the_dense_form():
 
     assert method_config(on_policy, {}, ["ALE/Pong-v5"]).memory == 20_000
     assert method_config(on_policy, {}, ["ALE/Pong-v5"]).divergence == "forward-kl"
-    assert method_config(on_policy, {}, ["ALE/Pong-v5"]).lr == 2.5e-4 and method_config(on_policy, {}, ["CartPole-v1"]).lr == 1e-3
+    assert method_config(on_policy, {}, ["ALE/Pong-v5"]).lr == 2.5e-4
+    assert method_config(on_policy, {}, ["CartPole-v1"]).lr == 1e-3
     assert method_config(on_policy, {"divergence": "reverse-kl"}, ["ALE/Pong-v5"]).divergence == "reverse-kl"
     assert method_config(on_policy, {"memory": 0}, ["ALE/Pong-v5"]).memory == 0
     assert method_config(on_policy, {"reward_form": "dense"}, ["ALE/Pong-v5"]).memory == 0
