@@ -214,6 +214,12 @@ class Context:
         self.rollouts.append(r)
         return r
 
+    def track(self, counter: Any) -> None:
+        """Count another source of real env steps in the run's totals and budget (anything with ``env_steps``,
+        ``teacher_queries``, ``mean_return()`` and ``close()``, like a :class:`Rollout`): a method that plays
+        episodes its own way, as expert iteration's search-driven games."""
+        self.rollouts.append(counter)
+
     @property
     def env_steps(self) -> int:
         return self._steps_base + sum(r.env_steps for r in self.rollouts)

@@ -16,6 +16,7 @@ METHODS = {
     "bc": "bc",
     "ppo": "ppo",
     "ppd": "ppd",
+    "expert-iteration": "expert_iteration",
 }
 
 
