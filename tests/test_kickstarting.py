@@ -90,3 +90,20 @@ def test_pong_smoke(tmp_path):
     s, run_dir = run_pong_smoke("kickstarting", tmp_path, num_envs=2, n_steps=64, n_epochs=1)
     assert (run_dir / "summary.json").exists() and s["env_steps"] == s["teacher_queries"] == 1024
     assert s["percent_of_teacher"] is None or math.isfinite(s["percent_of_teacher"])
+
+
+def test_atari_defaults_are_rl_zoo3_with_16_minibatches():
+    """On Atari the PPO inside kickstarting takes rl-zoo3's entry with its rollout in 16 minibatches of 64 (4x
+    the Adam steps); elsewhere rl-zoo3's entry as it is, as PPO from scratch."""
+    from rl_distill.distill import method_config
+    from rl_distill.rl import zoo_ppo_settings
+
+    ks = get_method("kickstarting")
+    pong = method_config(ks, {}, ["ALE/Pong-v5"])
+    zoo = zoo_ppo_settings(["ALE/Pong-v5"])
+    assert zoo["minibatches"] == 4 and (pong.num_envs, pong.n_steps, pong.minibatches) == (8, 128, 16)
+    assert pong.num_envs * pong.n_steps // pong.minibatches == 64
+    assert all(getattr(pong, k) == v for k, v in zoo.items() if k != "minibatches")
+    assert method_config(ks, {"minibatches": 4}, ["ALE/Pong-v5"]).minibatches == 4  # a flag over the default
+    cart = method_config(ks, {}, ["CartPole-v1"])
+    assert all(getattr(cart, k) == v for k, v in zoo_ppo_settings(["CartPole-v1"]).items())
