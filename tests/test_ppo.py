@@ -45,10 +45,10 @@ def test_pong_smoke(tmp_path):
 
 def test_ppo_takes_rl_zoo3_settings():
     """The baseline's settings are the shipped teachers' own (hyperparams.toml), SB3's defaults where silent."""
-    from rl_distill.distill import _config
+    from rl_distill.distill import method_config
     from rl_distill.methods import kickstarting, ppo
 
-    lunar = _config(ppo, {}, ["LunarLander-v3"])
+    lunar = method_config(ppo, {}, ["LunarLander-v3"])
     assert (lunar.num_envs, lunar.n_steps, lunar.minibatches, lunar.n_epochs) == (16, 1024, 16 * 1024 // 64, 4)
     assert (lunar.gamma, lunar.gae_lambda, lunar.ent_coef, lunar.lr, lunar.anneal_lr) == (
         0.999,
@@ -57,7 +57,7 @@ def test_ppo_takes_rl_zoo3_settings():
         3e-4,
         False,
     )
-    pong = _config(ppo, {"lr": 1e-4}, ["ALE/Pong-v5"])
+    pong = method_config(ppo, {"lr": 1e-4}, ["ALE/Pong-v5"])
     assert (pong.num_envs, pong.n_steps, pong.minibatches, pong.clip, pong.anneal_clip, pong.clip_rewards) == (
         8,
         128,
@@ -67,8 +67,8 @@ def test_ppo_takes_rl_zoo3_settings():
         True,
     )
     assert pong.lr == 1e-4  # what a user or suite sets wins
-    assert _config(kickstarting, {}, ["ALE/Pong-v5"]).ent_coef == 0.01
-    mixed = _config(kickstarting, {}, ["CartPole-v1", "Acrobot-v1"])  # two entries: no single setting, CleanRL's
+    assert method_config(kickstarting, {}, ["ALE/Pong-v5"]).ent_coef == 0.01
+    mixed = method_config(kickstarting, {}, ["CartPole-v1", "Acrobot-v1"])  # two entries: no single setting, CleanRL's
     assert mixed == kickstarting.Config()
 
 
