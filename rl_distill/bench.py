@@ -193,7 +193,7 @@ def _block_cells(g: dict[str, Any], doc: dict[str, Any], n_seeds: int) -> list[C
                 "init_from": g.get("init_from"),
             }
             if g.get("keep"):  # only where given: the keys (digests) of the suites without it stay as they were
-                run["keep"] = [e for e in _as_list(g["keep"])]
+                run["keep"] = _as_list(g["keep"])
                 run["keep_teachers"] = [_block_teacher(g, e) for e in run["keep"]]
             cells += [_seed_cell(run, seed, tags) for seed in range(n_seeds)]
     return cells
@@ -282,7 +282,7 @@ def cell_dir(runs_root: str | Path, cell: Cell) -> Path:
     return Path(runs_root) / cell.key
 
 
-_FINGERPRINTS: dict[str, str] = {}
+_FINGERPRINTS: dict[tuple[str, str | None], str] = {}
 
 
 def teacher_fingerprints(teachers: list[str], envs: list[str | None] | None = None) -> list[str]:
@@ -318,15 +318,15 @@ def report_changes(source: str | Path, out_dir: str | Path | None = None) -> dic
         return {}  # the report says what is missing
     snap = json.loads(snap_path.read_text())
     out = Path(out_dir or snap.get("out") or f"results/{snap['name']}")
-    fields = {f for f in Cell.__dataclass_fields__}
+    fields = set(Cell.__dataclass_fields__)
     cells = [Cell(**{k: v for k, v in c.items() if k in fields}) for c in snap["cells"]]
     return changed_defaults(cells, out)
 
 
 def changed_defaults(cells: list[Cell], out_dir: Path) -> dict[str, str]:
     """The finished cells whose record was made with another method config than the cell resolves to today (its
-    options over the method's per-env defaults: a default changed since), each with what changed. Only settings
-    both configs have are compared (a setting added since, at its old behaviour, is not a change)."""
+    options over the method's per-env defaults: a default changed since), each with what changed. A setting the
+    record lacks (added since) counts only where today's value is not the Config's default."""
     out = {}
     for cell in cells:
         rec = load_record(out_dir, cell.key)
@@ -392,10 +392,11 @@ def run_cell(cell: dict[str, Any], runs_root: str, resume: bool = True, precisio
             shutil.rmtree(out)  # an interrupted earlier attempt, restarted from scratch
         out.mkdir(parents=True, exist_ok=True)
         atomic_write_json(out / "cell.json", {**asdict(c), "teacher_fingerprints": fingerprints})
-        return _train_cell(c, out, runs_root, precision)
+        return _train_cell(c, out, runs_root, teachers, precision)
 
 
-def _train_cell(c: Cell, out: Path, runs_root: str, precision: str = "auto") -> dict[str, Any]:
+def _train_cell(c: Cell, out: Path, runs_root: str, teachers: list[str], precision: str = "auto") -> dict[str, Any]:
+    """Train the cell into ``out``; ``teachers``: its teachers with ``cell:`` references resolved to run folders."""
     from rl_distill.distill import RunSpec, run
     from rl_distill.methods import get_method
 
@@ -404,7 +405,7 @@ def _train_cell(c: Cell, out: Path, runs_root: str, precision: str = "auto") -> 
     init = _resolve(runs_root, c.init_from, c) if c.init_from else None
     spec = RunSpec(
         method=c.method,
-        teachers=[_resolve(runs_root, t, c) for t in c.teachers],
+        teachers=teachers,
         keep=list(c.keep),
         keep_teachers=[_resolve(runs_root, t, c) for t in c.keep_teachers],
         envs=list(c.envs),
