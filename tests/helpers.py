@@ -74,3 +74,27 @@ def distill(
             options=options,
         ),
     )
+
+
+class Crash(Exception):
+    """Raised by ``crash_when_logged`` in place of a killed process."""
+
+
+def crash_when_logged(monkeypatch, key: str, value):
+    """Make the harness checkpoint at every chance and raise ``Crash`` when a run logs ``key == value``, so a
+    test can stop a run in the middle and resume it. Returns the real ``Context.log``: set it back before the
+    resume (checkpoints stay forced)."""
+    from rl_distill.distill import Context
+
+    ckpt, log = Context.maybe_checkpoint, Context.log
+    monkeypatch.setattr(
+        Context, "maybe_checkpoint", lambda self, opt, state=None, force=False: ckpt(self, opt, state, force=True)
+    )
+
+    def log_or_crash(self, values):
+        if values.get(key) == value:
+            raise Crash
+        log(self, values)
+
+    monkeypatch.setattr(Context, "log", log_or_crash)
+    return log

@@ -4,7 +4,7 @@ import json
 from pathlib import Path
 
 import pytest
-from helpers import distill, run_pong_smoke
+from helpers import Crash, crash_when_logged, distill, run_pong_smoke
 
 from rl_distill.distill import Context
 from rl_distill.methods import get_method
@@ -80,23 +80,9 @@ def test_linear_schedule_and_cli_options(cli, tmp_path):
     assert code == 2 and "unknown beta schedule" in err
 
 
-class _Crash(Exception):
-    pass
-
-
 def test_resume_keeps_dataset_and_round(tmp_path, monkeypatch):
-    ckpt, log = Context.maybe_checkpoint, Context.log
-    monkeypatch.setattr(
-        Context, "maybe_checkpoint", lambda self, opt, state=None, force=False: ckpt(self, opt, state, force=True)
-    )
-
-    def crash_in_round_3(self, values):
-        if values.get("distill/round") == 3:
-            raise _Crash
-        log(self, values)
-
-    monkeypatch.setattr(Context, "log", crash_in_round_3)
-    with pytest.raises(_Crash):
+    log = crash_when_logged(monkeypatch, "distill/round", 3)
+    with pytest.raises(Crash):
         _dagger(tmp_path, steps=1280, rounds=4, num_envs=4, epochs=1)  # 320 steps a round
     monkeypatch.setattr(Context, "log", log)
     s = _dagger(tmp_path, steps=1280, resume=True, rounds=4, num_envs=4, epochs=1)

@@ -6,7 +6,7 @@ import math
 import gymnasium as gym
 import numpy as np
 import pytest
-from helpers import distill
+from helpers import Crash, crash_when_logged, distill
 
 from rl_distill.distill import Context
 from rl_distill.errors import UserError
@@ -258,23 +258,9 @@ def test_same_seed_same_numbers(tmp_path):
     assert numbers(c) != numbers(a)
 
 
-class _Crash(Exception):
-    pass
-
-
 def test_resume_continues_at_the_next_iteration(tmp_path, monkeypatch):
-    ckpt, log = Context.maybe_checkpoint, Context.log
-    monkeypatch.setattr(
-        Context, "maybe_checkpoint", lambda self, opt, state=None, force=False: ckpt(self, opt, state, force=True)
-    )
-
-    def crash_at_iteration_3(self, values):
-        if values.get("distill/iteration") == 3:
-            raise _Crash
-        log(self, values)
-
-    monkeypatch.setattr(Context, "log", crash_at_iteration_3)
-    with pytest.raises(_Crash):
+    log = crash_when_logged(monkeypatch, "distill/iteration", 3)
+    with pytest.raises(Crash):
         _ei(tmp_path, steps=500)
     monkeypatch.setattr(Context, "log", log)
     s = _ei(tmp_path, steps=500, resume=True)
