@@ -106,15 +106,18 @@ def pd_pong_training(steps: int, runs_dir: str) -> dict[str, float]:
 
 
 def machine() -> dict[str, object]:
-    import torch
+    """What a timing ran on: the run records' machine entry (CPU model, vector extensions, torch and its threads)
+    plus the versions a timing also depends on."""
+    import ale_py
 
-    return {
-        "cpu_count": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "torch": torch.__version__,
-        "python": platform.python_version(),
-        "processor": platform.processor(),
-    }
+    from rl_distill.runs import machine as run_machine
+
+    return {**run_machine(), "ale_py": ale_py.__version__, "python": platform.python_version()}
+
+
+def conv_layout(nchw: bool) -> str:
+    """The convolution input layout a training benchmark ran with (its ``--nchw`` flag)."""
+    return "NCHW" if nchw else "channels-last in training passes (rl_distill.teachers.train.fast_sb3_training)"
 
 
 def load_average() -> list[float]:
@@ -185,12 +188,12 @@ def comparison_args(default_out: str):
     import torch
 
     ap = argparse.ArgumentParser()
-    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--rounds", type=int, default=5, help="timed rounds, the variants alternating")
     ap.add_argument("--seconds", type=float, default=1.5, help="timed seconds per case, variant and round")
     ap.add_argument(
         "--steps", type=int, default=3000, help="env steps of each end-to-end Policy Distillation run (0: skip)"
     )
-    ap.add_argument("--note", default="")
-    ap.add_argument("--out", default=default_out)
+    ap.add_argument("--note", default="", help="free text kept in the output JSON (e.g. what else ran)")
+    ap.add_argument("--out", default=default_out, help="output JSON path")
     torch.set_num_threads(1)
     return ap.parse_args()

@@ -23,15 +23,13 @@ over rounds.
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import statistics
 import time
 from typing import Any
 
 import gymnasium as gym
 import torch
-from _timing import rate, time_calls
+from _timing import conv_layout, load_average, machine, rate, time_calls
 
 from rl_distill.networks import NatureCNN
 
@@ -54,18 +52,20 @@ def _dqn(env, train_freq: int, gradient_steps: int, buffer: int, learning_starts
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--env-id", default="ALE/Pong-v5")
+    ap.add_argument("--env-id", default="ALE/Pong-v5", help="Atari env id")
     ap.add_argument("--steps", type=int, default=4000, help="agent steps per timed learn() call")
     ap.add_argument("--rounds", type=int, default=2, help="timed learn() calls per pipeline, alternating")
-    ap.add_argument("--n-envs", type=int, default=4)
+    ap.add_argument("--n-envs", type=int, default=4, help="parallel envs of each pipeline")
     ap.add_argument("--replay-ratio", type=int, default=4, help="env steps per gradient step (rl-zoo3: 4)")
     ap.add_argument("--warmup", type=int, default=2000, help="env steps before learning starts (untimed)")
-    ap.add_argument("--bound-seconds", type=float, default=20.0)
-    ap.add_argument("--note", default="")
+    ap.add_argument(
+        "--bound-seconds", type=float, default=20.0, help="seconds of gradient steps alone timed for the update bound"
+    )
+    ap.add_argument("--note", default="", help="free text kept in the output JSON (e.g. what else ran)")
     ap.add_argument(
         "--nchw", action="store_true", help="plain NCHW convolutions, as before channels-last input (networks.py)"
     )
-    ap.add_argument("--out", default="results/benchmarks/dqn_training_cpu2.json")
+    ap.add_argument("--out", default="results/benchmarks/dqn_training_cpu2.json", help="output JSON path")
     a = ap.parse_args()
     NatureCNN.channels_last_on_cpu = not a.nchw
     torch.set_num_threads(1)
@@ -83,7 +83,7 @@ def main() -> None:
 
     gym.register_envs(ale_py)
     t_start = time.perf_counter()
-    load_start = [round(x, 2) for x in os.getloadavg()]
+    load_start = load_average()
     proto = AtariProtocol(sticky_actions=0.25, reward_clipping=True, episodic_life=True)
     n = a.n_envs
     setups = {
@@ -144,17 +144,9 @@ def main() -> None:
             name: {"n_envs": env.num_envs, "train_freq": freq, "gradient_steps": grad}
             for name, (env, freq, grad) in setups.items()
         },
-        "machine": {
-            "cpu_count": os.cpu_count(),
-            "torch_threads": torch.get_num_threads(),
-            "torch": torch.__version__,
-            "ale_py": ale_py.__version__,
-            "python": platform.python_version(),
-        },
+        "machine": machine(),
         "note": a.note,
-        "conv_input_layout": "NCHW"
-        if a.nchw
-        else "channels-last in training passes (rl_distill.teachers.train.fast_sb3_training)",
+        "conv_input_layout": conv_layout(a.nchw),
         "rounds": rounds,
         "agent_steps_per_s": sps,
         "ratio_to_sb3_plain": {name: round(v / sps["sb3-plain 1 env"], 3) for name, v in sps.items()},
@@ -167,7 +159,7 @@ def main() -> None:
             name: round(sum(x["train_s"] for x in rs) / sum(x["wall_s"] for x in rs), 3) for name, rs in rounds.items()
         },
         "total_wall_s": round(time.perf_counter() - t_start, 1),
-        "load_average_1_5_15_min": {"start": load_start, "end": [round(x, 2) for x in os.getloadavg()]},
+        "load_average_1_5_15_min": {"start": load_start, "end": load_average()},
     }
     atomic_write_json(a.out, out)
     print(

@@ -16,10 +16,10 @@ from _timing import rate
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--game", default="Pong")
-    ap.add_argument("--seconds", type=float, default=10.0)
-    ap.add_argument("--num-envs", type=int, default=8)
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--game", default="Pong", help="ALE game name (ALE/<game>-v5)")
+    ap.add_argument("--seconds", type=float, default=10.0, help="timed seconds per env kind")
+    ap.add_argument("--num-envs", type=int, default=8, help="envs of the vectorized kinds")
+    ap.add_argument("--threads", type=int, default=2, help="ALE worker threads of AtariVectorEnv")
     a = ap.parse_args()
     import ale_py
 

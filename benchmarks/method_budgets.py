@@ -23,10 +23,10 @@ TEACHERS = {"CartPole-v1": "ppo-CartPole-v1", "Acrobot-v1": "ppo-Acrobot-v1"}
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--seeds", type=int, default=3)
-    ap.add_argument("--episodes", type=int, default=100)
-    ap.add_argument("--out", default="results/methods")
-    ap.add_argument("--methods", nargs="*", default=list(METHODS))
+    ap.add_argument("--seeds", type=int, default=3, help="seeds per method and env")
+    ap.add_argument("--episodes", type=int, default=100, help="final evaluation games per run")
+    ap.add_argument("--out", default="results/methods", help="output folder")
+    ap.add_argument("--methods", nargs="*", default=list(METHODS), help="methods to run (default: all)")
     a = ap.parse_args()
     torch.set_num_threads(1)
     rows = []

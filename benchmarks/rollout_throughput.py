@@ -24,11 +24,11 @@ from _timing import rate
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--device", default="cpu")
-    ap.add_argument("--seconds", type=float, default=10.0)
-    ap.add_argument("--num-envs", type=int, default=8)
-    ap.add_argument("--batch-size", type=int, default=256)
-    ap.add_argument("--student", default="rusu-4x")
+    ap.add_argument("--device", default="cpu", help="torch device of teacher, student and memory")
+    ap.add_argument("--seconds", type=float, default=10.0, help="timed seconds per case")
+    ap.add_argument("--num-envs", type=int, default=8, help="parallel Pong envs of the rollout")
+    ap.add_argument("--batch-size", type=int, default=256, help="minibatch of the timed gradient steps")
+    ap.add_argument("--student", default="rusu-4x", help="student architecture name")
     a = ap.parse_args()
 
     from rl_distill import losses

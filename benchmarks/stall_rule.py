@@ -26,8 +26,8 @@ from rl_distill.students import student_policy
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("run_dirs", nargs="+")
-    ap.add_argument("--env", default="ALE/Breakout-v5")
+    ap.add_argument("run_dirs", nargs="+", help="finished run folders (with student.safetensors)")
+    ap.add_argument("--env", default="ALE/Breakout-v5", help="env the students are evaluated on")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     same_everywhere = True

@@ -30,14 +30,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
 import time
 from typing import Any
 
 import gymnasium as gym
 import torch
-from _timing import rate, time_calls
+from _timing import conv_layout, load_average, machine, rate, time_calls
 
 from rl_distill.networks import NatureCNN
 
@@ -62,7 +61,7 @@ def _cpu_model() -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--env-id", default="ALE/Pong-v5")
+    ap.add_argument("--env-id", default="ALE/Pong-v5", help="Atari env id")
     ap.add_argument("--steps", type=int, default=8192, help="agent steps per timed learn() call (8192 = 8 PPO updates)")
     ap.add_argument("--rounds", type=int, default=2, help="timed learn() calls per pipeline, alternating")
     ap.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
@@ -85,7 +84,7 @@ def main() -> None:
         action="store_true",
         help="leave out the suite's bf16 row (it is there even on a CPU without native bf16)",
     )
-    ap.add_argument("--out", default="results/benchmarks/teacher_training_cpu2.json")
+    ap.add_argument("--out", default="results/benchmarks/teacher_training_cpu2.json", help="output JSON path")
     a = ap.parse_args()
     NatureCNN.channels_last_on_cpu = not a.nchw
     torch.set_num_threads(a.threads)
@@ -101,7 +100,7 @@ def main() -> None:
 
     gym.register_envs(ale_py)
     t_start = time.perf_counter()
-    load_start = [round(x, 2) for x in os.getloadavg()]
+    load_start = load_average()
 
     plain_env = VecFrameStack(make_atari_env(a.env_id, n_envs=8, seed=0, env_kwargs={"frameskip": 1}), n_stack=4)
     protocol = AtariProtocol(sticky_actions=0.25, reward_clipping=True, episodic_life=True)
@@ -169,17 +168,9 @@ def main() -> None:
         "env_id": a.env_id,
         "algo": "PPO CnnPolicy (stable-baselines3 %s), rl-zoo3 Atari hyperparameters" % stable_baselines3.__version__,
         "hyperparams": hp,
-        "machine": {
-            "cpu_count": os.cpu_count(),
-            "torch_threads": torch.get_num_threads(),
-            "torch": torch.__version__,
-            "ale_py": ale_py.__version__,
-            "python": platform.python_version(),
-        },
+        "machine": machine(),
         "note": a.note,
-        "conv_input_layout": "NCHW"
-        if a.nchw
-        else "channels-last in training passes (rl_distill.teachers.train.fast_sb3_training)",
+        "conv_input_layout": conv_layout(a.nchw),
         "pipelines": {
             "sb3-plain": "make_atari_env(env_id, n_envs=8, seed=0, env_kwargs={'frameskip': 1}) + VecFrameStack(4): "
             "DummyVecEnv of gymnasium "
@@ -224,7 +215,7 @@ def main() -> None:
     # the rounds and the bound measurement): steps/s / (per_update / seconds per update) = train_s / wall_s.
     out["fraction_of_update_bound_in_round"] = out["update_share_of_wall"]
     out["total_wall_s"] = round(time.perf_counter() - t_start, 1)
-    out["load_average_1_5_15_min"] = {"start": load_start, "end": [round(x, 2) for x in os.getloadavg()]}
+    out["load_average_1_5_15_min"] = {"start": load_start, "end": load_average()}
     atomic_write_json(a.out, out)
     print(
         {

@@ -240,6 +240,14 @@ class ReplayMemory:
         self.size = 0
         self.pos = 0
 
+    @classmethod
+    def for_env(
+        cls, spec, capacity: int | None, device: torch.device | str, feature_dim: int | None = None
+    ) -> ReplayMemory:
+        """A memory shaped for an ``EnvSpec``: Atari frames (3-d observations) kept as uint8, the rest as float32."""
+        dtype = torch.uint8 if len(spec.obs_shape) == 3 else torch.float32
+        return cls(capacity, spec.obs_shape, dtype, spec.n_actions, feature_dim=feature_dim, device=device)
+
     def __len__(self) -> int:
         return self.size
 

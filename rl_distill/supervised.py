@@ -65,18 +65,9 @@ def replay_memories(ctx: Context, capacity: int | None, with_features: bool = Fa
     share = math.ceil(ctx.budget / ctx.num_tasks)
     out = []
     for i, spec in enumerate(ctx.env_specs):
-        image = len(spec.obs_shape) == 3
-        cap = min(capacity or (20_000 if image else 100_000), share + 1)
-        out.append(
-            ReplayMemory(
-                cap,
-                spec.obs_shape,
-                torch.uint8 if image else torch.float32,
-                spec.n_actions,
-                feature_dim=ctx.teachers[i].features_dim if with_features else None,
-                device=ctx.device,
-            )
-        )
+        cap = min(capacity or (20_000 if len(spec.obs_shape) == 3 else 100_000), share + 1)
+        features = ctx.teachers[i].features_dim if with_features else None
+        out.append(ReplayMemory.for_env(spec, cap, ctx.device, feature_dim=features))
     return out
 
 

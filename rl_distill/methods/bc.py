@@ -54,13 +54,7 @@ def train(ctx: Context, cfg: Config) -> None:
     opt = torch.optim.Adam(student.parameters(), lr=cfg.lr)
     state = ctx.restore(opt)
     spec = ctx.env_specs[0]
-    data = ReplayMemory(
-        None,
-        spec.obs_shape,
-        torch.uint8 if len(spec.obs_shape) == 3 else torch.float32,
-        spec.n_actions,
-        device=ctx.device,
-    )
+    data = ReplayMemory.for_env(spec, None, ctx.device)
     if state and "data" in state:
         data.load_state_dict(state["data"])
     rollout = ctx.rollout(0, cfg.num_envs)

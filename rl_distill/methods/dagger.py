@@ -83,13 +83,7 @@ def train(ctx: Context, cfg: Config) -> None:
     student = ctx.student
     opt = torch.optim.Adam(student.parameters(), lr=cfg.lr)
     spec = ctx.env_specs[0]
-    data = ReplayMemory(
-        None,
-        spec.obs_shape,
-        torch.uint8 if len(spec.obs_shape) == 3 else torch.float32,
-        spec.n_actions,
-        device=ctx.device,
-    )
+    data = ReplayMemory.for_env(spec, None, ctx.device)
     state = ctx.restore(opt) or {}
     if "data" in state:
         data.load_state_dict(state["data"])
