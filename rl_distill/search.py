@@ -18,10 +18,10 @@ one at a time per env, exposes each env's current state for the search's root, a
 :class:`rl_distill.rollout.Rollout` does (``env_steps``, ``teacher_queries`` = 0, ``mean_return``).
 
 :func:`mcts` is AlphaZero's search (PUCT selection with the network's policy as the prior, the network's value at
-the leaves instead of rollouts, optional Dirichlet noise at the root) run on K roots in lockstep, so each
-simulation costs one batched network evaluation for all K trees; Q values are normalised by the range seen in the
-tree (MuZero), so rewards of any scale work. :func:`visit_distribution` turns the root's visit counts into the
-targets pi(a) ~ N(a)^(1/tau).
+the leaves or rollouts, random or by the network, bootstrapped with it, optional Dirichlet noise at the root) run on
+K roots in lockstep, so each simulation costs one batched network evaluation for all K trees; Q values are
+normalised by the range seen in the tree (MuZero), so rewards of any scale work. :func:`visit_distribution` turns
+the root's visit counts into the targets pi(a) ~ N(a)^(1/tau).
 """
 
 from __future__ import annotations
@@ -131,6 +131,9 @@ PolicyValue = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
 """``policy_value(obs (B, ...)) -> (action probabilities (B, A), values (B,))``: the network the search asks."""
 
 
+ROLLOUT_POLICIES = ("random", "network")
+
+
 @dataclass
 class SearchConfig:
     """AlphaZero's search knobs (a method's Config may extend it, as expert iteration's does)."""
@@ -146,10 +149,18 @@ class SearchConfig:
     dirichlet_eps: float = 0.25
     """Weight of that noise (0: none)."""
     rollout_steps: int = 0
-    """Score a new leaf by a uniformly random rollout of up to this many simulator steps (classic MCTS, ExIt's
-    first expert): its discounted return, plus the network's value where the cap cut it; 0: the value alone."""
+    """Score a new leaf by a rollout of up to this many simulator steps (classic MCTS, ExIt's first expert): its
+    discounted return, plus the network's value where the cap cut it; 0: the value alone."""
+    rollout_policy: str = "random"
+    """Who plays the rollouts: ``random`` (uniform actions) or ``network`` (the network's greedy action, one batched
+    evaluation per rollout step for all new leaves: the leaf is then worth what the network itself would make of
+    it, so the search's choice is a policy-improvement step over the network, as with AlphaGo's rollout policy)."""
 
     def __post_init__(self) -> None:
+        if self.rollout_policy not in ROLLOUT_POLICIES:
+            raise UserError(
+                f"unknown rollout policy {self.rollout_policy!r} (choose from: {', '.join(ROLLOUT_POLICIES)})"
+            )
         check_count("simulations", self.simulations, none_ok=False)
         check_count("rollout_steps", self.rollout_steps, minimum=0, none_ok=False)
         check_positive("c_puct", self.c_puct, none_ok=False)
@@ -266,6 +277,31 @@ def rollout(
     return g, discount, obs
 
 
+def network_rollouts(
+    model: Model, states: list[np.ndarray], obs: list[np.ndarray], policy_value: PolicyValue, cfg: SearchConfig
+) -> list[tuple[float, float, np.ndarray | None]]:
+    """:func:`rollout`'s triple for each of several states, the network's greedy action at every step: the
+    rollouts run in lockstep, one batched network evaluation a step for those still going."""
+    states, last = list(states), list(obs)
+    g, discount = np.zeros(len(states)), np.ones(len(states))
+    alive = list(range(len(states)))
+    for _ in range(cfg.rollout_steps):
+        if not alive:
+            break
+        actions = policy_value(np.stack([last[i] for i in alive]))[0].argmax(-1)
+        still = []
+        for i, a in zip(alive, actions):
+            states[i], last[i], reward, terminal = model.step(states[i], int(a))
+            g[i] += discount[i] * reward
+            discount[i] *= cfg.gamma
+            if terminal:
+                discount[i], last[i] = 0.0, None
+            else:
+                still.append(i)
+        alive = still
+    return [(float(g[i]), float(discount[i]), last[i]) for i in range(len(states))]
+
+
 def mcts(
     model: Model,
     states: list[np.ndarray],
@@ -292,7 +328,13 @@ def mcts(
         walks = [_descend(root, b, cfg.c_puct, model) for root, b in zip(roots, bounds)]
         new = [leaf for _, leaf, fresh in walks if fresh and not leaf.terminal]
         if new:
-            rolls = [rollout(model, leaf.state, n_actions, cfg, rng) for leaf in new] if cfg.rollout_steps else []
+            rolls = []
+            if cfg.rollout_steps and cfg.rollout_policy == "network":
+                rolls = network_rollouts(
+                    model, [leaf.state for leaf in new], [leaf.obs for leaf in new], policy_value, cfg
+                )
+            elif cfg.rollout_steps:
+                rolls = [rollout(model, leaf.state, n_actions, cfg, rng) for leaf in new]
             ends = [o for _, _, o in rolls if o is not None]  # rollouts the cap cut: bootstrapped with the value
             p, v = policy_value(np.stack([leaf.obs for leaf in new] + ends))
             v_end = iter(v[len(new) :])

@@ -20,6 +20,7 @@ from rl_distill.search import (
     SearchConfig,
     Simulator,
     mcts,
+    network_rollouts,
     puct_scores,
     rollout,
     visit_distribution,
@@ -108,6 +109,26 @@ def test_rollout_return_hand_computed():
     assert rollout(TwoSteps(), np.array([0.0]), 2, cfg, rng) == (1.0 + 0.5 * 1.0, 0.0, None)  # ended: no bootstrap
     g, discount, end = rollout(TwoSteps(), np.array([0.0]), 2, SearchConfig(gamma=0.5, rollout_steps=1), rng)
     assert (g, discount, end.tolist()) == (1.0, 0.5, [1.0])  # cut by the cap: bootstrap 0.5 * v(obs [1])
+
+
+def test_network_rollouts_hand_computed():
+    """The network walks on (action 1) below 2 and stops (action 0) from 2, gamma 0.5, in the Corridor: from 0,
+    rewards 1, 1, then the end: 1 + 0.5 = 1.5 with nothing to bootstrap; from 5 it stops at once (0); cut after
+    2 steps, the walk from 0 is worth 1.5 plus 0.25 * v(obs 2). The rollouts share one network call a step."""
+    calls = []
+
+    def walk_below_2(obs):
+        calls.append(len(obs))
+        p = np.where(obs[:, :1] < 2, [[0.1, 0.9]], [[0.9, 0.1]])
+        return p, np.zeros(len(obs))
+
+    states = [np.array([0.0]), np.array([5.0])]
+    out = network_rollouts(Corridor(), states, states, walk_below_2, SearchConfig(gamma=0.5, rollout_steps=5))
+    assert out == [(1.5, 0.0, None), (0.0, 0.0, None)] and calls == [2, 1, 1]
+    (g, discount, end), _ = network_rollouts(
+        Corridor(), states, states, walk_below_2, SearchConfig(gamma=0.5, rollout_steps=2)
+    )
+    assert (g, discount, end.tolist()) == (1.5, 0.25, [2.0])
 
 
 def test_mcts_bootstraps_cut_rollouts_with_the_value():
@@ -272,7 +293,13 @@ def test_resume_continues_at_the_next_iteration(tmp_path, monkeypatch):
 
 def test_config_refuses_bad_values():
     cfg = get_method("expert-iteration").Config
-    for bad in ({"simulations": 0}, {"temperature": -1.0}, {"search_envs": 0, "network_envs": 0}, {"gamma": 1.5}):
+    for bad in (
+        {"simulations": 0},
+        {"temperature": -1.0},
+        {"search_envs": 0, "network_envs": 0},
+        {"gamma": 1.5},
+        {"rollout_policy": "greedy"},
+    ):
         with pytest.raises(UserError):
             cfg(**bad)
 

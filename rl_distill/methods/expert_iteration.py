@@ -7,7 +7,7 @@ distils it; a better student makes a better search, and the loop repeats::
     for iteration i = 1, 2, ... until the budget of real env steps is spent:
         play one episode in each real env; at every state s:
             pi(.|s) ~ N(s, .)^(1/tau)  from MCTS(s; prior p_S, leaf value v_S) in a resettable simulator
-                                       (a new leaf: a random rollout, bootstrapped with v_S where it is cut)
+                                       (a new leaf: a rollout, random or by S, bootstrapped with v_S where cut)
             the expert's envs act argmax_a N(s, a); the apprentice's envs act argmax_a p_S(a|s)
         z(s) = the discounted return from s (bootstrapped with v_S where the time limit cut the episode),
                regressed in units of 1 / (1 - gamma)
@@ -48,9 +48,9 @@ class Config(SearchConfig):
     """The search's knobs (search.SearchConfig: simulations, c_puct, gamma, Dirichlet noise), then the loop's."""
 
     rollout_steps: int = 50
-    """A new leaf is scored by a random rollout of up to this many simulator steps, bootstrapped with the value head
-    where the cap cuts it (AlphaGo's mix of rollouts and value; ExIt's first expert used rollouts); 0: the value
-    alone. The first iteration's search, before the value head's first fit, bootstraps with 0."""
+    """A new leaf is scored by a rollout (``rollout_policy``) of up to this many simulator steps, bootstrapped with
+    the value head where the cap cuts it (AlphaGo's mix of rollouts and value; ExIt's first expert used rollouts);
+    0: the value alone. The first iteration's search, before the value head's first fit, bootstraps with 0."""
     temperature: float = 1.0
     """tau of the targets pi(a) ~ N(a)^(1/tau) (0: one-hot on the most visited action)."""
     explore_steps: int = 0
