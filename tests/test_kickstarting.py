@@ -92,8 +92,8 @@ def test_pong_smoke(tmp_path):
     assert s["percent_of_teacher"] is None or math.isfinite(s["percent_of_teacher"])
 
 
-def test_atari_defaults_are_rl_zoo3_with_16_minibatches():
-    """On Atari the PPO inside kickstarting takes rl-zoo3's entry with its rollout in 16 minibatches of 64 (4x
+def test_atari_defaults_are_rl_zoo3_with_32_minibatches():
+    """On Atari the PPO inside kickstarting takes rl-zoo3's entry with its rollout in 32 minibatches of 32 (8x
     the Adam steps); elsewhere rl-zoo3's entry as it is, as PPO from scratch."""
     from rl_distill.distill import method_config
     from rl_distill.rl import zoo_ppo_settings
@@ -101,8 +101,8 @@ def test_atari_defaults_are_rl_zoo3_with_16_minibatches():
     ks = get_method("kickstarting")
     pong = method_config(ks, {}, ["ALE/Pong-v5"])
     zoo = zoo_ppo_settings(["ALE/Pong-v5"])
-    assert zoo["minibatches"] == 4 and (pong.num_envs, pong.n_steps, pong.minibatches) == (8, 128, 16)
-    assert pong.num_envs * pong.n_steps // pong.minibatches == 64
+    assert zoo["minibatches"] == 4 and (pong.num_envs, pong.n_steps, pong.minibatches) == (8, 128, 32)
+    assert pong.num_envs * pong.n_steps // pong.minibatches == 32
     assert all(getattr(pong, k) == v for k, v in zoo.items() if k != "minibatches")
     assert method_config(ks, {"minibatches": 4}, ["ALE/Pong-v5"]).minibatches == 4  # a flag over the default
     cart = method_config(ks, {}, ["CartPole-v1"])
