@@ -2,8 +2,8 @@
 
 Each record's curve keeps the run's eval/ scalars; expert iteration logs, once per iteration, the mean return of
 the real episodes the search played (``eval/search_return``) and of those the network played greedily
-(``eval/network_return``). This writes results/expert-iteration/search-vs-network.md (a table per env: mean over
-seeds at each iteration) and search-vs-network.png.
+(``eval/network_return``). This writes results/expert-iteration/search-vs-network.md (a table per series and env:
+mean over seeds at each iteration) and search-vs-network.png (a panel each).
 
     python experiments/expert_iteration_report.py [results/expert-iteration]
 """
@@ -30,14 +30,16 @@ def iterations(record: dict) -> list[dict]:
     return [{"step": r["step"], **{name: r.get(k) for name, k in KEYS.items()}} for r in rows]
 
 
-def by_env(out: Path) -> dict[str, list[dict]]:
+def by_series(out: Path) -> dict[str, list[dict]]:
+    """The records grouped by "series, env" (a series is a grid entry's label), seeds in order."""
     runs = defaultdict(list)
     for p in sorted((out / "runs").glob("*.json")):
         rec = json.loads(p.read_text())
         s = rec["summary"]
         if s["method"] == "expert-iteration":
-            runs[s["envs"][0]].append({"seed": s["seed"], "summary": s, "iterations": iterations(rec)})
-    return {env: sorted(rs, key=lambda r: r["seed"]) for env, rs in runs.items()}
+            key = f"{rec['cell'].get('label', s['method'])}, {s['envs'][0]}"
+            runs[key].append({"seed": s["seed"], "summary": s, "iterations": iterations(rec)})
+    return {key: sorted(rs, key=lambda r: r["seed"]) for key, rs in sorted(runs.items())}
 
 
 def _mean(values: list[float | None]) -> tuple[float | None, int]:
@@ -49,12 +51,12 @@ def _fmt(x: float | None) -> str:
     return "-" if x is None else f"{x:.1f}"
 
 
-def table(env: str, runs: list[dict]) -> list[str]:
+def table(series: str, runs: list[dict]) -> list[str]:
     teacher = runs[0]["summary"]["teacher_score"]
     finals = [r["summary"]["student_score"]["mean"] for r in runs]
     pct = [r["summary"]["percent_of_teacher"] for r in runs]
     lines = [
-        f"## {env}",
+        f"## {series}",
         "",
         f"Seeds {', '.join(str(r['seed']) for r in runs)}; teacher {teacher:.1f} (the reference only, never asked). "
         f"Final greedy network, {runs[0]['summary']['tasks'][0]['episodes']} evaluation episodes: "
@@ -80,9 +82,10 @@ def table(env: str, runs: list[dict]) -> list[str]:
     return lines + [""]
 
 
-def plot(runs_by_env: dict[str, list[dict]], path: Path) -> None:
-    fig, axes = plt.subplots(1, len(runs_by_env), figsize=(6.5 * len(runs_by_env), 4), squeeze=False)
-    for ax, (env, runs) in zip(axes[0], runs_by_env.items()):
+def plot(runs_by_series: dict[str, list[dict]], path: Path) -> None:
+    n_panels = len(runs_by_series)
+    fig, axes = plt.subplots(1, n_panels, figsize=(6.5 * n_panels, 4), squeeze=False, sharey=True)
+    for ax, (series, runs) in zip(axes[0], runs_by_series.items()):
         for name, color in (("search", "tab:orange"), ("network", "tab:blue")):
             for r in runs:
                 xs = [i + 1 for i, it in enumerate(r["iterations"]) if it[name] is not None]
@@ -96,7 +99,7 @@ def plot(runs_by_env: dict[str, list[dict]], path: Path) -> None:
         ax.axhline(runs[0]["summary"]["teacher_score"], color="k", ls="--", lw=1, label="PPO teacher (reference)")
         ax.set_xlabel("expert-iteration iteration")
         ax.set_ylabel("episode return")
-        ax.set_title(f"{env}: search vs network ({len(runs)} seeds; thin: each seed)")
+        ax.set_title(f"{series} ({len(runs)} seeds; thin: each seed)", fontsize=9)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     fig.tight_layout()
@@ -106,7 +109,7 @@ def plot(runs_by_env: dict[str, list[dict]], path: Path) -> None:
 
 def main(out: str = "results/expert-iteration") -> None:
     root = Path(out)
-    runs = by_env(root)
+    runs = by_series(root)
     if not runs:
         sys.exit(f"no expert-iteration records in {root / 'runs'}: run the suite experiments/expert-iteration.toml")
     lines = [
@@ -119,8 +122,8 @@ def main(out: str = "results/expert-iteration") -> None:
         "![search vs network](search-vs-network.png)",
         "",
     ]
-    for env, env_runs in runs.items():
-        lines += table(env, env_runs)
+    for series, series_runs in runs.items():
+        lines += table(series, series_runs)
     (root / "search-vs-network.md").write_text("\n".join(lines))
     plot(runs, root / "search-vs-network.png")
     print(f"wrote {root / 'search-vs-network.md'} and {root / 'search-vs-network.png'}")
