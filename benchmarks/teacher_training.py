@@ -53,12 +53,6 @@ def _ppo(env, threads: int, precision: str = "fp32"):
     return model, hp
 
 
-def _cpu_model() -> str:
-    from rl_distill.runs import machine
-
-    return machine("cpu")["cpu"]
-
-
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--env-id", default="ALE/Pong-v5", help="Atari env id")
@@ -164,11 +158,12 @@ def main() -> None:
     for _, env, _ in pipelines:
         env.close()
 
+    mach = machine()
     out: dict[str, Any] = {
         "env_id": a.env_id,
         "algo": "PPO CnnPolicy (stable-baselines3 %s), rl-zoo3 Atari hyperparameters" % stable_baselines3.__version__,
         "hyperparams": hp,
-        "machine": machine(),
+        "machine": mach,
         "note": a.note,
         "conv_input_layout": conv_layout(a.nchw),
         "pipelines": {
@@ -191,7 +186,7 @@ def main() -> None:
         },
         "precision": {name: precision for name, _, precision in pipelines},
         "bf16_native": bool(torch.ops.mkldnn._is_mkldnn_bf16_supported()),
-        "cpu": _cpu_model(),
+        "cpu": mach["cpu"],  # also at the top level, as in the earlier files
         "update_bound": {
             n: {
                 "buffer_samples": per_update,

@@ -34,7 +34,7 @@ from typing import Callable, Protocol
 import gymnasium as gym
 import numpy as np
 
-from rl_distill.errors import UserError, check_count, check_positive, check_probability
+from rl_distill.errors import UserError, check_choice, check_count, check_positive, check_probability
 
 SEARCHABLE_ENVS = ("CartPole-v1", "Acrobot-v1", "MountainCar-v0")
 """Envs whose whole state is ``env.unwrapped.state`` and whose dynamics are deterministic."""
@@ -157,10 +157,7 @@ class SearchConfig:
     it, so the search's choice is a policy-improvement step over the network, as with AlphaGo's rollout policy)."""
 
     def __post_init__(self) -> None:
-        if self.rollout_policy not in ROLLOUT_POLICIES:
-            raise UserError(
-                f"unknown rollout policy {self.rollout_policy!r} (choose from: {', '.join(ROLLOUT_POLICIES)})"
-            )
+        check_choice("rollout_policy", self.rollout_policy, ROLLOUT_POLICIES)
         check_count("simulations", self.simulations, none_ok=False)
         check_count("rollout_steps", self.rollout_steps, minimum=0, none_ok=False)
         check_positive("c_puct", self.c_puct, none_ok=False)
