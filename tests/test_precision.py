@@ -72,21 +72,22 @@ def test_bf16_distill_is_deterministic_and_recorded(tmp_path, method, options):
     assert any(not torch.equal(wa[k], wf[k]) for k in wa)  # bf16 did compute differently
 
 
+def _bf16_ppo(env_id: str, env):
+    """A short-rollout SB3 PPO with rl-zoo3's settings for ``env_id``, put on the bf16 path of teachers train."""
+    from rl_distill.teachers.train import bf16_sb3_training, hyperparams, sb3_model
+
+    hp = hyperparams(env_id, "ppo") | {"n_steps": 8, "batch_size": 16}
+    model = sb3_model("ppo", env_id, env, hp, seed=0, device="cpu")
+    bf16_sb3_training(model)
+    return model
+
+
 def test_bf16_sb3_cnn_extractor(tmp_path):
     """teachers train's bf16 path: SB3's CNN runs in bf16, its outputs, heads and parameters stay fp32."""
     from rl_distill.sb3_vec_env import SB3VecEnv
-    from rl_distill.teachers.train import bf16_sb3_training, hyperparams, sb3_model
 
     env = SB3VecEnv("ALE/Pong-v5", 2, seed=0)
-    model = sb3_model(
-        "ppo",
-        "ALE/Pong-v5",
-        env,
-        hyperparams("ALE/Pong-v5", "ppo") | {"n_steps": 8, "batch_size": 16},
-        seed=0,
-        device="cpu",
-    )
-    bf16_sb3_training(model)
+    model = _bf16_ppo("ALE/Pong-v5", env)
     seen = []
     conv = next(m for m in model.policy.features_extractor.modules() if isinstance(m, torch.nn.Conv2d))
     conv.register_forward_hook(lambda m, i, o: seen.append(o.dtype))
@@ -97,6 +98,28 @@ def test_bf16_sb3_cnn_extractor(tmp_path):
     obs = torch.randint(0, 255, (2, 4, 84, 84), dtype=torch.uint8)
     values = model.policy.predict_values(obs)
     assert values.dtype == torch.float32
+
+
+def test_bf16_sb3_mlp_hidden_layers():
+    """On an MLP policy (CartPole) bf16 reaches the hidden layers of actor and critic, in acting and in the
+    update, while the heads, their outputs and the parameters stay fp32: bf16 is not a no-op there."""
+    from stable_baselines3.common.env_util import make_vec_env
+
+    env = make_vec_env("CartPole-v1", n_envs=2, seed=0)
+    model = _bf16_ppo("CartPole-v1", env)
+    seen = {"policy_net": [], "value_net": [], "action_net": []}
+    for name in ("policy_net", "value_net"):
+        layer = next(m for m in getattr(model.policy.mlp_extractor, name) if isinstance(m, torch.nn.Linear))
+        layer.register_forward_hook(lambda m, i, o, name=name: seen[name].append(o.dtype))
+    model.policy.action_net.register_forward_hook(lambda m, i, o: seen["action_net"].append(o.dtype))
+    model.learn(16)
+    obs = torch.zeros(3, 4)
+    assert model.policy.predict_values(obs).dtype == torch.float32
+    model.policy.get_distribution(obs)  # forward_actor, the path predict() takes
+    env.close()
+    assert set(seen["policy_net"]) == {torch.bfloat16} and set(seen["value_net"]) == {torch.bfloat16}
+    assert set(seen["action_net"]) == {torch.float32}
+    assert all(p.dtype == torch.float32 for p in model.policy.parameters())
 
 
 def test_teachers_train_bf16_deterministic_with_progress_bar(tmp_path):

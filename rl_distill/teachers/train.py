@@ -237,12 +237,17 @@ def fast_sb3_training(model) -> None:
 
 
 def bf16_sb3_training(model) -> None:
-    """bf16 autocast in an SB3 model's feature extractors (the CNN, where the time goes), in acting and in the
-    update; their outputs, the heads, distributions and losses stay fp32, as do parameters and Adam's state.
-    Nothing saved changes: a bf16 run's checkpoint loads and resumes in fp32 and the other way round."""
+    """bf16 autocast in an SB3 model's body, in acting and in the update: the feature extractors (the CNN,
+    where the time goes on Atari) and the hidden layers of an MLP policy (``mlp_extractor``); their outputs,
+    the heads, distributions and losses stay fp32, as do parameters and Adam's state. Nothing saved
+    changes: a bf16 run's checkpoint loads and resumes in fp32 and the other way round."""
     from rl_distill.precision import bf16_forward
 
-    extractors = {id(m): m for name, m in model.policy.named_modules() if name.endswith("features_extractor")}
+    # MlpExtractor's two nets, not the extractor itself: its forward_actor / forward_critic bypass forward().
+    hidden = ("mlp_extractor.policy_net", "mlp_extractor.value_net")
+    extractors = {
+        id(m): m for name, m in model.policy.named_modules() if name.endswith("features_extractor") or name in hidden
+    }
     for m in extractors.values():
         bf16_forward(m)
 
