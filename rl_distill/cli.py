@@ -371,7 +371,7 @@ def cmd_report(a: argparse.Namespace) -> int:
 PRECISIONS = ("auto", "fp32", "bf16")  # rl_distill.precision.PRECISIONS, without importing torch for --help
 PRECISION_HELP = (
     "bf16 autocast for the networks' matrix products, fp32 parameters, optimizer state and losses; "
-    "auto: bf16 where the device computes it natively, else fp32"
+    "auto: bf16 for image (CNN) networks where the device computes it natively, else fp32"
 )
 
 

@@ -436,7 +436,6 @@ def run(method: ModuleType, spec: RunSpec) -> dict[str, Any]:
     """Train ``method`` as ``spec`` says, evaluate, write the run directory; returns the summary."""
     t0 = time.time()
     device = resolve_device(spec.device)
-    precision = resolve_precision(spec.precision, device)
     method_config(method, spec.options)  # the options alone are checked before any teacher loads
     if not spec.teachers:
         raise UserError(f"{method.NAME} needs at least one --teacher")
@@ -452,6 +451,7 @@ def run(method: ModuleType, spec: RunSpec) -> dict[str, Any]:
         raise UserError("a teacher does not record its env: pass --env")
     specs = [env_spec(e) for e in env_ids]
     _check_setup(method, teachers, env_ids, specs, spec.student)
+    precision = resolve_precision(spec.precision, device, images=len(specs[0].obs_shape) == 3)
     kept = _kept_tasks(spec, env_ids, device)
     torch.manual_seed(spec.seed)
     np.random.seed(spec.seed)

@@ -2,9 +2,11 @@
 
 ``--precision auto|fp32|bf16`` of teacher training, distillation and bench. ``bf16`` runs convolutions and
 linear layers under ``torch.autocast(dtype=torch.bfloat16)``; parameters, optimizer state, network outputs
-(logits, values, Q-values) and every loss stay in fp32. ``auto`` is bf16 where the device computes bf16
-natively (a CPU with AVX512-BF16 or AMX, a CUDA device that supports it) and fp32 elsewhere: on a CPU without
-it bf16 is emulated and slower, though it still gives the same numbers for the same seed.
+(logits, values, Q-values) and every loss stay in fp32. ``auto`` is bf16 for image (CNN) networks where the
+device computes bf16 natively (a CPU with AVX512-BF16 or AMX, a CUDA device that supports it) and fp32
+elsewhere: on a CPU without it bf16 is emulated and slower, and on the small MLPs of the control tasks autocast
+costs more than it saves (results/precision), so those stay fp32 and their figures the same on every CPU.
+``bf16`` asked for explicitly is used everywhere; the same seed gives the same numbers either way.
 """
 
 from __future__ import annotations
@@ -34,11 +36,11 @@ def check_precision(precision: str) -> None:
         raise UserError(f"unknown --precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
 
 
-def resolve_precision(precision: str, device: torch.device | str) -> str:
-    """``fp32`` or ``bf16`` for a ``--precision`` value on ``device``."""
+def resolve_precision(precision: str, device: torch.device | str, images: bool = True) -> str:
+    """``fp32`` or ``bf16`` for a ``--precision`` value on ``device``, for networks that take images or not."""
     check_precision(precision)
     if precision == "auto":
-        return "bf16" if bf16_native(device) else "fp32"
+        return "bf16" if images and bf16_native(device) else "fp32"
     return precision
 
 

@@ -18,6 +18,9 @@ from rl_distill.precision import autocast, bf16_forward, bf16_native, resolve_pr
 def test_resolve():
     assert resolve_precision("fp32", "cpu") == "fp32" and resolve_precision("bf16", "cpu") == "bf16"
     assert resolve_precision("auto", "cpu") == ("bf16" if torch.ops.mkldnn._is_mkldnn_bf16_supported() else "fp32")
+    # networks without images (the control tasks' MLPs) stay fp32 under auto on every CPU; bf16 when asked
+    assert resolve_precision("auto", "cpu", images=False) == "fp32"
+    assert resolve_precision("bf16", "cpu", images=False) == "bf16"
     assert bf16_native("cpu") == torch.ops.mkldnn._is_mkldnn_bf16_supported()
     with pytest.raises(UserError, match="unknown --precision 'fp16'"):
         resolve_precision("fp16", "cpu")

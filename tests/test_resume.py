@@ -65,7 +65,7 @@ def test_resume_refuses_changed_options_and_keeps_the_config(tmp_path, monkeypat
         distill("ppo", tmp_path, "ppo-CartPole-v1", 2048, eval_episodes=2, resume=True, n_steps=32, lr=0.5)
     with pytest.raises(UserError, match=r"--student \(mlp-64-64 -> mlp-32\)"):
         distill("ppo", tmp_path, "ppo-CartPole-v1", 2048, eval_episodes=2, resume=True, n_steps=32, student="mlp-32")
-    auto = resolve_precision("auto", "cpu")  # what the first part ran in: fp32, or bf16 on a CPU that has it
+    auto = resolve_precision("auto", "cpu", images=False)  # what the first part ran in: fp32 for an MLP
     other = "bf16" if auto == "fp32" else "fp32"
     with pytest.raises(UserError, match=rf"--precision \({auto} -> {other}\)"):
         distill("ppo", tmp_path, "ppo-CartPole-v1", 2048, eval_episodes=2, resume=True, n_steps=32, precision=other)

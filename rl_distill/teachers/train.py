@@ -496,7 +496,7 @@ def _build_model(cfg: TrainConfig, plan: _Plan, run_dir: Path, resumed: bool, in
                 _atomic_save(model, run_dir / "best.zip")
             print(f"continuing {cfg.init_from} from {model.num_timesteps} steps in {run_dir}", file=sys.stderr)
     fast_sb3_training(model)  # faster CPU updates, same maths, nothing saved changes
-    precision = resolve_precision(cfg.precision, model.device)
+    precision = resolve_precision(cfg.precision, model.device, images=is_atari(cfg.env_id))
     if precision == "bf16":
         bf16_sb3_training(model)
     return model, env, precision
