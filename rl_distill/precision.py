@@ -45,10 +45,14 @@ def resolve_precision(precision: str, device: torch.device | str, images: bool =
 
 
 def autocast(precision: str, device: torch.device | str):
-    """The context a resolved precision computes in: bf16 autocast, or nothing for fp32."""
+    """The context a resolved precision computes in: bf16 autocast, or nothing for fp32.
+
+    Its weight cache is off: autocast keeps the bf16 copy of each parameter until the outermost context exits,
+    and a whole training loop runs inside this one, so with the cache every forward after the first optimizer
+    step would use the initial weights (the student then never learns; tests/test_precision.py)."""
     if precision == "fp32":
         return contextlib.nullcontext()
-    return torch.autocast(torch.device(device).type, dtype=torch.bfloat16)
+    return torch.autocast(torch.device(device).type, dtype=torch.bfloat16, cache_enabled=False)
 
 
 def bf16_forward(module: torch.nn.Module) -> None:

@@ -44,6 +44,27 @@ def test_student_outputs_stay_fp32_under_bf16():
     assert seen[-1] == torch.float32
 
 
+def test_bf16_training_loop_in_one_context_sees_each_update():
+    """A whole training loop runs inside one autocast context (distill.py): each forward must use the weights as
+    the last optimizer step left them, not a bf16 copy cached at the first forward. With autocast's weight cache
+    on, the second forward below would equal the first and the loss would not fall."""
+    torch.manual_seed(0)
+    lin = torch.nn.Linear(8, 1)
+    x, y = torch.randn(64, 8), torch.randn(64, 1)
+    opt = torch.optim.SGD(lin.parameters(), lr=0.1)
+    losses = []
+    with autocast("bf16", "cpu"):
+        for _ in range(20):
+            loss = (lin(x).float() - y).pow(2).mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            losses.append(loss.item())
+        after = lin(x).float()
+    assert losses[1] != losses[0] and losses[-1] < 0.8 * losses[0]
+    assert torch.allclose(after, lin(x), atol=0.05)  # what it computes is the current weights, rounded
+
+
 def test_bf16_forward_wraps_a_module():
     torch.manual_seed(0)
     lin = torch.nn.Linear(8, 4)
