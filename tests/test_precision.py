@@ -182,4 +182,7 @@ def test_teachers_train_bf16_deterministic_with_progress_bar(tmp_path):
         outs.append(json.loads(out.with_suffix(".json").read_text()))
     a, b = outs
     assert a["training"]["precision"] == ["bf16"] and a["training"]["segments"][-1]["precision"] == "bf16"
+    from rl_distill.runs import machine
+
+    assert machine()["cpu"] in a["training"]["segments"][-1]["machine"]  # the CPU model, beside cores and threads
     assert a["weights_sha256"] == b["weights_sha256"]

@@ -365,8 +365,11 @@ def _find_resumable(cfg: TrainConfig) -> Path | None:
 
 
 def _machine(device: str) -> str:
+    """A training segment's machine in a few words: the CPU model (speeds differ between models), cores, threads."""
     m = machine(device)
-    return f"{m['cores']} CPU cores, {m['torch_threads']} torch threads" + (f" + {m['gpu']}" if m["gpu"] else "")
+    return f"{m['cpu']}, {m['cores']} CPU cores, {m['torch_threads']} torch threads" + (
+        f" + {m['gpu']}" if m["gpu"] else ""
+    )
 
 
 def _atomic_save(model, path: Path) -> None:
