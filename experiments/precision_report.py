@@ -45,8 +45,8 @@ def train_teachers(steps: int | None, runs_dir: str) -> None:
 
 
 def _welch(a: list[float], b: list[float]) -> tuple[float, float]:
-    """(mean b - mean a, its standard error)."""
-    se = math.sqrt(statistics.variance(a) / len(a) + statistics.variance(b) / len(b)) if len(a) > 1 else math.nan
+    """(mean b - mean a, its standard error); each side has at least two values (``_row`` checks)."""
+    se = math.sqrt(statistics.variance(a) / len(a) + statistics.variance(b) / len(b))
     return statistics.mean(b) - statistics.mean(a), se
 
 

@@ -13,6 +13,7 @@ from helpers import distill
 
 from rl_distill.errors import UserError
 from rl_distill.precision import autocast, bf16_forward, bf16_native, resolve_precision
+from rl_distill.runs import machine
 
 
 def test_resolve():
@@ -182,7 +183,5 @@ def test_teachers_train_bf16_deterministic_with_progress_bar(tmp_path):
         outs.append(json.loads(out.with_suffix(".json").read_text()))
     a, b = outs
     assert a["training"]["precision"] == ["bf16"] and a["training"]["segments"][-1]["precision"] == "bf16"
-    from rl_distill.runs import machine
-
     assert machine()["cpu"] in a["training"]["segments"][-1]["machine"]  # the CPU model, beside cores and threads
     assert a["weights_sha256"] == b["weights_sha256"]
