@@ -101,8 +101,8 @@ def main() -> None:
     def suite(k: int) -> SB3VecEnv:
         return SB3VecEnv(a.env_id, k, seed=0, protocol=proto)
 
-    # name -> (env, train_freq, gradient_steps, batch, precision); every row replays 32 / replay_ratio
-    # samples per env step.
+    # name -> (env, train_freq, gradient_steps, batch, precision, bounded); every row replays 32 / replay_ratio
+    # samples per env step; a bounded row gets its own update bound (gradient steps alone on its filled buffer).
     setups = {
         "sb3-plain 1 env": (
             VecFrameStack(make_atari_env(a.env_id, n_envs=1, seed=0, env_kwargs={"frameskip": 1}), n_stack=4),
@@ -110,25 +110,27 @@ def main() -> None:
             1,
             32,
             "fp32",
+            False,
         ),
-        "suite 1 env": (suite(1), a.replay_ratio, 1, 32, "fp32"),
-        f"suite {n} envs": (suite(n), 1, n // a.replay_ratio, 32, "fp32"),
+        "suite 1 env": (suite(1), a.replay_ratio, 1, 32, "fp32", False),
+        f"suite {n} envs": (suite(n), 1, n // a.replay_ratio, 32, "fp32", True),
     }
     if not a.no_bf16:
         per_step = a.big_batch // 32 * a.replay_ratio  # env steps one large gradient step pays for
         if per_step % n and n % per_step:
             raise SystemExit("--n-envs must divide, or be a multiple of, big-batch / 32 x replay ratio")
-        setups[f"suite {n} envs bf16"] = (suite(n), 1, n // a.replay_ratio, 32, "bf16")
+        setups[f"suite {n} envs bf16"] = (suite(n), 1, n // a.replay_ratio, 32, "bf16", True)
         setups[f"suite {n} envs bf16 batch {a.big_batch}"] = (
             suite(n),
             max(1, per_step // n),
             max(1, n // per_step),
             a.big_batch,
             "bf16",
+            True,
         )
     buffer = a.warmup + (a.rounds + 1) * a.steps + 1000
     models, train_time, hp = {}, {}, {}
-    for name, (env, freq, grad, batch, precision) in setups.items():
+    for name, (env, freq, grad, batch, precision, _) in setups.items():
         models[name], hp[name] = _dqn(env, freq, grad, buffer, a.warmup, batch, precision)
         train_time[name] = time_calls(models[name], "train")
         models[name].learn(a.warmup + a.steps // 2, reset_num_timesteps=True)  # warm-up: fill, first updates
@@ -137,8 +139,8 @@ def main() -> None:
     # per (precision, batch): env steps/s at the replay ratio if acting cost nothing.
     bound_rows = {
         name: (freq * env.num_envs) / grad  # env steps each gradient step pays for
-        for name, (env, freq, grad, batch, precision) in setups.items()
-        if name.startswith(f"suite {n} envs")
+        for name, (env, freq, grad, batch, precision, bounded) in setups.items()
+        if bounded
     }
 
     def grad_rates() -> dict[str, float]:
@@ -196,7 +198,7 @@ def main() -> None:
                 "precision": precision,
                 "replayed_samples_per_env_step": round(batch * grad / (freq * env.num_envs), 3),
             }
-            for name, (env, freq, grad, batch, precision) in setups.items()
+            for name, (env, freq, grad, batch, precision, _) in setups.items()
         },
         "bf16_native": bool(torch.ops.mkldnn._is_mkldnn_bf16_supported()),
         "torch_threads": a.threads,
