@@ -76,6 +76,15 @@ def test_signal_checkpoints_and_resume_finishes(tmp_path, monkeypatch, capsys, a
     assert [(s["start_step"], s["end_step"]) for s in segments] == [(0, step), (step, summary["steps"])]
 
 
+def test_resume_with_nothing_unfinished_says_it_starts_a_new_run(tmp_path, capsys):
+    first = train_teacher(_cfg(tmp_path, steps=1024))  # finished: its checkpoint is gone
+    capsys.readouterr()
+    second = train_teacher(_cfg(tmp_path, steps=1024, resume=True))
+    err = capsys.readouterr().err
+    assert second["run_dir"] != first["run_dir"]
+    assert f"--resume: no unfinished ppo run of CartPole-v1 (seed 0) in {tmp_path}, so a new one starts" in err
+
+
 def test_second_signal_stops_at_once(tmp_path, monkeypatch):
     _signal_in_evaluation(monkeypatch, signal.SIGINT, times=2)
     with pytest.raises(KeyboardInterrupt):

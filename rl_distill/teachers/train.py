@@ -433,6 +433,12 @@ def _claim_run_dir(cfg: TrainConfig, plan: _Plan):
     resumed = run_dir is not None
     if run_dir is None:
         run_dir = new_run_dir(cfg.runs_dir, cfg.env_id, f"{cfg.algo}-teacher", cfg.seed)
+        if cfg.resume:  # say so: a finished run keeps no checkpoint, and a user may expect it to go on
+            print(
+                f"--resume: no unfinished {cfg.algo} run of {cfg.env_id} (seed {cfg.seed}) in {cfg.runs_dir}, "
+                f"so a new one starts in {run_dir} (a finished run goes on with --init-from its export)",
+                file=sys.stderr,
+            )
     try:
         with contextlib.ExitStack() as stack:
             try:
