@@ -92,13 +92,14 @@ def test_pong_smoke(tmp_path):
     assert s["percent_of_teacher"] is None or math.isfinite(s["percent_of_teacher"])
 
 
-def test_atari_defaults_are_rl_zoo3_with_32_minibatches():
-    """On Atari the PPO inside kickstarting takes rl-zoo3's entry with its rollout in 32 minibatches of 32 (8x
-    the Adam steps); elsewhere rl-zoo3's entry as it is, as PPO from scratch."""
+@pytest.mark.parametrize("method", ["kickstarting", "ppd"])
+def test_atari_defaults_are_rl_zoo3_with_32_minibatches(method):
+    """On Atari the PPO inside kickstarting and PPD takes rl-zoo3's entry with its rollout in 32 minibatches of 32
+    (8x the Adam steps); elsewhere rl-zoo3's entry as it is, as PPO from scratch."""
     from rl_distill.distill import method_config
     from rl_distill.rl import zoo_ppo_settings
 
-    ks = get_method("kickstarting")
+    ks = get_method(method)
     pong = method_config(ks, {}, ["ALE/Pong-v5"])
     zoo = zoo_ppo_settings(["ALE/Pong-v5"])
     assert zoo["minibatches"] == 4 and (pong.num_envs, pong.n_steps, pong.minibatches) == (8, 128, 32)

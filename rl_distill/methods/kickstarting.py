@@ -19,7 +19,7 @@ import torch
 
 from rl_distill import losses
 from rl_distill.errors import UserError
-from rl_distill.rl import PPOConfig, ppo_loop, zoo_ppo_settings
+from rl_distill.rl import PPOConfig, ppo_loop, zoo_distill_ppo_settings
 from rl_distill.rollout import Batch
 from rl_distill.schedules import lambda_schedule
 
@@ -57,20 +57,10 @@ class Config(PPOConfig):
             raise UserError(f"--lambda must be finite, got {self.lam}")
 
 
-ATARI_MINIBATCHES = 32
-"""On Atari the rollout of rl-zoo3's entry (8 envs x 128 steps) is split into 32 minibatches of 32, not 4 of 256: 8x
-the Adam steps on the same samples. With 4, kickstarting stayed on the teacher's marginal policy on Pong for 200k
-env steps; with 16 every seed took off but 2 of 3 hovered below 90%; with 32 all three passed 90%
-(results/probes/pong-rl-baselines). The rest of the entry is unchanged."""
-
-
 def env_defaults(env_ids: list[str], options: dict) -> dict:
     """The PPO inside takes rl-zoo3's settings for the env, as PPO from scratch does (the fair comparison), with
-    the Atari rollout in ATARI_MINIBATCHES minibatches."""
-    settings = zoo_ppo_settings(env_ids)
-    if settings and env_ids[0].startswith("ALE/"):
-        settings["minibatches"] = ATARI_MINIBATCHES
-    return settings
+    the Atari rollout in more minibatches (``rl.ATARI_DISTILL_MINIBATCHES``)."""
+    return zoo_distill_ppo_settings(env_ids)
 
 
 def default_steps(env_id: str) -> int:

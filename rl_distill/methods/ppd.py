@@ -20,7 +20,7 @@ import torch
 
 from rl_distill import losses
 from rl_distill.errors import check_choice, check_positive
-from rl_distill.rl import PPOConfig, iteration_clip, ppo_loop, zoo_ppo_settings
+from rl_distill.rl import PPOConfig, iteration_clip, ppo_loop, zoo_distill_ppo_settings
 from rl_distill.rollout import Batch
 
 if TYPE_CHECKING:
@@ -50,8 +50,9 @@ class Config(PPOConfig):
 
 
 def env_defaults(env_ids: list[str], options: dict) -> dict:
-    """The PPO inside takes rl-zoo3's settings for the env, as PPO from scratch does (the fair comparison)."""
-    return zoo_ppo_settings(env_ids)
+    """The PPO inside takes rl-zoo3's settings for the env, as PPO from scratch does (the fair comparison), with
+    the Atari rollout in more minibatches as kickstarting (``rl.ATARI_DISTILL_MINIBATCHES``)."""
+    return zoo_distill_ppo_settings(env_ids)
 
 
 def default_steps(env_id: str) -> int:
