@@ -25,7 +25,7 @@ test: $(STAMP) lint
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -q -m slow
 
-# The default suite (experiments/lineage.toml): 63 runs, ~11 min with 2 workers here; results/lineage/.
+# The default suite (experiments/lineage.toml): 72 runs, ~6-12 min with 2 workers here; results/lineage/.
 bench: $(STAMP)
 	$(BIN)/rl-distill bench lineage --workers 2 --resume
 
