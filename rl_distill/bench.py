@@ -768,7 +768,12 @@ def bench(
     suite = load_suite(suite_name, seeds)
     runs_root = Path(runs_dir or f"runs/bench/{suite.name}")
     out_dir = Path(out or f"results/{suite.name}")
-    cells = [c for c in suite.cells if only is None or any(o in c.key for o in only.split(","))]
+    cells = [c for c in suite.cells if only is None or any(o in c.key or o in c.label for o in only.split(","))]
+    if not cells:
+        raise UserError(
+            f"--only {only!r} matches no cell of {suite.name} (it is matched against keys such as "
+            f"{suite.cells[0].key} and labels such as {suite.cells[0].label!r})"
+        )
     _write_snapshot(suite, runs_root, out_dir)
     _check_teachers(cells)
     sync_records(runs_root, out_dir, [c.key for c in cells])

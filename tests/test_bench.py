@@ -570,3 +570,16 @@ steps = 512
     assert bench(suite, workers=1, runs_dir=runs, out=str(out), progress=False, rerun_changed=True)["ran"] == 1
     assert json.loads(rec_path.read_text())["summary"]["method_config"]["gamma"] == 0.98
     assert "older defaults" not in (out / "README.md").read_text()
+
+
+def test_only_that_matches_no_cell_is_a_one_line_error_and_writes_nothing(tmp_path):
+    """A typo in --only (or a label's spaces where the key has dashes) used to run 0 runs and rewrite the report."""
+    suite = _suite(tmp_path, TINY.replace("steps = 600", 'steps = 600\nlabel = "pd short"'))
+    out = tmp_path / "out"
+    with pytest.raises(UserError, match="matches no cell of tiny"):
+        bench(suite, out=str(out), runs_dir=str(tmp_path / "runs"), progress=False, only="pd-long")
+    assert not out.exists()
+    # the label as written in the suite selects its cells too, though no key holds "pd short"
+    assert all("pd short" not in c.key for c in load_suite(suite, 2).cells)
+    r = bench(suite, out=str(out), runs_dir=str(tmp_path / "runs"), progress=False, only="pd short")
+    assert (r["runs"], r["ran"]) == (2, 2)
