@@ -598,7 +598,7 @@ def _add_bench(sub) -> None:
     b.add_argument(
         "--only",
         default=None,
-        help="run only the cells whose key contains one of these comma-separated texts (e.g. CartPole,Acrobot)",
+        help="run only the cells whose key or label contains one of these comma-separated texts (e.g. Pong,dagger)",
     )
     b.add_argument("--precision", choices=PRECISIONS, default="auto", help=PRECISION_HELP)
     b.add_argument(
