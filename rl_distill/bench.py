@@ -654,6 +654,27 @@ def _set_aside_stale(
         )
 
 
+def plan(suite: Suite, cells: list[Cell], out_dir: Path) -> dict[str, Any]:
+    """What ``bench`` would do with these cells, reading the records only: which are finished and kept, which
+    run again (other teacher weights), which were made with other method defaults (kept unless
+    --rerun-changed), which have no record yet, and which records no cell of the suite claims any more."""
+    finished = [c for c in cells if record_path(out_dir, c.key).exists()]
+    stale = [c for c in finished if _stale(out_dir, c)]
+    changed = changed_defaults([c for c in finished if c not in stale], out_dir)
+    keys = {c.key for c in suite.cells}
+    orphans = sorted(p.stem for p in (out_dir / "runs").glob("*.json") if p.stem not in keys)
+    return {
+        "suite": suite.name,
+        "runs": len(cells),
+        "finished": len(finished) - len(stale),
+        "other_teachers": [c.key for c in stale],
+        "other_defaults": sorted(changed),
+        "to_run": [c.key for c in cells if c not in finished] + [c.key for c in stale],
+        "orphans": orphans,
+        "dry_run": True,
+    }
+
+
 def _todo(suite: Suite, cells: list[Cell], runs_root: Path, out_dir: Path, backend: str, workers: int) -> list[Cell]:
     """The cells without a record, after the finished sources whose run folder a transfer run among them needs;
     says how many there are."""
@@ -755,9 +776,11 @@ def bench(
     only: str | None = None,
     precision: str = "auto",
     rerun_changed: bool = False,
+    dry_run: bool = False,
 ) -> dict[str, Any]:
     """Run every unfinished cell of a suite, then write its report. Returns counts and the report path.
-    ``rerun_changed``: also run again the finished cells made with other method defaults than today's."""
+    ``rerun_changed``: also run again the finished cells made with other method defaults than today's.
+    ``dry_run``: only say what a run would do (:func:`plan`), touching nothing."""
     from rl_distill.errors import check_count
     from rl_distill.precision import check_precision
 
@@ -774,6 +797,8 @@ def bench(
             f"--only {only!r} matches no cell of {suite.name} (it is matched against keys such as "
             f"{suite.cells[0].key} and labels such as {suite.cells[0].label!r})"
         )
+    if dry_run:
+        return plan(suite, cells, out_dir)
     _write_snapshot(suite, runs_root, out_dir)
     _check_teachers(cells)
     sync_records(runs_root, out_dir, [c.key for c in cells])

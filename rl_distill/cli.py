@@ -347,9 +347,20 @@ def cmd_bench(a: argparse.Namespace) -> int:
         only=a.only,
         precision=a.precision,
         rerun_changed=a.rerun_changed,
+        dry_run=a.dry_run,
     )
     if a.json:
         _print_json(r)
+    elif a.dry_run:
+        lines = [
+            f"bench {r['suite']} (dry run, nothing written): {r['runs']} runs, {r['finished']} finished and kept, "
+            f"{len(r['to_run'])} to run ({len(r['other_teachers'])} of them again, made with other teacher weights), "
+            f"{len(r['other_defaults'])} made with other method defaults (kept; --rerun-changed runs them again), "
+            f"{len(r['orphans'])} records no cell claims"
+        ]
+        for what in ("to_run", "other_defaults", "orphans"):
+            lines += [f"  {what.replace('_', ' ')}: {k}" for k in r[what]]
+        print("\n".join(lines))
     else:
         busy = f", {r['busy']} left to the other bench process running them" if r["busy"] else ""
         print(
@@ -605,6 +616,12 @@ def _add_bench(sub) -> None:
         "--rerun-changed",
         action="store_true",
         help="also run again the finished runs made with other method defaults than today's (the report lists them)",
+    )
+    b.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="only list what would run (no record, or made with other teacher weights), the records made with other "
+        "method defaults and those no cell claims any more; writes nothing",
     )
     b.add_argument("--no-progress", action="store_true", help="no progress bar")
     b.add_argument("--json", action="store_true", help=JSON_HELP)

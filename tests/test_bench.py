@@ -572,7 +572,7 @@ steps = 512
     assert "older defaults" not in (out / "README.md").read_text()
 
 
-def test_only_that_matches_no_cell_is_a_one_line_error_and_writes_nothing(tmp_path):
+def test_only_selects_by_key_or_label_and_dry_run_says_what_would_run_writing_nothing(tmp_path):
     """A typo in --only (or a label's spaces where the key has dashes) used to run 0 runs and rewrite the report."""
     suite = _suite(tmp_path, TINY.replace("steps = 600", 'steps = 600\nlabel = "pd short"'))
     out = tmp_path / "out"
@@ -583,3 +583,16 @@ def test_only_that_matches_no_cell_is_a_one_line_error_and_writes_nothing(tmp_pa
     assert all("pd short" not in c.key for c in load_suite(suite, 2).cells)
     r = bench(suite, out=str(out), runs_dir=str(tmp_path / "runs"), progress=False, only="pd short")
     assert (r["runs"], r["ran"]) == (2, 2)
+    # --dry-run reads the records and says what a run would do, writing nothing.
+    keys = sorted(c.key for c in load_suite(suite, 2).cells)
+    shutil.copy(out / "runs" / f"{keys[0]}.json", out / "runs" / "gone__CartPole-v1__0__s0.json")
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    d = bench(suite, seeds=3, out=str(out), progress=False, dry_run=True)
+    assert (d["runs"], d["finished"], d["orphans"]) == (3, 2, ["gone__CartPole-v1__0__s0"])
+    assert d["to_run"] == [c.key for c in load_suite(suite, 3).cells if c.seed == 2] and not d["other_teachers"]
+    with pytest.MonkeyPatch.context() as mp:  # a retrained teacher: both finished runs would run again
+        mp.setattr("rl_distill.bench.teacher_fingerprints", lambda teachers, envs=None: ["new"] * len(teachers))
+        d = bench(suite, out=str(out), progress=False, dry_run=True)
+    assert (d["finished"], sorted(d["other_teachers"]), sorted(d["to_run"])) == (0, keys, keys)
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+    assert main(["bench", suite, "--out", str(out), "--dry-run"]) == 0
