@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import os
 import sys
 from contextvars import ContextVar
 from types import ModuleType
@@ -662,15 +663,18 @@ def _run_json(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
-        if getattr(args, "json", False):
-            return _run_json(args)
-        return int(args.func(args) or 0)
+        rc = _run_json(args) if getattr(args, "json", False) else int(args.func(args) or 0)
+        sys.stdout.flush()  # here, so that a closed pipe is caught below rather than at exit
+        return rc
     except UserError as e:
         print(f"rl-distill: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("rl-distill: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `rl-distill ... | head`: the reader left; say nothing more (Python's own advice)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
 
 
 if __name__ == "__main__":

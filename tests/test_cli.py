@@ -350,6 +350,22 @@ def test_usage_errors_are_one_line(tmp_path):
     assert r.stderr.strip().count("\n") == 0 and r.stderr.startswith("rl-distill: error: ") and "--help)" in r.stderr
 
 
+def test_output_into_a_closed_pipe_is_no_traceback():
+    """`rl-distill ... | head`: the reader is gone before the output is written; the command ends quietly."""
+    import subprocess
+    import sys
+
+    p = subprocess.Popen(
+        [sys.executable, "-m", "rl_distill.cli", "teachers", "list"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    p.stdout.close()
+    err = p.stderr.read()
+    assert p.wait() == 141 and "Traceback" not in err and "BrokenPipeError" not in err, err
+
+
 # --- distill's method options: generated from each method's Config ------------------------------------------
 @functools.cache
 def _parser():
