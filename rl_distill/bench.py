@@ -311,16 +311,22 @@ def _stale(out_dir: Path, cell: Cell) -> bool:
     return len(recorded) != len(cell.teachers) or any(recorded[i] != f for (i, _), f in zip(named, now))
 
 
-def report_changes(source: str | Path, out_dir: str | Path | None = None) -> dict[str, str]:
-    """:func:`changed_defaults` for the suite snapshot in a results or runs folder (``rl-distill report``)."""
+def report_changes(source: str | Path, out_dir: str | Path | None = None) -> tuple[dict[str, str], list[str]]:
+    """:func:`changed_defaults` and the records made with other teacher weights (:func:`stale_records`) for the
+    suite snapshot in a results or runs folder (``rl-distill report``)."""
     snap_path = Path(source) / "suite.json"
     if not snap_path.exists():
-        return {}  # the report says what is missing
+        return {}, []  # the report says what is missing
     snap = json.loads(snap_path.read_text())
     out = Path(out_dir or snap.get("out") or f"results/{snap['name']}")
     fields = set(Cell.__dataclass_fields__)
     cells = [Cell(**{k: v for k, v in c.items() if k in fields}) for c in snap["cells"]]
-    return changed_defaults(cells, out)
+    return changed_defaults(cells, out), stale_records(cells, out)
+
+
+def stale_records(cells: list[Cell], out_dir: Path) -> list[str]:
+    """The keys of the finished cells whose record was made with other teacher weights than the shipped ones."""
+    return [c.key for c in cells if record_path(out_dir, c.key).exists() and _stale(out_dir, c)]
 
 
 def changed_defaults(cells: list[Cell], out_dir: Path) -> dict[str, str]:
@@ -812,7 +818,9 @@ def bench(
     failed, busy = _collect(
         _results(todo, backend, runs_root, workers, resume, address, precision), bar, runs_root, out_dir
     )
-    report = bench_report(out_dir, changed=changed_defaults(suite.cells, out_dir))
+    report = bench_report(
+        out_dir, changed=changed_defaults(suite.cells, out_dir), stale=stale_records(suite.cells, out_dir)
+    )
     result = {
         "suite": suite.name,
         "runs": len(cells),

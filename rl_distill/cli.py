@@ -375,7 +375,8 @@ def cmd_report(a: argparse.Namespace) -> int:
     from rl_distill.bench import report_changes
     from rl_distill.report import bench_report
 
-    print(bench_report(a.runs_dir, a.out, changed=report_changes(a.runs_dir, a.out)))
+    changed, stale = report_changes(a.runs_dir, a.out)
+    print(bench_report(a.runs_dir, a.out, changed=changed, stale=stale))
     return 0
 
 

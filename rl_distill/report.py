@@ -1018,10 +1018,42 @@ def _changed_lines(rows: list[dict[str, Any]], changed: dict[str, str]) -> list[
     return lines + [""]
 
 
-def bench_report(source: str | Path, out_dir: str | Path | None = None, changed: dict[str, str] | None = None) -> Path:
+def _stale_lines(rows: list[dict[str, Any]], stale: list[str]) -> list[str]:
+    """The runs whose record was made with other teacher weights than the shipped ones (a teacher retrained since,
+    in cells a ``--only`` left out): their % of teacher is of the old teacher's score."""
+    if not stale:
+        return []
+    groups: dict[str, dict[str, set[int]]] = {}
+    for r in rows:
+        if r["key"] in stale:
+            groups.setdefault(r["label"], {}).setdefault(r["env"], set()).add(r["seed"])
+    lines = [
+        "## Runs made with other teacher weights",
+        "",
+        f"{len(stale)} of these runs were made with teacher weights other than the shipped ones (retrained since): "
+        "their numbers are against the old teacher; the next `rl-distill bench <suite>` over them runs them again.",
+        "",
+        "| series | runs |",
+        "|---|---|",
+    ]
+    for label, envs in sorted(groups.items()):
+        lines.append(
+            f"| {label} | "
+            + "; ".join(f"{env} (seeds {', '.join(map(str, sorted(seeds)))})" for env, seeds in sorted(envs.items()))
+            + " |"
+        )
+    return lines + [""]
+
+
+def bench_report(
+    source: str | Path,
+    out_dir: str | Path | None = None,
+    changed: dict[str, str] | None = None,
+    stale: list[str] | None = None,
+) -> Path:
     """results/<suite>/: README.md (tables), runs.csv (one row per run and task), summary.csv and PNG plots,
     from the run records (see :func:`collect_bench`). ``changed``: the runs made with older method defaults
-    (bench.changed_defaults), listed in their own section."""
+    (bench.changed_defaults), and ``stale``: those made with other teacher weights, each listed in a section."""
     suite, out, rows = collect_bench(source, out_dir)
     rep = suite.get("report", {})
     out.mkdir(parents=True, exist_ok=True)
@@ -1050,6 +1082,7 @@ def bench_report(source: str | Path, out_dir: str | Path | None = None, changed:
     lines += _transfer_lines(rows, suite["cells"])
     lines += _curve_lines(rows, out, suite["name"])
     lines += _changed_lines(rows, changed or {})
+    lines += _stale_lines(rows, stale or [])
     if rep.get("notes"):
         lines += ["## Against the papers", "", rep["notes"].strip(), ""]
     lines += ["## Runs", "", "One row per run and task: [runs.csv](runs.csv); grouped: [summary.csv](summary.csv)."]

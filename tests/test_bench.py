@@ -596,3 +596,10 @@ def test_only_selects_by_key_or_label_and_dry_run_says_what_would_run_writing_no
     assert (d["finished"], sorted(d["other_teachers"]), sorted(d["to_run"])) == (0, keys, keys)
     assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
     assert main(["bench", suite, "--out", str(out), "--dry-run"]) == 0
+    # The report lists the records made with other teacher weights (cells an --only left out keep them).
+    assert "other teacher weights" not in (out / "README.md").read_text()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr("rl_distill.bench.teacher_fingerprints", lambda teachers, envs=None: ["new"] * len(teachers))
+        assert main(["report", str(out)]) == 0
+    text = (out / "README.md").read_text()
+    assert "## Runs made with other teacher weights" in text and "| pd short | CartPole-v1 (seeds 0, 1) |" in text
