@@ -640,7 +640,8 @@ def _set_aside_stale(
     """Drop the records of finished cells made with other teacher weights, and with ``rerun_changed`` those made
     with other method defaults, so they run again (the run folder is kept aside, not deleted: the old numbers stay
     inspectable). Without it, the second kind is only counted here and listed in the report."""
-    stale = [c for c in cells if _stale(out_dir, c)]
+    stale_keys = set(stale_records(cells, out_dir))
+    stale = [c for c in cells if c.key in stale_keys]
     changed = changed_defaults([c for c in cells if c not in stale], out_dir)
     again = stale + ([c for c in cells if c.key in changed] if rerun_changed else [])
     for c in again:
@@ -665,7 +666,8 @@ def plan(suite: Suite, cells: list[Cell], out_dir: Path) -> dict[str, Any]:
     run again (other teacher weights), which were made with other method defaults (kept unless
     --rerun-changed), which have no record yet, and which records no cell of the suite claims any more."""
     finished = [c for c in cells if record_path(out_dir, c.key).exists()]
-    stale = [c for c in finished if _stale(out_dir, c)]
+    stale_keys = set(stale_records(finished, out_dir))
+    stale = [c for c in finished if c.key in stale_keys]
     changed = changed_defaults([c for c in finished if c not in stale], out_dir)
     keys = {c.key for c in suite.cells}
     orphans = sorted(p.stem for p in (out_dir / "runs").glob("*.json") if p.stem not in keys)
@@ -798,7 +800,7 @@ def bench(
     runs_root = Path(runs_dir or f"runs/bench/{suite.name}")
     out_dir = Path(out or f"results/{suite.name}")
     cells = [c for c in suite.cells if only is None or any(o in c.key or o in c.label for o in only.split(","))]
-    if not cells:
+    if only is not None and not cells:
         raise UserError(
             f"--only {only!r} matches no cell of {suite.name} (it is matched against keys such as "
             f"{suite.cells[0].key} and labels such as {suite.cells[0].label!r})"

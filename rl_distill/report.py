@@ -1013,9 +1013,13 @@ def _changed_lines(rows: list[dict[str, Any]], changed: dict[str, str]) -> list[
         "|---|---|---|",
     ]
     for (label, what), envs in sorted(groups.items()):
-        runs = "; ".join(f"{env} (seeds {', '.join(map(str, sorted(seeds)))})" for env, seeds in sorted(envs.items()))
-        lines.append(f"| {label} | {runs} | {what} |")
+        lines.append(f"| {label} | {_env_seeds(envs)} | {what} |")
     return lines + [""]
+
+
+def _env_seeds(envs: dict[str, set[int]]) -> str:
+    """'CartPole-v1 (seeds 0, 1); Acrobot-v1 (seeds 2)': which runs of a series a listing section means."""
+    return "; ".join(f"{env} (seeds {', '.join(map(str, sorted(seeds)))})" for env, seeds in sorted(envs.items()))
 
 
 def _stale_lines(rows: list[dict[str, Any]], stale: list[str]) -> list[str]:
@@ -1037,11 +1041,7 @@ def _stale_lines(rows: list[dict[str, Any]], stale: list[str]) -> list[str]:
         "|---|---|",
     ]
     for label, envs in sorted(groups.items()):
-        lines.append(
-            f"| {label} | "
-            + "; ".join(f"{env} (seeds {', '.join(map(str, sorted(seeds)))})" for env, seeds in sorted(envs.items()))
-            + " |"
-        )
+        lines.append(f"| {label} | {_env_seeds(envs)} |")
     return lines + [""]
 
 
