@@ -450,8 +450,11 @@ def _resolve(runs_root: str | Path, ref: str, c: Cell) -> str:
 
 
 def _run_cell_safe(cell: dict[str, Any], runs_root: str, resume: bool, precision: str = "auto") -> dict[str, Any]:
-    """run_cell, with any failure returned (and written to the cell's error.txt) instead of raised."""
+    """run_cell, with any failure returned (and written to the cell's error.txt) instead of raised. In a worker of a
+    bench that is stopping, a cell that had been queued is not started."""
     t = time.time()
+    if _STOPPING is not None and _STOPPING.is_set():
+        return {"key": cell["key"], "ok": False, "error": "not started: the bench is stopping", "s": 0.0}
     try:
         s = run_cell(cell, runs_root, resume, precision)
         return {"key": cell["key"], "ok": True, "summary": s, "s": time.time() - t}
@@ -495,7 +498,12 @@ def _suite_cells(runs_root: Path) -> list[dict[str, Any]]:
     return json.loads((runs_root / "suite.json").read_text())["cells"]
 
 
-def _worker_init(parent: int | None = None) -> None:
+_STOPPING = None  # in a worker: the bench's stop event (set on Ctrl-C / SIGTERM), see _local
+
+
+def _worker_init(parent: int | None = None, stopping=None) -> None:
+    global _STOPPING
+    _STOPPING = stopping
     os.environ["OMP_NUM_THREADS"] = "1"
     import torch
 
@@ -527,26 +535,32 @@ def _local(todo: list[Cell], runs_root: Path, workers: int, resume: bool, precis
     import multiprocessing as mp
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
+    ctx = mp.get_context("spawn")
+    # The pool hands a worker its next cell before the one running ends (its call queue), where cancel() no longer
+    # reaches it: on a stop the event tells the workers not to start what they were handed.
+    stopping = ctx.Event()
     with ProcessPoolExecutor(
-        max_workers=workers, mp_context=mp.get_context("spawn"), initializer=_worker_init, initargs=(os.getpid(),)
+        max_workers=workers, mp_context=ctx, initializer=_worker_init, initargs=(os.getpid(), stopping)
     ) as pool:
         pending = {pool.submit(_run_cell_safe, asdict(c), str(runs_root), resume, precision) for c in todo}
         try:
-            with _sigterm_as_ctrl_c(pool):
+            with _sigterm_as_ctrl_c(pool, stopping):
                 while pending:
                     done, pending = wait(pending, return_when=FIRST_COMPLETED)
                     for f in done:
                         yield f.result()
         except BaseException:
+            stopping.set()
             for f in pending:
                 f.cancel()
             raise
 
 
 @contextlib.contextmanager
-def _sigterm_as_ctrl_c(pool):
-    """SIGTERM to the bench process (a scheduler's stop) does what Ctrl-C does: the running cells get SIGINT, write
-    their checkpoints and stop, and the bench ends with KeyboardInterrupt. Only in the main thread."""
+def _sigterm_as_ctrl_c(pool, stopping=None):
+    """SIGTERM to the bench process (a scheduler's stop) does what Ctrl-C does: no queued cell starts, the running
+    cells get SIGINT, write their checkpoints and stop, and the bench ends with KeyboardInterrupt. Only in the main
+    thread."""
     import threading
 
     if threading.current_thread() is not threading.main_thread():
@@ -554,6 +568,8 @@ def _sigterm_as_ctrl_c(pool):
         return
 
     def forward(signum, frame):
+        if stopping is not None:
+            stopping.set()
         for p in list(getattr(pool, "_processes", {}).values()):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(p.pid, signal.SIGINT)

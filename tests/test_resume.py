@@ -161,11 +161,12 @@ def test_sigterm_to_the_cli_checkpoints_and_resume_continues(tmp_path):
 
 
 def test_sigterm_to_a_bench_with_workers_checkpoints_its_cells(tmp_path):
-    """A 2-worker bench stopped with SIGTERM: each running cell writes its checkpoint and stops, no worker prints
-    a traceback, the bench exits 130, and --resume continues the cells from their checkpoints."""
+    """A 2-worker bench of 3 cells stopped with SIGTERM: each running cell writes its checkpoint and stops, the
+    third (already handed to a worker by the pool) never starts, no worker prints a traceback, the bench exits 130,
+    and --resume continues the cells from their checkpoints."""
     suite = tmp_path / "long.toml"
     suite.write_text(
-        'name = "long"\ndescription = "two long runs"\nseeds = 2\neval_episodes = 2\ncurve_points = 2\n'
+        'name = "long"\ndescription = "three long runs"\nseeds = 3\neval_episodes = 2\ncurve_points = 2\n'
         'curve_episodes = 2\n[[grid]]\nmethod = "ppo"\nenv = "CartPole-v1"\nsteps = 1000000\n'
     )
     runs, out = tmp_path / "runs", tmp_path / "out"
@@ -181,5 +182,6 @@ def test_sigterm_to_a_bench_with_workers_checkpoints_its_cells(tmp_path):
     assert "Traceback" not in err, err
     checkpoints = sorted(runs.glob("*/*/checkpoint.pt"))
     assert len(checkpoints) == 2 and not list(runs.glob("*/*/summary.json"))
+    assert len(list(runs.glob("*/*/config.json"))) == 2  # the third cell made no run folder
     for ck in checkpoints:
         assert 0 < torch.load(ck, weights_only=True)["env_steps"] < 1_000_000
