@@ -526,28 +526,65 @@ def _exit_with_parent(parent: int, every_s: float = 2.0) -> None:
     os._exit(1)
 
 
+class _Schedule:
+    """The order the local backend runs cells in: a cell is ready once every same-seed run it starts from or has
+    as its teacher has ended; of the ready ones the deepest goes first (then the suite's order), so one seed's
+    chain ends before the next begins and a free worker never waits for a whole stage to end."""
+
+    def __init__(self, todo: list[Cell]):
+        by_label = {(c.label, c.seed): c.key for c in todo}
+        self.waits = {
+            c.key: {by_label[(label, c.seed)] for label in cell_sources(c) if (label, c.seed) in by_label} for c in todo
+        }
+        self.depth = _depths(todo)
+        self.queue = list(todo)
+        self.unfinished = {c.key for c in todo}
+
+    def take(self) -> Cell | None:
+        """The next cell to start, or None while every cell left waits for one still running."""
+        ready = [c for c in self.queue if not self.waits[c.key] & self.unfinished]
+        if not ready:
+            return None
+        c = max(ready, key=lambda c: self.depth[c.key])  # the first of the deepest: the suite's order on ties
+        self.queue.remove(c)
+        return c
+
+    def ended(self, key: str) -> None:
+        self.unfinished.discard(key)
+
+
 def _local(todo: list[Cell], runs_root: Path, workers: int, resume: bool, precision: str = "auto"):
-    """Yield each cell's result as it finishes, from ``workers`` processes (in-process for 1)."""
+    """Yield each cell's result as it finishes, from ``workers`` processes (in-process for 1), in
+    :class:`_Schedule`'s order."""
+    schedule = _Schedule(todo)
     if workers <= 1:
-        for c in todo:
-            yield _run_cell_safe(asdict(c), str(runs_root), resume, precision)
+        while (c := schedule.take()) is not None:
+            r = _run_cell_safe(asdict(c), str(runs_root), resume, precision)
+            schedule.ended(c.key)
+            yield r
         return
     import multiprocessing as mp
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
     ctx = mp.get_context("spawn")
-    # The pool hands a worker its next cell before the one running ends (its call queue), where cancel() no longer
-    # reaches it: on a stop the event tells the workers not to start what they were handed.
+    # No more cells are submitted than there are workers, but the pool may still have handed a worker a cell
+    # when a stop comes (its call queue), where cancel() no longer reaches it: the event tells the workers not to
+    # start what they were handed.
     stopping = ctx.Event()
     with ProcessPoolExecutor(
         max_workers=workers, mp_context=ctx, initializer=_worker_init, initargs=(os.getpid(), stopping)
     ) as pool:
-        pending = {pool.submit(_run_cell_safe, asdict(c), str(runs_root), resume, precision) for c in todo}
+        pending: dict[Any, str] = {}
         try:
             with _sigterm_as_ctrl_c(pool, stopping):
-                while pending:
-                    done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                while True:
+                    while len(pending) < workers and (c := schedule.take()) is not None:
+                        pending[pool.submit(_run_cell_safe, asdict(c), str(runs_root), resume, precision)] = c.key
+                    if not pending:
+                        break
+                    done, _ = wait(pending, return_when=FIRST_COMPLETED)
                     for f in done:
+                        schedule.ended(pending.pop(f))
                         yield f.result()
         except BaseException:
             stopping.set()
@@ -738,16 +775,15 @@ def _results(
     address: str | None,
     precision: str,
 ):
-    """Yield each cell's result from the backend, stage by stage: a run that starts from another run's student
-    (init_from) or has one as its teacher goes after it."""
+    """Yield each cell's result from the backend: a run that starts from another run's student (init_from) or has
+    one as its teacher goes after it (locally as soon as its sources end; on Ray stage by stage)."""
+    if backend == "local":
+        yield from _local(todo, runs_root, workers, resume, precision)
+        return
     depth = _depths(todo)
     for phase in [[c for c in todo if depth[c.key] == d] for d in sorted(set(depth.values()))]:
         if phase:
-            yield from (
-                _local(phase, runs_root, workers, resume, precision)
-                if backend == "local"
-                else _ray(phase, runs_root, workers, address, precision)
-            )
+            yield from _ray(phase, runs_root, workers, address, precision)
 
 
 def _progress_bar(progress: bool, todo: list[Cell], name: str):

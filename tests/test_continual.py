@@ -12,7 +12,8 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from rl_distill.bench import _depths, bench, load_suite
+from rl_distill import bench as bench_module
+from rl_distill.bench import _depths, _Schedule, bench, load_suite
 from rl_distill.distill import RunSpec, load_student, run
 from rl_distill.errors import TeacherError, UserError
 from rl_distill.evaluation import teacher_fingerprint
@@ -185,3 +186,57 @@ def test_bench_refuses_a_cycle_and_an_unknown_cell_teacher(tmp_path):
     p.write_text(CHAIN.replace('"cell:a", default', '"cell:nope", default'))
     with pytest.raises(UserError, match="'cell:nope' names no series"):
         load_suite(str(p))
+
+
+CHAIN2 = """
+name = "chain2"
+seeds = 2
+eval_episodes = 2
+[[grid]]
+method = "on-policy"
+env = "CartPole-v1"
+steps = 512
+label = "a"
+[[grid]]
+method = "on-policy"
+env = "CartPole-v1"
+steps = 512
+init_from = "cell:a"
+label = "b"
+[[grid]]
+method = "ppo"
+env = "CartPole-v1"
+steps = 512
+init_from = "cell:b"
+label = "c"
+[[grid]]
+method = "on-policy"
+env = "CartPole-v1"
+teacher = "cell:b"
+steps = 512
+label = "d"
+"""
+
+
+def test_local_schedule_ends_a_seed_s_chain_first_and_starts_a_cell_once_its_sources_end(tmp_path, monkeypatch):
+    suite_file = tmp_path / "chain2.toml"
+    suite_file.write_text(CHAIN2)
+    cells = load_suite(str(suite_file)).cells
+    name = {c.key: f"{c.label}{c.seed}" for c in cells}
+    # Two workers: a0 and a1 start; b0 goes before c/d of any seed, and the moment a0 ends (not after a1 too).
+    s = _Schedule(cells)
+    assert [name[s.take().key], name[s.take().key]] == ["a0", "a1"] and s.take() is None
+    s.ended(next(k for k in name if name[k] == "a0"))
+    assert name[s.take().key] == "b0" and s.take() is None
+    s.ended(next(k for k in name if name[k] == "b0"))
+    assert [name[s.take().key], name[s.take().key]] == ["c0", "d0"] and s.take() is None
+    # One worker runs in process, in the same order: each seed's chain whole, then the next seed.
+    order = []
+
+    def fake_run(cell, runs_root, resume, precision="auto"):
+        order.append(f"{cell['label']}{cell['seed']}")
+        return {"key": cell["key"], "ok": True}
+
+    monkeypatch.setattr(bench_module, "_run_cell_safe", fake_run)
+    assert [r["ok"] for r in bench_module._local(cells, tmp_path, 1, False)] == [True] * 8
+    assert order == ["a0", "b0", "c0", "d0", "a1", "b1", "c1", "d1"]
