@@ -27,8 +27,10 @@ Extra = Callable[[dict[str, torch.Tensor]], tuple[torch.Tensor, dict[str, float]
 
 
 def mean_stats(rows: list[dict[str, float]]) -> dict[str, float]:
-    """Per-key mean of the scalars of a round of gradient steps (what gets logged)."""
-    return {k: sum(r[k] for r in rows) / len(rows) for k in rows[0]} if rows else {}
+    """Per-key mean of the scalars of a round of gradient steps (what gets logged), each over the rows that have
+    it: in a multi-task round some scalars are only some games' (Pong's grouped agreement beside Breakout)."""
+    keys = dict.fromkeys(k for r in rows for k in r)
+    return {k: sum(vals) / len(vals) for k in keys if (vals := [r[k] for r in rows if k in r])}
 
 
 def supervised_step(

@@ -219,3 +219,16 @@ def test_grouped_stats_by_hand():
         -(0.6 * math.log(0.6) + 2 * 0.2 * math.log(0.2)), abs=1e-5
     )
     assert st["distill/kl_grouped"] == pytest.approx(0.6 * math.log(0.6 / 0.55) + 0.2 * math.log(0.2 / 0.25), abs=1e-5)
+
+
+def test_a_multi_task_round_means_each_scalar_over_the_games_that_log_it():
+    """Pong logs grouped scalars, Breakout does not: one round of both (the continual suite's recovery stage) is
+    logged, each scalar the mean of the rows that have it (it raised KeyError)."""
+    from rl_distill.supervised import mean_stats
+
+    pong = {"distill/kl": 0.2, "distill/teacher_agreement": 0.5, "distill/teacher_agreement_grouped": 0.75}
+    breakout = {"distill/kl": 0.4, "distill/teacher_agreement": 0.25}
+    assert mean_stats([pong, breakout, pong]) == pytest.approx(
+        {"distill/kl": 0.8 / 3, "distill/teacher_agreement": 1.25 / 3, "distill/teacher_agreement_grouped": 0.75}
+    )
+    assert mean_stats([]) == {}
