@@ -162,8 +162,8 @@ def test_sigterm_to_the_cli_checkpoints_and_resume_continues(tmp_path):
 
 def test_sigterm_to_a_bench_with_workers_checkpoints_its_cells(tmp_path):
     """A 2-worker bench of 3 cells stopped with SIGTERM: each running cell writes its checkpoint and stops, the
-    third (already handed to a worker by the pool) never starts, no worker prints a traceback, the bench exits 130,
-    and --resume continues the cells from their checkpoints."""
+    third (not yet handed to a worker, or handed but not started) never starts, no worker prints a traceback, the
+    bench exits 130, and --resume continues the cells from their checkpoints."""
     suite = tmp_path / "long.toml"
     suite.write_text(
         'name = "long"\ndescription = "three long runs"\nseeds = 3\neval_episodes = 2\ncurve_points = 2\n'
