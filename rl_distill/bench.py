@@ -215,6 +215,15 @@ def cell_sources(c: Cell) -> list[str]:
     return list(dict.fromkeys(r[5:] for r in refs if r and r.startswith("cell:")))
 
 
+def same_seed_sources(cells: list[Cell]) -> dict[str, list[Cell]]:
+    """Each cell's sources among ``cells`` (by key): the same-seed run of each series :func:`cell_sources` names.
+    A source outside ``cells`` (finished, not run again) is left out."""
+    by_label = {(c.label, c.seed): c for c in cells}
+    return {
+        c.key: [by_label[(label, c.seed)] for label in cell_sources(c) if (label, c.seed) in by_label] for c in cells
+    }
+
+
 def _seed_cell(run: dict[str, Any], seed: int, tags: dict[str, Any]) -> Cell:
     """The cell of one seed of a run, keyed by its label, envs, a digest of its whole config, and the seed."""
     body = {**run, "seed": seed}
@@ -242,7 +251,7 @@ def _check_init_from(path: Path, cells: list[Cell]) -> None:
 
 def _depths(cells: list[Cell], path: Path | str = "suite") -> dict[str, int]:
     """Each cell's stage: 0 without sources, else one more than its deepest source (sources run first)."""
-    by_label: dict[tuple[str, int], Cell] = {(c.label, c.seed): c for c in cells}
+    sources = same_seed_sources(cells)
     depth: dict[str, int] = {}
 
     def visit(c: Cell, path_labels: tuple[str, ...]) -> int:
@@ -250,8 +259,7 @@ def _depths(cells: list[Cell], path: Path | str = "suite") -> dict[str, int]:
             return depth[c.key]
         if c.label in path_labels:
             raise UserError(f"{path}: series {c.label!r} starts from itself (through {' -> '.join(path_labels)})")
-        srcs = [by_label[(label, c.seed)] for label in cell_sources(c) if (label, c.seed) in by_label]
-        depth[c.key] = 1 + max((visit(s, (*path_labels, c.label)) for s in srcs), default=-1)
+        depth[c.key] = 1 + max((visit(s, (*path_labels, c.label)) for s in sources[c.key]), default=-1)
         return depth[c.key]
 
     for c in cells:
@@ -532,10 +540,7 @@ class _Schedule:
     chain ends before the next begins and a free worker never waits for a whole stage to end."""
 
     def __init__(self, todo: list[Cell]):
-        by_label = {(c.label, c.seed): c.key for c in todo}
-        self.waits = {
-            c.key: {by_label[(label, c.seed)] for label in cell_sources(c) if (label, c.seed) in by_label} for c in todo
-        }
+        self.waits = {key: {s.key for s in srcs} for key, srcs in same_seed_sources(todo).items()}
         self.depth = _depths(todo)
         self.queue = list(todo)
         self.unfinished = {c.key for c in todo}
@@ -687,15 +692,21 @@ def _write_snapshot(suite: Suite, runs_root: Path, out_dir: Path) -> None:
         atomic_write_json(d / "suite.json", snapshot)
 
 
+def _stale_and_changed(cells: list[Cell], out_dir: Path) -> tuple[list[Cell], dict[str, str]]:
+    """The finished cells made with other teacher weights, and of the others those made with other method
+    defaults (:func:`changed_defaults`)."""
+    stale_keys = set(stale_records(cells, out_dir))
+    stale = [c for c in cells if c.key in stale_keys]
+    return stale, changed_defaults([c for c in cells if c.key not in stale_keys], out_dir)
+
+
 def _set_aside_stale(
     suite: Suite, cells: list[Cell], runs_root: Path, out_dir: Path, rerun_changed: bool = False
 ) -> None:
     """Drop the records of finished cells made with other teacher weights, and with ``rerun_changed`` those made
     with other method defaults, so they run again (the run folder is kept aside, not deleted: the old numbers stay
     inspectable). Without it, the second kind is only counted here and listed in the report."""
-    stale_keys = set(stale_records(cells, out_dir))
-    stale = [c for c in cells if c.key in stale_keys]
-    changed = changed_defaults([c for c in cells if c not in stale], out_dir)
+    stale, changed = _stale_and_changed(cells, out_dir)
     again = stale + ([c for c in cells if c.key in changed] if rerun_changed else [])
     for c in again:
         record_path(out_dir, c.key).unlink()
@@ -719,9 +730,7 @@ def plan(suite: Suite, cells: list[Cell], out_dir: Path) -> dict[str, Any]:
     run again (other teacher weights), which were made with other method defaults (kept unless
     --rerun-changed), which have no record yet, and which records no cell of the suite claims any more."""
     finished = [c for c in cells if record_path(out_dir, c.key).exists()]
-    stale_keys = set(stale_records(finished, out_dir))
-    stale = [c for c in finished if c.key in stale_keys]
-    changed = changed_defaults([c for c in finished if c not in stale], out_dir)
+    stale, changed = _stale_and_changed(finished, out_dir)
     keys = {c.key for c in suite.cells}
     orphans = sorted(p.stem for p in (out_dir / "runs").glob("*.json") if p.stem not in keys)
     return {
@@ -742,12 +751,11 @@ def _todo(suite: Suite, cells: list[Cell], runs_root: Path, out_dir: Path, backe
     todo = [c for c in cells if not record_path(out_dir, c.key).exists()]
     finished = len(cells) - len(todo)
     # A transfer run needs its source's student weights, which only a run folder holds.
-    by_label = {(c.label, c.seed): c for c in suite.cells}
+    sources = same_seed_sources(suite.cells)
     needed, stack = set(), [c for c in todo]
     while stack:  # the sources of the runs to do, and theirs (a chain of stages), whose run folders are not here
         c = stack.pop()
-        for label in cell_sources(c):
-            src = by_label[(label, c.seed)]
+        for src in sources[c.key]:
             if src.key not in needed and finished_summary(cell_dir(runs_root, src)) is None:
                 needed.add(src.key)
                 stack.append(src)
