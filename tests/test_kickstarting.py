@@ -95,7 +95,8 @@ def test_pong_smoke(tmp_path):
 @pytest.mark.parametrize("method", ["kickstarting", "ppd"])
 def test_atari_defaults_are_rl_zoo3_with_32_minibatches(method):
     """On Atari the PPO inside kickstarting and PPD takes rl-zoo3's entry with its rollout in 32 minibatches of 32
-    (8x the Adam steps); elsewhere rl-zoo3's entry as it is, as PPO from scratch."""
+    (8x the Adam steps; kickstarting also holds the learning rate, the next test); elsewhere rl-zoo3's entry as it
+    is, as PPO from scratch."""
     from rl_distill.distill import method_config
     from rl_distill.rl import zoo_ppo_settings
 
@@ -104,7 +105,26 @@ def test_atari_defaults_are_rl_zoo3_with_32_minibatches(method):
     zoo = zoo_ppo_settings(["ALE/Pong-v5"])
     assert zoo["minibatches"] == 4 and (pong.num_envs, pong.n_steps, pong.minibatches) == (8, 128, 32)
     assert pong.num_envs * pong.n_steps // pong.minibatches == 32
-    assert all(getattr(pong, k) == v for k, v in zoo.items() if k != "minibatches")
+    own = {"minibatches"} | ({"anneal_lr"} if method == "kickstarting" else set())
+    assert all(getattr(pong, k) == v for k, v in zoo.items() if k not in own)
     assert method_config(ks, {"minibatches": 4}, ["ALE/Pong-v5"]).minibatches == 4  # a flag over the default
     cart = method_config(ks, {}, ["CartPole-v1"])
     assert all(getattr(cart, k) == v for k, v in zoo_ppo_settings(["CartPole-v1"]).items())
+
+
+def test_atari_defaults_hold_lambda_and_the_learning_rate_and_options_override_them():
+    from rl_distill.distill import method_config
+
+    kick = get_method("kickstarting")
+    pong = method_config(kick, {}, ["ALE/Pong-v5"])
+    assert (pong.lambda_schedule, pong.lam, pong.anneal_lr) == ("constant", 20.0, False)
+    assert (pong.lr, pong.clip, pong.anneal_clip, pong.minibatches) == (
+        2.5e-4,
+        0.1,
+        True,
+        32,
+    )  # rl-zoo3, 32 minibatches
+    mine = method_config(kick, {"lambda_schedule": "linear", "lam": 5.0}, ["ALE/Pong-v5"])
+    assert (mine.lambda_schedule, mine.lam, mine.anneal_lr) == ("linear", 5.0, False)
+    cartpole = method_config(kick, {}, ["CartPole-v1"])  # control keeps the decaying lambda_0 = 5
+    assert (cartpole.lambda_schedule, cartpole.lam) == ("linear", 5.0)
