@@ -632,7 +632,12 @@ def _ray(todo: list[Cell], runs_root: Path, workers: int, address: str | None, p
     address = address or os.environ.get("RAY_ADDRESS")
     if not ray.is_initialized():
         kw = {"address": address} if address else {"num_cpus": workers, "include_dashboard": False}
+        # ray.init installs its own SIGTERM handler in this process; keep the bench's (Ctrl-C semantics) and the
+        # caller's handlers in force instead.
+        handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
         ray.init(log_to_driver=False, **kw)
+        for s, h in handlers.items():
+            signal.signal(s, h)
     task = ray.remote(num_cpus=1)(_run_cell_packed)
 
     def deps(c: Cell) -> dict[str, bytes]:

@@ -6,6 +6,7 @@ import csv
 import dataclasses
 import json
 import shutil
+import signal
 import statistics
 from pathlib import Path
 
@@ -283,10 +284,13 @@ def test_teacher_evaluation_cache(tmp_path, monkeypatch):
 def test_ray_backend_two_tiny_runs(tmp_path):
     ray = pytest.importorskip("ray")
     runs, out = tmp_path / "runs", tmp_path / "res"
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         r = bench(_suite(tmp_path), workers=2, runs_dir=str(runs), out=str(out), progress=False, backend="ray")
     finally:
         ray.shutdown()
+    # ray.init's own SIGTERM handler does not outlive the bench (tests in this process count on the defaults).
+    assert {s: signal.getsignal(s) for s in handlers} == handlers
     assert (r["ran"], r["failed"]) == (2, 0)
     # Same layout as the local backend: cell.json + run folder with summary, scalars, student.
     for cell in runs.iterdir():
