@@ -86,11 +86,12 @@ def test_resume_with_nothing_unfinished_says_it_starts_a_new_run(tmp_path, capsy
 
 
 def test_second_signal_stops_at_once(tmp_path, monkeypatch):
+    before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
     _signal_in_evaluation(monkeypatch, signal.SIGINT, times=2)
     with pytest.raises(KeyboardInterrupt):
         train_teacher(_cfg(tmp_path))
     monkeypatch.undo()
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert {s: signal.getsignal(s) for s in before} == before
     (run_dir,) = tmp_path.iterdir()
     # Stopped inside the first evaluation, before the first checkpoint: nothing for --resume to pick up.
     assert not (run_dir / "checkpoint.zip").exists() and not (run_dir / "summary.json").exists()
