@@ -7,6 +7,9 @@
 
 "Within noise" here: the difference of the two means is under twice its standard error (Welch), the usual
 two-sigma reading of three seeds a side; the table shows the per-seed scores so a reader can judge too.
+
+Not a report kind (rl_distill/report/kinds/): a kind draws one suite's results folder, and this compares two
+folders of one suite run twice (``--precision fp32`` and ``bf16``) with teachers trained outside any suite.
 """
 
 from __future__ import annotations

@@ -69,17 +69,17 @@ def test_teacher_report_rows_and_resumed_segments(tmp_path, monkeypatch):
 
 def test_sweep_plot_keeps_each_series_colour_across_panels(tmp_path, monkeypatch):
     """A suite in progress: series 'a' ran on one env only; 'b' keeps one colour in both panels, each with a legend."""
-    import rl_distill.report as report
+    from rl_distill.report import plots
 
     figs = []
-    monkeypatch.setattr(report, "_save", lambda fig, path: figs.append(fig))
+    monkeypatch.setattr(plots, "save", lambda fig, path: figs.append(fig))
     rows = [
         {"env": env, "label": s, "student_params": p, "percent": 50.0 + p / 1000, "teacher_score": 1.0}
         for env, series in (("E1", ("a", "b")), ("E2", ("b",)))
         for s in series
         for p in (1000, 4000)
     ]
-    report._plot_sweep(rows, "student_params", "percent", "label", tmp_path / "s.png", "t", logx=False)
+    plots.plot_sweep(rows, "student_params", "percent", "label", tmp_path / "s.png", "t", logx=False)
     ax1, ax2 = figs[0].axes
     colour = [
         {line.get_label(): line.get_color() for line in ax.get_lines() if not line.get_label().startswith("_")}
@@ -106,17 +106,17 @@ def test_short_count_ticks():
 def test_curve_plot_keeps_each_series_colour_and_lists_it_in_a_suite_in_progress(tmp_path, monkeypatch):
     """Series 'b' ran on E1 only: 'c' keeps one colour in both panels, and every panel has its own legend,
     so 'b' is named somewhere (it used to be the last panel's legend alone, which lacked it)."""
-    import rl_distill.report as report
+    from rl_distill.report import plots
 
     figs = []
-    monkeypatch.setattr(report, "_save", lambda fig, path: figs.append(fig))
+    monkeypatch.setattr(plots, "save", lambda fig, path: figs.append(fig))
     curve = [(0, 0.0, None), (100, 1.0, None)]
     rows = [
         {"env": env, "label": s, "env_steps": 100, "teacher_score": 1.0, "curve": curve}
         for env, series in (("E1", ("a", "b", "c")), ("E2", ("a", "c")))
         for s in series
     ]
-    assert report._plot_curves(rows, tmp_path / "c.png", "t")
+    assert plots.plot_curves(rows, tmp_path / "c.png", "t")
     ax1, ax2 = figs[0].axes
     colour = [
         {
@@ -131,7 +131,7 @@ def test_curve_plot_keeps_each_series_colour_and_lists_it_in_a_suite_in_progress
     assert ax2.get_legend() is not None
     # Every series in every panel: one legend, the last panel's.
     figs.clear()
-    assert report._plot_curves([r for r in rows if r["label"] != "b"], tmp_path / "c.png", "t")
+    assert plots.plot_curves([r for r in rows if r["label"] != "b"], tmp_path / "c.png", "t")
     assert figs[0].axes[0].get_legend() is None and figs[0].axes[1].get_legend() is not None
 
 
@@ -402,20 +402,18 @@ def test_transfer_table_only_where_the_series_ran_and_on_its_own_curve_points(tm
 
 
 def test_steps_to_threshold_median_counts_the_seeds_that_never_got_there():
-    from rl_distill.report import _median_to
+    from rl_distill.report.stats import median_to
 
-    assert _median_to([100, None, 300], int) == 300  # the median seed of three got there at 300
-    assert _median_to([100, 200, 300, None]) == 250.0
-    assert _median_to([100, None]) is None  # half never got there: no median step
-    assert _median_to([None, None, None]) is None and _median_to([]) is None
+    assert median_to([100, None, 300], int) == 300  # the median seed of three got there at 300
+    assert median_to([100, 200, 300, None]) == 250.0
+    assert median_to([100, None]) is None  # half never got there: no median step
+    assert median_to([None, None, None]) is None and median_to([]) is None
 
 
 def test_step_ratio_to_the_baseline():
-    from rl_distill.report import _ratio
+    from rl_distill.report.kinds.efficiency import ratio
 
-    assert _ratio(100, 250, 1000) == "2.5x"
-    assert _ratio(100, 0, 1000) == "0.0x"  # the baseline was there at its first point: not a lower bound
-    assert (
-        _ratio(100, None, 1000) == "> 10x" and _ratio(400, None, 1000) == "> 2.5x"
-    )  # never there: its budget bounds it
-    assert _ratio(0, 100, 1000) == "-" and _ratio(None, 100, 1000) == "-"
+    assert ratio(100, 250, 1000) == "2.5x"
+    assert ratio(100, 0, 1000) == "0.0x"  # the baseline was there at its first point: not a lower bound
+    assert ratio(100, None, 1000) == "> 10x" and ratio(400, None, 1000) == "> 2.5x"  # never there: its budget bounds it
+    assert ratio(0, 100, 1000) == "-" and ratio(None, 100, 1000) == "-"

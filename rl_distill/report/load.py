@@ -1,0 +1,86 @@
+"""A suite's report reads its snapshot (``suite.json``) and run records, never run folders: one row per finished run
+and task, with the cell, final scores, costs and learning curves."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from rl_distill.errors import UserError
+from rl_distill.records import copy_records, load_record, sync_records
+
+
+def collect_bench(
+    source: str | Path, out_dir: str | Path | None = None
+) -> tuple[dict[str, Any], Path, list[dict[str, Any]]]:
+    """The suite snapshot, its results folder and one row per (finished run, task): cell, final scores and
+    learning curve, read from the run records in ``<results>/runs/``. ``source`` is a results folder or a
+    benchmark runs folder; from a runs folder, finished runs without a record get one first. With ``out_dir``
+    elsewhere, a results folder's records are copied there (the report is drawn from ``out_dir``'s records)."""
+    root = Path(source)
+    snapshot = root / "suite.json"
+    if not snapshot.exists():
+        raise UserError(
+            f"{root} is neither a benchmark results folder nor a runs folder (no suite.json); "
+            "run `rl-distill bench` first"
+        )
+    suite = json.loads(snapshot.read_text())
+    out = Path(out_dir or suite.get("out") or f"results/{suite['name']}")
+    if root.resolve() != out.resolve():
+        keys = [cell["key"] for cell in suite["cells"]]
+        # A results folder holds records (root/runs/<key>.json); a runs folder holds run folders (root/<key>/).
+        copy_records(root, out, keys)
+        sync_records(root, out, keys)
+    rows = []
+    for cell in suite["cells"]:
+        rec = load_record(out, cell["key"])
+        if rec is not None:
+            rows += _record_rows(cell, rec)
+    return suite, out, rows
+
+
+def _record_rows(cell: dict[str, Any], rec: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per task of a run record: its cell and swept tags (``tag_<name>``), scores, costs, and its greedy,
+    sampling and training-game curves for that task."""
+    s = rec["summary"]
+    multi = len(s["tasks"]) > 1  # several trained games, or kept ones beside them (RunSpec.keep)
+    rows = []
+    for i, t in enumerate(s["tasks"]):
+        suffix = f"/{t['env']}" if multi else ""
+        key, tkey = "eval/mean_reward" + suffix, "rollout/ep_rew_mean" + suffix
+        curve = [(r["step"], r[key], r.get("time/wall_s")) for r in rec["curve"] if key in r]
+        skey = "eval/sampled_mean_reward" + suffix
+        sampled_curve = [(r["step"], r[skey], r.get("time/wall_s")) for r in rec["curve"] if skey in r]
+        train_curve = [(r["step"], r[tkey]) for r in rec.get("train_curve", []) if r.get(tkey) is not None]
+        rows.append(
+            {
+                "key": cell["key"],
+                "label": cell["label"],
+                "method": cell["method"],
+                "env": t["env"],
+                "task": i,
+                "tasks": len(s["envs"]),
+                "trained": t.get("trained", True),
+                "teacher": t.get("teacher"),
+                "seed": cell["seed"],
+                **{f"tag_{k}": v for k, v in cell["tags"].items()},
+                "student": s["student"],
+                "student_params": s["student_params"],
+                "score": t["student_score"]["mean"],
+                "score_std": t["student_score"]["std"],
+                "teacher_score": t["teacher_score"]["mean"],
+                "percent": t["percent_of_teacher"],
+                "env_steps": s["env_steps"],
+                "teacher_queries": s["teacher_queries"],
+                "gradient_steps": s["gradient_steps"],
+                "train_s": s.get("train_time_s", s["train_wall_s"]),
+                "wall_s": s["wall_s"],
+                "cpu_s": s.get("cpu_s"),
+                "episodes": t["episodes"],
+                "curve": curve,
+                "train_curve": train_curve,
+                "sampled_curve": sampled_curve,
+            }
+        )
+    return rows
