@@ -27,14 +27,18 @@ def shipped_meta() -> list[dict[str, Any]]:
 
 def load_teacher(source: str | Path, device: str | torch.device = "cpu", env_id: str | None = None) -> Teacher:
     """Load a teacher from a shipped id (``ppo-CartPole-v1``), a suite checkpoint (``x.json`` /
-    ``x.safetensors``), a Stable-Baselines3 ``.zip``, an rl-zoo3 run folder, or a finished run of this suite (its
-    student, the head for ``env_id``: teachers/from_run.py). Never unpickles.
+    ``x.safetensors``), a Stable-Baselines3 ``.zip``, an rl-zoo3 run folder, a finished run of this suite (its
+    student, the head for ``env_id``: teachers/from_run.py), or a Hugging Face Hub repo ``hf://ORG/REPO[/FILE]``
+    (teachers/hub.py: downloaded and cached by the optional huggingface_hub). Never unpickles.
     """
     from rl_distill.teachers.checkpoint import load_checkpoint
     from rl_distill.teachers.from_run import is_run_dir, load_run_teacher
+    from rl_distill.teachers.hub import is_hub_uri, load_hub_teacher
     from rl_distill.teachers.sb3 import load_rl_zoo_folder, load_sb3_zip
 
     s = str(source)
+    if is_hub_uri(s):
+        return load_hub_teacher(s, device, env_id)
     if s in shipped_ids():
         return load_checkpoint(ZOO_DIR / s, device)
     p = Path(s)
