@@ -7,8 +7,8 @@ A suite file names the runs as blocks of ``[[grid]]``; each block crosses its li
     eval_episodes = 30             # final evaluation, student and teacher alike
     curve_points = 8               # learning-curve evaluations per run (eval_every = budget / points)
     curve_episodes = 10
-    [report]                       # what `report` draws (see rl_distill/report.py)
-    kind = "lineage"
+    [report]                       # what `report` draws: kind, threshold, notes and the kind's own keys
+    kind = "lineage"               # (one module per kind, rl_distill/report/kinds/)
     [[grid]]
     method = ["policy-distillation", "dagger"]       # a name or a list
     env = ["CartPole-v1", ["CartPole-v1", "Acrobot-v1"]]   # a list inside: one multi-task run
@@ -64,7 +64,7 @@ from rl_distill.records import (
     suite_path,
     sync_records,
 )
-from rl_distill.report import bench_report
+from rl_distill.report import bench_report, check_report
 from rl_distill.runs import LockHeld, atomic_write_json, hold_lock
 
 
@@ -132,13 +132,22 @@ GRID_KEYS = {
 }
 """The keys a ``[[grid]]`` block may have."""
 
+SUITE_KEYS = ("name", "description", "seeds", *EVAL_KEYS, "report", "grid")
+"""The top-level keys a suite file may have."""
+
 
 def _read_suite_doc(path: Path) -> dict[str, Any]:
-    """The suite file's TOML, with a one-line error for a malformed one."""
+    """The suite file's TOML, with a one-line error for a malformed one, an unknown top-level key, or a ``[report]``
+    table its kind does not fit (report.check_report)."""
     try:
-        return tomllib.loads(path.read_text())
+        doc = tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as e:
         raise UserError(f"{path}: not valid TOML ({e})") from None
+    unknown = sorted(set(doc) - set(SUITE_KEYS))
+    if unknown:
+        raise UserError(f"{path}: unknown top-level keys {unknown}; allowed: {', '.join(SUITE_KEYS)}")
+    check_report(doc.get("report", {}), path)
+    return doc
 
 
 def _check_block(path: Path, gi: int, g: dict[str, Any]) -> None:
@@ -411,11 +420,11 @@ def run_cell(cell: dict[str, Any], runs_root: str, resume: bool = True, precisio
 
 def _train_cell(c: Cell, out: Path, runs_root: str, teachers: list[str], precision: str = "auto") -> dict[str, Any]:
     """Train the cell into ``out``; ``teachers``: its teachers with ``cell:`` references resolved to run folders."""
-    from rl_distill.distill import RunSpec, run
+    from rl_distill.distill import RunSpec, default_budget, run
     from rl_distill.methods import get_method
 
     method = get_method(c.method)
-    budget = c.steps or sum(method.default_steps(e) for e in c.envs)
+    budget = c.steps or default_budget(method, c.envs)
     init = _resolve(runs_root, c.init_from, c) if c.init_from else None
     spec = RunSpec(
         method=c.method,

@@ -139,8 +139,10 @@ def cmd_teachers_list(a: argparse.Namespace) -> int:
     return 0
 
 
-def _eval_one(source: str, episodes: int, seed: int, env_id: str | None) -> dict[str, Any]:
-    from rl_distill.envs import AtariProtocol, check_env_id
+def _eval_one(source: str, episodes: int, seed: int, env_id: str | None, own_protocol: bool = True) -> dict[str, Any]:
+    """Evaluate a teacher on its env (or ``env_id``), under the protocol it records unless ``own_protocol`` is
+    False (then the env family's default)."""
+    from rl_distill.envs import check_env_id, family_of
     from rl_distill.evaluation import evaluate
     from rl_distill.teachers import load_teacher
 
@@ -150,7 +152,7 @@ def _eval_one(source: str, episodes: int, seed: int, env_id: str | None) -> dict
     env = env_id or t.env_id
     if not env:
         raise UserError(f"teacher {source} does not record its env; pass --env")
-    proto = AtariProtocol.from_dict(t.meta.get("protocol")) if t.meta.get("protocol") else None
+    proto = family_of(env).protocol(**t.meta["protocol"]) if own_protocol and t.meta.get("protocol") else None
     res = evaluate(t, env, episodes=episodes, seed=seed, protocol=proto)
     return {
         "teacher": source,
@@ -164,7 +166,7 @@ def _eval_one(source: str, episodes: int, seed: int, env_id: str | None) -> dict
 
 
 def cmd_teachers_eval(a: argparse.Namespace) -> int:
-    r = _eval_one(a.teacher, a.episodes, a.seed, a.env)
+    r = _eval_one(a.teacher, a.episodes, a.seed, a.env, own_protocol=a.protocol == "teacher")
     if a.json:
         _print_json(r)
     else:
@@ -175,6 +177,19 @@ def cmd_teachers_eval(a: argparse.Namespace) -> int:
         )
         if r.get("human_normalized") is not None:
             print(f"human-normalized: {r['human_normalized']:.3f}; protocol: {r['protocol']}")
+    return 0
+
+
+def cmd_teachers_fetch(a: argparse.Namespace) -> int:
+    from rl_distill.teachers.hub import fetch_teacher, is_hub_uri, summary_line
+
+    if not is_hub_uri(a.uri):
+        raise UserError(f"teachers fetch takes a hub teacher hf://ORG/REPO[/FILE], got {a.uri!r}")
+    t = fetch_teacher(a.uri)
+    if a.json:
+        _print_json({"algo": t.meta["algo"], **t.meta["hub"], "env_id": t.env_id})
+    else:
+        print(summary_line(t))
     return 0
 
 
@@ -380,6 +395,23 @@ def cmd_report(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_video(a: argparse.Namespace) -> int:
+    from rl_distill.video import video
+
+    r = video(
+        [s for s in (a.source, a.source2) if s], a.env, a.out, episodes=a.episodes, seed=a.seed, max_steps=a.max_steps
+    )
+    if a.json:
+        _print_json(r)
+        return 0
+    for p in r["panels"]:
+        cut = f", stopped at --max-steps {a.max_steps} in episode {len(p['returns']) + 1}" if p["cut"] else ""
+        print(f"{p['name']}: returns {', '.join(_fmt(x) for x in p['returns']) or '-'} ({p['steps']} steps{cut})")
+    print(f"{r['env_id']} (seed {r['seed']}): {r['frames']} frames at {r['fps']:g} fps, {r['size'][0]}x{r['size'][1]}")
+    print(f"-> {r['out']}")
+    return 0
+
+
 # --- parser ------------------------------------------------------------------------------------
 PRECISIONS = ("auto", "fp32", "bf16")  # rl_distill.precision.PRECISIONS, without importing torch for --help
 PRECISION_HELP = (
@@ -452,7 +484,10 @@ def _add_teachers_train(t) -> None:
     tr.add_argument("--precision", choices=PRECISIONS, default="auto", help=PRECISION_HELP)
     tr.add_argument("--n-envs", type=int, default=None, help="parallel envs (default: the hyperparameter entry's)")
     tr.add_argument(
-        "--sticky-actions", type=float, default=0.25, help="Atari: sticky-action probability (default 0.25, ALE v5)"
+        "--sticky-actions",
+        type=float,
+        default=None,
+        help="Atari and MinAtar: sticky-action probability (default: ALE v5's 0.25, MinAtar's 0.1)",
     )
     tr.add_argument("--no-progress", action="store_true", help="no progress bar")
     tr.add_argument("--json", action="store_true", help=JSON_HELP)
@@ -477,13 +512,35 @@ def _add_teachers_others(t) -> None:
     ls.add_argument("--json", action="store_true", help=JSON_HELP)
     ls.set_defaults(func=cmd_teachers_list)
 
-    ev = t.add_parser("eval", help="evaluate a shipped id, a suite checkpoint or an SB3 zip")
-    ev.add_argument("teacher", help="a shipped teacher id (teachers list) or a path to <name>.json / .safetensors")
+    ev = t.add_parser("eval", help="evaluate a shipped id, a suite checkpoint, an SB3 zip or a hub teacher")
+    ev.add_argument(
+        "teacher",
+        help="a shipped teacher id (teachers list), a path to <name>.json / .safetensors / an SB3 .zip / an rl-zoo "
+        "folder, or hf://ORG/REPO[/FILE]",
+    )
     ev.add_argument("--episodes", type=int, default=100, help="evaluation episodes (default 100)")
     ev.add_argument("--seed", type=int, default=0, help="first episode seed (default 0)")
     ev.add_argument("--env", default=None, help="env id (default: the one the teacher records)")
+    ev.add_argument(
+        "--protocol",
+        choices=["teacher", "suite"],
+        default="teacher",
+        help="play the protocol the teacher records (a hub teacher's from its files, e.g. no sticky actions for "
+        "NoFrameskip-v4), or the suite's default for the env (default teacher)",
+    )
     ev.add_argument("--json", action="store_true", help=JSON_HELP)
     ev.set_defaults(func=cmd_teachers_eval)
+
+    fe = t.add_parser(
+        "fetch", help="download a teacher from the Hugging Face Hub into its cache and check that it loads"
+    )
+    fe.add_argument(
+        "uri",
+        metavar="hf://ORG/REPO[@REVISION][/FILE]",
+        help="e.g. hf://sb3/dqn-PongNoFrameskip-v4 (needs the hub extra)",
+    )
+    fe.add_argument("--json", action="store_true", help=JSON_HELP)
+    fe.set_defaults(func=cmd_teachers_fetch)
 
     ea = t.add_parser("eval-all", help="evaluate every shipped teacher and print the table")
     ea.add_argument("--episodes", type=int, default=None, help="default: as many as each recorded score used")
@@ -511,7 +568,8 @@ def _distill_common() -> argparse.ArgumentParser:
     d.add_argument(
         "--teacher",
         action="append",
-        help="shipped id, teacher file or folder, or a finished run (runs/<run>: its student); repeat for multi-task",
+        help="shipped id, teacher file or folder, a finished run (runs/<run>: its student) or a hub teacher "
+        "hf://ORG/REPO[/FILE]; repeat for multi-task",
     )
     d.add_argument("--env", action="append", help="env id per teacher (default: the teacher's)")
     d.add_argument("--student", default=None, help="mlp-64-64, cnn-32-64-64-512, nature, rusu-4x, rusu-15x, rusu-27x")
@@ -551,15 +609,23 @@ def _distill_common() -> argparse.ArgumentParser:
 
 
 def _method_epilog(name: str, module: ModuleType) -> str | None:
-    """For a method with per-env defaults (``env_defaults``): that the help shows the Config's, and which others
-    apply where."""
+    """For a method with per-family or per-env defaults: that the help shows the Config's, and which others apply
+    where (each family's values, and what the method's ``env_defaults`` hook does)."""
+    from rl_distill.envs import FAMILIES
+
     env_defaults = getattr(module, "env_defaults", None)
-    if env_defaults is None:
+    per_family = [
+        f"on {f.name} envs " + ", ".join(f"--{k.replace('_', '-')} {v}" for k, v in f.method_defaults[name].items())
+        for f in FAMILIES
+        if f.method_defaults.get(name)
+    ]
+    if env_defaults is None and not per_family:
         return None
     return (
-        f"The defaults shown are the Config's; on some envs {name}'s env_defaults sets others, under the "
-        "flags given (the run's method_config records the values used). "
-        + " ".join((env_defaults.__doc__ or "").split())
+        "The defaults shown are the Config's; "
+        + (f"{'; '.join(per_family)}. " if per_family else "")
+        + "Flags given override them (the run's method_config records the values used). "
+        + " ".join((env_defaults.__doc__ or "").split() if env_defaults else [])
     ).replace("%", "%%")
 
 
@@ -640,14 +706,45 @@ def _add_report(sub) -> None:
     rp2.set_defaults(func=cmd_report)
 
 
+def _add_video(sub) -> None:
+    """`rl-distill video SOURCE [SOURCE2]`: video()'s arguments."""
+    from rl_distill.video import DEFAULT_MAX_STEPS
+
+    v = sub.add_parser(
+        "video",
+        help="greedy play of a teacher or a run's student, or two side by side, as an MP4 or GIF",
+        description="Greedy play of one policy, or two side by side on the same env seed, each panel titled with "
+        "its name and running score: Atari's colour screen, MinAtar's grid in colours, control envs' own drawing.",
+    )
+    v.add_argument("source", metavar="SOURCE", help="what --teacher takes: a shipped id, a teacher file, a run folder")
+    v.add_argument("source2", metavar="SOURCE2", nargs="?", default=None, help="a second policy, shown on the right")
+    v.add_argument("--env", default=None, help="env id (default: the one the first SOURCE records)")
+    v.add_argument("--episodes", type=int, default=1, help="episodes each policy plays (default 1)")
+    v.add_argument("--seed", type=int, default=0, help="env seed of the first episode, the same for both (default 0)")
+    v.add_argument(
+        "--max-steps",
+        type=int,
+        default=DEFAULT_MAX_STEPS,
+        help=f"agent steps a policy plays at most (default {DEFAULT_MAX_STEPS}; GIF frames are held in memory)",
+    )
+    v.add_argument("--out", default=None, help="FILE.mp4 or FILE.gif (default video-<env>.mp4)")
+    v.add_argument("--json", action="store_true", help=JSON_HELP)
+    v.set_defaults(func=cmd_video)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    """The `rl-distill` parser: its subcommands teachers, distill, bench and report, in that order."""
+    """The `rl-distill` parser: --version, and its subcommands teachers, distill, bench, report and video, in that
+    order."""
+    from importlib.metadata import version
+
     p = _Parser(prog="rl-distill", description="Policy distillation benchmark suite.")
+    p.add_argument("--version", action="version", version=f"rl-distill {version('rl-distill')}", help="print it, exit")
     sub = p.add_subparsers(dest="command", required=True)
     _add_teachers(sub)
     _add_distill(sub)
     _add_bench(sub)
     _add_report(sub)
+    _add_video(sub)
     return p
 
 

@@ -26,7 +26,16 @@ import numpy as np
 import torch
 from safetensors.torch import save_file
 
-from rl_distill.envs import EnvSpec, action_groups, check_env_id, env_spec, is_atari, score_floor
+from rl_distill.envs import (
+    EnvFamily,
+    EnvSpec,
+    action_groups,
+    check_env_id,
+    env_spec,
+    family_of,
+    one_family,
+    score_floor,
+)
 from rl_distill.errors import SpaceMismatchError, UserError, check_count, check_device, check_dir, check_seed
 from rl_distill.evaluation import STALL_STEPS, evaluate, evaluate_cached, evaluate_teacher, weights_fingerprint
 from rl_distill.precision import autocast, check_precision, resolve_precision
@@ -47,6 +56,7 @@ from rl_distill.runs import (
 )
 from rl_distill.students import Student, StudentSpec, load_student, make_student, student_policy  # noqa: F401 (load_student: public here too)
 from rl_distill.teachers import Teacher, load_teacher
+from rl_distill.teachers.hub import warn_protocol
 
 
 @dataclass
@@ -198,8 +208,9 @@ class Context:
         return len(self.env_ids)
 
     @property
-    def atari(self) -> bool:
-        return is_atari(self.env_ids[0])
+    def family(self) -> EnvFamily:
+        """The env family of the run's tasks (one for all)."""
+        return one_family(self.env_ids)
 
     def rollout(self, task: int = 0, num_envs: int = 8) -> Rollout:
         """A batched rollout on task ``task``'s env, labelled by its teacher (counted in the totals)."""
@@ -399,17 +410,27 @@ class Context:
 
 
 def method_config(method: ModuleType, options: dict[str, Any], env_ids: list[str] | None = None):
-    """The method's Config from the given options over its per-env defaults (``env_defaults(env_ids, options)`` of
-    the method module, where it has one: on-policy's replay memory on Atari, rl-zoo3's PPO settings for ppo)."""
+    """The method's Config from the given options over the env family's defaults for the method
+    (``EnvFamily.method_defaults``), as the method's optional hook ``env_defaults(env_ids, options, family_defaults)``
+    adjusts them (rl-zoo3's PPO settings for ppo; on-policy's dense form drops the replay memory)."""
     names = {f.name for f in dataclasses.fields(method.Config)}
     bad = sorted(set(options) - names)
     if bad:
         flags = ", ".join("--" + b.replace("_", "-") for b in bad)
         raise UserError(f"{flags} does not apply to {method.NAME} (its options: {', '.join(sorted(names)) or 'none'})")
-    defaults = getattr(method, "env_defaults", None)
-    if defaults is not None and env_ids:
-        options = {**defaults(list(env_ids), options), **options}
+    if env_ids:
+        defaults = dict(one_family(list(env_ids)).method_defaults.get(method.NAME, {}))
+        hook = getattr(method, "env_defaults", None)
+        if hook is not None:
+            defaults = hook(list(env_ids), options, defaults)
+        options = {**defaults, **options}
     return method.Config(**options)
+
+
+def default_budget(method: ModuleType, env_ids: list[str]) -> int:
+    """Env steps a run takes when it names none: per task, the family's budget for the method
+    (``EnvFamily.method_steps``) or else the method's ``default_steps(env_id)``; a multi-task run sums them."""
+    return sum(family_of(e).method_steps.get(method.NAME) or method.default_steps(e) for e in env_ids)
 
 
 def _check_setup(
@@ -451,16 +472,20 @@ def run(method: ModuleType, spec: RunSpec) -> dict[str, Any]:
         raise UserError("a teacher does not record its env: pass --env")
     specs = [env_spec(e) for e in env_ids]
     _check_setup(method, teachers, env_ids, specs, spec.student)
-    precision = resolve_precision(spec.precision, device, images=len(specs[0].obs_shape) == 3)
+    # A hub teacher trained under another protocol (e.g. NoFrameskip-v4, no sticky actions): one warning line, and
+    # the run records both.
+    teacher_protocols = {t.name: m for t, e in zip(teachers, env_ids) if (m := warn_protocol(t, e))}
+    precision = resolve_precision(spec.precision, device, images=one_family(env_ids).bf16)
     kept = _kept_tasks(spec, env_ids, device)
     torch.manual_seed(spec.seed)
     np.random.seed(spec.seed)
     heads = specs + [k.spec for k in kept]  # the student's heads: the trained games, then the kept ones
     shapes, n_actions = [s.obs_shape for s in heads], [s.n_actions for s in heads]
-    student = make_student(spec.student, shapes, n_actions, spec.seed, device=device).to(device)
+    student_spec = spec.student or one_family(env_ids).default_student
+    student = make_student(student_spec, shapes, n_actions, spec.seed, device=device).to(device)
     init = transfer_weights(student, spec.init_from, [s.env_id for s in heads]) if spec.init_from else None
     # Multi-task: each task gets its own default budget, the total is their sum.
-    budget = int(spec.steps or sum(method.default_steps(e) for e in env_ids))
+    budget = int(spec.steps or default_budget(method, env_ids))
     config = {
         "run": {k: v for k, v in dataclasses.asdict(spec).items()},
         "method_config": dataclasses.asdict(cfg),
@@ -470,6 +495,7 @@ def run(method: ModuleType, spec: RunSpec) -> dict[str, Any]:
         "device": str(device),
         "precision": precision,
         "init": init,
+        **({"teacher_protocols": teacher_protocols} if teacher_protocols else {}),
     }
     with _claim_run_dir(method, spec, env_ids, config) as run_dir:
         return _train_and_evaluate(
@@ -616,6 +642,7 @@ def _train_and_evaluate(
         "method": method.NAME,
         "envs": env_ids,
         **({"kept_envs": [k.env_id for k in kept]} if kept else {}),
+        **({"teacher_protocols": config["teacher_protocols"]} if "teacher_protocols" in config else {}),
         "seed": spec.seed,
         "teacher_score": tasks[0]["teacher_score"]["mean"]
         if len(tasks) == 1
@@ -664,7 +691,7 @@ def _final_evaluation(
     student.eval()
     tasks = []
     for i, (env_id, teacher) in enumerate(zip(env_ids, teachers)):
-        episodes = spec.eval_episodes or (10 if is_atari(env_id) else 100)
+        episodes = spec.eval_episodes or family_of(env_id).eval_episodes
         t_res = evaluate_teacher(teacher, env_id, episodes, spec.eval_seed, spec.eval_cache)
         floor = score_floor(env_id)
         # A teacher no better than the floor (e.g. an untrained one) has no meaningful "% of teacher": None.

@@ -17,14 +17,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from rl_distill.envs import (
-    ATARI_RANDOM_HUMAN,
-    AtariProtocol,
-    atari_game,
-    env_spec,
-    is_atari,
-    make_env,
-)
+from rl_distill.envs import env_spec, family_of, make_env
 from rl_distill.metrics import summarize
 
 Policy = Callable[[np.ndarray], Any]
@@ -72,7 +65,7 @@ def evaluate(
     seed: int = 0,
     *,
     num_envs: int | None = None,
-    protocol: AtariProtocol | None = None,
+    protocol: Any = None,
     reference: float | None = None,
     floor: float | None = None,
     bootstrap_reps: int = 2000,
@@ -94,18 +87,20 @@ def evaluate(
     """
     if episodes < 1:
         raise ValueError("episodes must be >= 1")
-    atari = is_atari(env_id)
-    n = num_envs or min(episodes, 8 if atari else 16)
-    p = (protocol or AtariProtocol()).for_evaluation() if atari else None
-    spec = env_spec(env_id, p.full_action_space if p else False)
+    family = family_of(env_id)
+    n = num_envs or min(episodes, family.eval_envs)
+    p = protocol or family.protocol()
+    p = p.for_evaluation() if p is not None else None
+    spec = env_spec(env_id, getattr(p, "full_action_space", False))
     check = getattr(policy, "check_fits", None)
     if callable(check):
         check(spec)
     quota = np.full(n, episodes // n) + (np.arange(n) < episodes % n)
-    env = make_env(env_id, n, atari=p)
+    env = make_env(env_id, n, protocol=p)
     returns: list[list[float]] = [[] for _ in range(n)]
     lengths: list[list[int]] = [[] for _ in range(n)]
-    stall = stall_steps if p is not None and stall_steps else None
+    capped = family.capped_length(p) if p is not None else None
+    stall = stall_steps if capped is not None and stall_steps else None
     stalled = 0
     try:
         obs, _ = env.reset(seed=seed)
@@ -131,7 +126,7 @@ def evaluate(
                 for i in np.flatnonzero(still >= stall):
                     if len(returns[i]) == quota[i] - 1:  # its last game: scored as the capped game would be
                         returns[i].append(float(ep_ret[i]))
-                        lengths[i].append(p.frame_cap // p.frameskip)
+                        lengths[i].append(capped)
                         stalled += 1
             for i in np.flatnonzero(done):
                 if len(returns[i]) < quota[i]:
@@ -145,7 +140,7 @@ def evaluate(
         env.close()
     r = np.array([x for rs in returns for x in rs], dtype=np.float64)
     ln = np.array([x for ls in lengths for x in ls], dtype=np.int64)
-    human = ATARI_RANDOM_HUMAN.get(atari_game(env_id)) if atari else None
+    human = family.human_pair(env_id)
     summary = summarize(r, reference=reference, floor=floor, human=human, reps=bootstrap_reps, seed=seed)
     summary["mean_length"] = float(ln.mean()) if len(ln) else float("nan")
     if stall:
@@ -189,7 +184,8 @@ def evaluate_cached(
             to_json(evaluate(policy, env_id, episodes=episodes, seed=seed, stall_steps=stall_steps).summary)
         )
 
-    proto = AtariProtocol().for_evaluation().to_dict() if is_atari(env_id) else None
+    p = family_of(env_id).protocol()
+    proto = p.for_evaluation().to_dict() if p is not None else None
     key = _cache_key(fingerprint, env_id, episodes, seed, proto, *([stall_steps] if stall_steps else []))
     path = Path(cache_dir) / f"{key}.json"
     if path.exists():

@@ -26,9 +26,10 @@ class Arch:
     obs_shape: tuple[int, ...]
     n_actions: int
     encoder: str = "flatten"
-    """"flatten" for vector observations, "cnn" for uint8 image stacks."""
+    """"flatten" for vector observations, "cnn" for uint8 image stacks (the Nature CNN), "minatar" for MinAtar's
+    {0, 1} grids (one 3x3 convolution, the input unscaled)."""
     cnn_channels: tuple[int, ...] = (32, 64, 64)
-    """Conv channels of the 8x8/4, 4x4/2, 3x3/1 layers (Nature CNN: 32-64-64)."""
+    """Conv channels of the 8x8/4, 4x4/2, 3x3/1 layers (Nature CNN: 32-64-64), or of the one 3x3/1 layer."""
     cnn_features: int = 512
     """Width of the fully connected layer after the convolutions."""
     pi_layers: tuple[int, ...] = (64, 64)
@@ -112,6 +113,24 @@ def channels_last_convolutions(module: nn.Module) -> int:
     return len(convs)
 
 
+class MinAtarCNN(nn.Module):
+    """The MinAtar paper's encoder: one 3x3 stride-1 convolution and a fully connected layer, both ReLU, on the
+    unscaled {0, 1} grid. Takes an observation shape or a gymnasium space, so that it also serves as an SB3
+    features extractor (the teachers' own class, which the SB3 loader accepts by name)."""
+
+    def __init__(self, obs_shape, channels: int | tuple[int, ...] = 16, features: int = 128):
+        super().__init__()
+        shape = tuple(getattr(obs_shape, "shape", obs_shape))
+        (c1,) = (channels,) if isinstance(channels, int) else tuple(channels)
+        self.cnn = nn.Sequential(nn.Conv2d(shape[0], c1, 3, stride=1), nn.ReLU(), nn.Flatten())
+        n_flat = c1 * (shape[1] - 2) * (shape[2] - 2)
+        self.linear = nn.Sequential(nn.Linear(n_flat, features), nn.ReLU())
+        self.features_dim = features
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.linear(self.cnn(x.float()))
+
+
 class Flatten(nn.Module):
     def __init__(self, obs_shape: tuple[int, ...]):
         super().__init__()
@@ -124,6 +143,8 @@ class Flatten(nn.Module):
 def make_encoder(arch: Arch) -> nn.Module:
     if arch.encoder == "cnn":
         return NatureCNN(arch.obs_shape, arch.cnn_channels, arch.cnn_features)
+    if arch.encoder == "minatar":
+        return MinAtarCNN(arch.obs_shape, arch.cnn_channels, arch.cnn_features)
     if arch.encoder == "flatten":
         return Flatten(arch.obs_shape)
     raise ValueError(f"unknown encoder {arch.encoder!r}")
@@ -140,7 +161,7 @@ def image_floats(obs: torch.Tensor) -> torch.Tensor:
 
 
 def preprocess(obs: torch.Tensor, arch: Arch) -> torch.Tensor:
-    """uint8 images -> floats in [0, 1]; vectors -> float32."""
+    """uint8 images -> floats in [0, 1]; MinAtar's {0, 1} grids and vectors -> float32 as they are."""
     if arch.encoder == "cnn":
         return image_floats(obs)
     return obs.float()

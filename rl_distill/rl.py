@@ -105,14 +105,14 @@ def zoo_ppo_settings(env_ids: list[str]) -> dict:
     """PPOConfig fields from rl-zoo3's PPO entry for the envs (teachers/hyperparams.toml, the settings the shipped
     teachers were trained with; SB3's defaults where it is silent): the fair RL baseline. Atari adds reward
     clipping. {} where an env has no entry, or several envs have different ones (a multi-task run)."""
-    from rl_distill.envs import is_atari
+    from rl_distill.envs import family_of
     from rl_distill.teachers.train import hyperparams
 
     try:
         entries = [_SB3_PPO | hyperparams(e, "ppo") for e in env_ids]
     except UserError:
         return {}
-    if any(e != entries[0] for e in entries) or len({is_atari(e) for e in env_ids}) > 1:
+    if any(e != entries[0] for e in entries) or len({family_of(e).name for e in env_ids}) > 1:
         return {}
     hp, env_id = entries[0], env_ids[0]
     lr, anneal_lr = _rate(hp["learning_rate"])
@@ -132,8 +132,16 @@ def zoo_ppo_settings(env_ids: list[str]) -> dict:
         "lr": lr,
         "anneal_lr": anneal_lr,
         "max_grad_norm": float(hp["max_grad_norm"]),
-        "clip_rewards": is_atari(env_id),
+        "clip_rewards": _clips_rewards(env_id),
     }
+
+
+def _clips_rewards(env_id: str) -> bool:
+    """Whether the env family's teachers train on clipped rewards (Atari's training protocol), as PPO does here."""
+    from rl_distill.envs import family_of
+
+    family = family_of(env_id)
+    return bool(getattr(family.training_protocol(family.protocol()), "reward_clipping", False))
 
 
 @torch.no_grad()

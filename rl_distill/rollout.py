@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from rl_distill.envs import AtariProtocol, is_atari, make_env
+from rl_distill.envs import family_of, make_env
 from rl_distill.errors import check_count, check_positive
 from rl_distill.students import Student
 from rl_distill.teachers.base import Teacher
@@ -59,16 +59,15 @@ class Rollout:
         seed: int,
         device: torch.device | str = "cpu",
         task: int = 0,
-        protocol: AtariProtocol | None = None,
+        protocol: Any = None,
     ):
         self.env_id = env_id
         self.num_envs = num_envs
         self.teacher = teacher
         self.device = torch.device(device)
         self.task = task
-        self.env = make_env(
-            env_id, num_envs, atari=(protocol or AtariProtocol()).for_evaluation() if is_atari(env_id) else None
-        )
+        p = protocol or family_of(env_id).protocol()
+        self.env = make_env(env_id, num_envs, protocol=p.for_evaluation() if p is not None else None)
         obs, _ = self.env.reset(seed=seed)
         self.obs = torch.as_tensor(obs, device=self.device)
         self.done = torch.zeros(num_envs, device=self.device)

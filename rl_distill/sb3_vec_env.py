@@ -15,22 +15,22 @@ from typing import Any
 import numpy as np
 from stable_baselines3.common.vec_env.base_vec_env import VecEnv
 
-from rl_distill.envs import AtariProtocol, final_observations, is_atari, make_env
+from rl_distill.envs import family_of, final_observations, make_env
 
 
 class SB3VecEnv(VecEnv):
     """``make_env(env_id, n_envs)`` as an SB3 VecEnv."""
 
-    def __init__(self, env_id: str, n_envs: int, seed: int = 0, protocol: AtariProtocol | None = None):
+    def __init__(self, env_id: str, n_envs: int, seed: int = 0, protocol: Any = None):
+        """``protocol``: the training protocol (default: the family's, e.g. Atari's clipped rewards and life loss)."""
         self.env_id = env_id
-        self.protocol = protocol or (
-            AtariProtocol(reward_clipping=True, episodic_life=True) if is_atari(env_id) else None
-        )
+        family = family_of(env_id)
+        self.protocol = protocol or family.training_protocol(family.protocol())
         env_protocol = self.protocol.for_evaluation() if self.protocol else None
-        self.env = make_env(env_id, n_envs, atari=env_protocol)
+        self.env = make_env(env_id, n_envs, protocol=env_protocol)
         super().__init__(n_envs, self.env.single_observation_space, self.env.single_action_space)
-        self.clip_rewards = bool(self.protocol and self.protocol.reward_clipping)
-        self.episodic_life = bool(self.protocol and self.protocol.episodic_life)
+        self.clip_rewards = bool(getattr(self.protocol, "reward_clipping", False))
+        self.episodic_life = bool(getattr(self.protocol, "episodic_life", False))
         self._seed = seed
         self._seeded = False
         self._returns = np.zeros(n_envs, dtype=np.float64)

@@ -1,9 +1,11 @@
 """Student networks: MLP presets for control, CNN presets for Atari (Rusu et al.'s compression
-sizes), one policy head (and value head) per task for multi-task students.
+sizes) and MinAtar, one policy head (and value head) per task for multi-task students.
 
-Spec strings: ``mlp-64-64`` (hidden widths), ``cnn-C1-C2-C3-F`` (conv channels and fc width):
+Spec strings: ``mlp-64-64`` (hidden widths), ``cnn-C1-C2-C3-F`` (the Nature CNN's conv channels and fc width):
 ``nature`` = cnn-32-64-64-512 (1.69M params with 6 actions), ``rusu-4x`` = cnn-16-32-32-256,
-``rusu-15x`` = cnn-16-16-16-128, ``rusu-27x`` = cnn-16-16-16-64.
+``rusu-15x`` = cnn-16-16-16-128, ``rusu-27x`` = cnn-16-16-16-64; ``mcnn-C-F`` (MinAtar's one 3x3 conv and fc
+width): ``minatar`` = mcnn-16-128 (the MinAtar paper's network), ``minatar-4x`` = mcnn-8-64, ``minatar-15x`` =
+mcnn-4-32, ``minatar-30x`` = mcnn-4-16 (about 4x, 15x and 30x fewer parameters, as Rusu's sizes).
 """
 
 from __future__ import annotations
@@ -19,14 +21,19 @@ import torch
 from torch import nn
 
 from rl_distill.errors import UserError
-from rl_distill.networks import NatureCNN, count_params, image_floats
+from rl_distill.networks import MinAtarCNN, NatureCNN, count_params, image_floats
 
 ALIASES = {
     "nature": "cnn-32-64-64-512",
     "rusu-4x": "cnn-16-32-32-256",
     "rusu-15x": "cnn-16-16-16-128",
     "rusu-27x": "cnn-16-16-16-64",
+    "minatar": "mcnn-16-128",
+    "minatar-4x": "mcnn-8-64",
+    "minatar-15x": "mcnn-4-32",
+    "minatar-30x": "mcnn-4-16",
 }
+_WIDTHS = {"cnn": 4, "mcnn": 2}  # how many numbers each image kind takes
 
 
 @dataclass(frozen=True)
@@ -45,13 +52,14 @@ class StudentSpec:
         except ValueError:
             widths = None
         if (
-            kind not in ("mlp", "cnn")
+            kind not in ("mlp", "cnn", "mcnn")
             or not widths
-            or (kind == "cnn" and len(widths) != 4)
+            or (kind in _WIDTHS and len(widths) != _WIDTHS[kind])
             or any(w <= 0 for w in widths)
         ):
             raise UserError(
-                f"bad student spec {spec!r}: use mlp-64-64, cnn-32-64-64-512 or one of {', '.join(ALIASES)}"
+                f"bad student spec {spec!r}: use mlp-64-64, cnn-32-64-64-512, mcnn-16-128 "
+                f"or one of {', '.join(ALIASES)}"
             )
         return cls(kind, widths)
 
@@ -93,11 +101,21 @@ class Student(nn.Module):
         self.obs_shapes = [tuple(s) for s in obs_shapes]
         self.n_actions = list(n_actions)
         k = self.spec
-        if k.kind == "cnn":
+        if k.kind in _WIDTHS:
             if len({s for s in self.obs_shapes}) != 1 or len(self.obs_shapes[0]) != 3:
                 raise UserError(f"a {k} student needs image observations of one shape; got {self.obs_shapes}")
-            self.encoder = NatureCNN(self.obs_shapes[0], k.widths[:3], k.widths[3])
-            feat = k.widths[3]
+            if param_count(spec, self.obs_shapes, self.n_actions) is None:
+                raise UserError(
+                    f"a {k} student does not fit {'x'.join(map(str, self.obs_shapes[0][1:]))} images: its "
+                    "convolutions leave nothing (use "
+                    + ("mcnn-16-128 or minatar-4x/15x/30x" if k.kind == "cnn" else "a cnn-... spec")
+                    + ")"
+                )
+            if k.kind == "cnn":
+                self.encoder = NatureCNN(self.obs_shapes[0], k.widths[:3], k.widths[3])
+            else:
+                self.encoder = MinAtarCNN(self.obs_shapes[0], k.widths[0], k.widths[1])
+            feat = k.widths[-1]
             self.value_encoder = None
         else:
             if any(len(s) != 1 for s in self.obs_shapes):
@@ -120,8 +138,8 @@ class Student(nn.Module):
 
     def forward(self, obs: torch.Tensor, task: int = 0) -> dict[str, torch.Tensor]:
         """logits (B, A_task), value (B,), features (B, H) for a batch from one task."""
-        if self.spec.kind == "cnn":
-            h = self.encoder(image_floats(obs))
+        if self.spec.kind in _WIDTHS:
+            h = self.encoder(image_floats(obs) if self.spec.kind == "cnn" else obs)
             hv = h
         else:
             x = obs.float().flatten(1)
@@ -160,6 +178,14 @@ def param_count(spec: str, obs_shapes: list[tuple[int, ...]], n_actions: list[in
         if h3 < 1 or w3 < 1:
             return None
         n = c * c1 * 64 + c1 + c1 * c2 * 16 + c2 + c2 * c3 * 9 + c3 + c3 * h3 * w3 * feat + feat
+    elif k.kind == "mcnn":
+        if len(set(shapes)) != 1 or len(shapes[0]) != 3:
+            return None
+        (c, h, w), (c1, feat) = shapes[0], k.widths
+        h1, w1 = _conv_out(h, 3, 1), _conv_out(w, 3, 1)
+        if h1 < 1 or w1 < 1:
+            return None
+        n = c * c1 * 9 + c1 + c1 * h1 * w1 * feat + feat
     else:
         if any(len(s) != 1 for s in shapes):
             return None
@@ -180,6 +206,10 @@ def _activation_floats(spec: StudentSpec, obs_shape: tuple[int, ...]) -> int:
             h, w = _conv_out(h, kernel, stride), _conv_out(w, kernel, stride)
             outs.append(ch * max(h, 0) * max(w, 0))
         return 2 * (sum(outs) + feat) + 2 * c * obs_shape[1] * obs_shape[2]  # + the float copy of the frames
+    if spec.kind == "mcnn":
+        c, h, w = obs_shape
+        c1, feat = spec.widths
+        return 2 * (c1 * max(h - 2, 0) * max(w - 2, 0) + feat) + c * h * w
     return 2 * 2 * sum(spec.widths) + obs_shape[0]  # two towers
 
 

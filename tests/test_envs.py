@@ -42,8 +42,8 @@ def test_protocol_for_evaluation_drops_training_options():
 
 
 def test_reward_clipping_option_clips():
-    raw = make_env("ALE/Pong-v5", 4, atari=AtariProtocol(sticky_actions=0.0))
-    clipped = make_env("ALE/Pong-v5", 4, atari=AtariProtocol(sticky_actions=0.0, reward_clipping=True))
+    raw = make_env("ALE/Pong-v5", 4, protocol=AtariProtocol(sticky_actions=0.0))
+    clipped = make_env("ALE/Pong-v5", 4, protocol=AtariProtocol(sticky_actions=0.0, reward_clipping=True))
     rng = np.random.default_rng(0)
     raw.reset(seed=1)
     clipped.reset(seed=1)
@@ -61,7 +61,7 @@ def test_reward_clipping_option_clips():
 
 def test_episodic_life_ends_the_episode_but_the_game_goes_on():
     # ale-py's episodic_life would restart the game at each lost life: lives would read 5 after every end.
-    env = make_env("ALE/Breakout-v5", 1, atari=AtariProtocol(episodic_life=True))
+    env = make_env("ALE/Breakout-v5", 1, protocol=AtariProtocol(episodic_life=True))
     _, info = env.reset(seed=0)
     rng = np.random.default_rng(0)
     lives_after_end = []

@@ -1,11 +1,5 @@
-"""Env id -> one batched env interface.
-
-Classic control runs on gymnasium's vector envs; Atari (``ALE/<Game>-v5``) runs on ale-py's C++
-``AtariVectorEnv`` with the DQN preprocessing (84x84 gray, 4-frame stack, frameskip 4, up to 30
-no-op starts). Every env returned here is a gymnasium ``VectorEnv`` in SAME_STEP autoreset mode: when
-an episode ends, the returned observation already starts the next one and ``info["final_obs"]``
-holds the last observation of the finished one.
-"""
+"""The Atari family: ``ALE/<Game>-v5`` on ale-py's C++ ``AtariVectorEnv`` with the DQN preprocessing (84x84 gray,
+4-frame stack, frameskip 4, up to 30 no-op starts), observations uint8 (N, 4, 84, 84)."""
 
 from __future__ import annotations
 
@@ -17,11 +11,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import gymnasium as gym
-import numpy as np
 
+from rl_distill.envs.family import EnvFamily
 from rl_distill.errors import UnknownEnvError
 
-CONTROL_ENVS = ("CartPole-v1", "Acrobot-v1", "MountainCar-v0", "LunarLander-v3")
 _ALE_ID = re.compile(r"^ALE/([A-Za-z0-9]+)-v5$")
 
 # Random and human reference scores (DQN-zoo table) for the human-normalised score.
@@ -35,19 +28,6 @@ ATARI_RANDOM_HUMAN = {
     "Enduro": (0.0, 860.5),
     "Freeway": (0.0, 29.6),
 }
-
-
-# The score that 0% of a reference means, where the plain ratio score/reference misleads:
-# returns that are negative (minimum possible return) and Atari games (the random policy's score).
-_SCORE_FLOORS = {"Acrobot-v1": -500.0, "MountainCar-v0": -200.0}
-
-
-def score_floor(env_id: str) -> float | None:
-    """The floor for percent-of-teacher: 100% = teacher, 0% = this score (None: plain ratio)."""
-    if is_atari(env_id):
-        pair = ATARI_RANDOM_HUMAN.get(atari_game(env_id))
-        return pair[0] if pair else None
-    return _SCORE_FLOORS.get(env_id)
 
 
 @dataclass(frozen=True)
@@ -101,9 +81,7 @@ are one action to the game, so agreement between two policies is better read ove
 
 
 @functools.lru_cache(maxsize=None)
-def action_groups(env_id: str) -> tuple[int, ...] | None:
-    """The group of each action where a game's actions repeat one another (Pong: NOOP/FIRE, RIGHT/RIGHTFIRE,
-    LEFT/LEFTFIRE from ALE's action meanings), numbered in order of first appearance; None elsewhere."""
+def _action_groups(env_id: str) -> tuple[int, ...] | None:
     if not is_atari(env_id) or atari_game(env_id) not in FIRE_DOES_NOTHING:
         return None
     import ale_py
@@ -133,120 +111,116 @@ def _ale_game_name(env_id: str) -> str:
     return game
 
 
-def check_env_id(env_id: str) -> None:
-    """Raise :class:`UnknownEnvError` with a one-line message if ``env_id`` cannot be built."""
-    if is_atari(env_id):
-        _ale_game_name(env_id)
-        return
-    if env_id.startswith("ALE/"):
-        raise UnknownEnvError(f"unknown env id {env_id!r}: Atari ids look like ALE/Pong-v5")
-    if env_id not in gym.registry:
-        raise UnknownEnvError(f"unknown env id {env_id!r}; try one of {', '.join(CONTROL_ENVS)} or ALE/<Game>-v5")
-
-
-def make_env(
-    env_id: str,
-    num_envs: int = 1,
-    *,
-    atari: AtariProtocol | None = None,
-    num_threads: int = 0,
+def atari_vector_env(
+    env_id: str, num_envs: int, p: AtariProtocol, num_threads: int = 0, **screen: Any
 ) -> gym.vector.VectorEnv:
-    """Build ``num_envs`` copies of ``env_id`` as one batched env (SAME_STEP autoreset).
+    """ale-py's ``AtariVectorEnv`` playing ``p``; ``screen`` overrides its image options (a video's colour screen:
+    ``img_height=210, img_width=160, grayscale=False, stack_num=1, maxpool=False``)."""
+    from ale_py.vector_env import AtariVectorEnv
 
-    Seed it with ``env.reset(seed=...)``. Atari observations are uint8 (N, 4, 84, 84); ``atari`` sets
-    the protocol (default: ALE v5 with sticky actions, raw rewards, full games).
-    """
-    check_env_id(env_id)
-    if is_atari(env_id):
-        from ale_py.vector_env import AtariVectorEnv
-
-        p = atari or AtariProtocol()
-        env = AtariVectorEnv(
-            _ale_game_name(env_id),
-            num_envs,
-            num_threads=num_threads or min(num_envs, os.cpu_count() or 1),
-            max_num_frames_per_episode=p.frame_cap,
-            repeat_action_probability=p.sticky_actions,
-            full_action_space=p.full_action_space,
-            autoreset_mode=gym.vector.AutoresetMode.SAME_STEP,
-            frameskip=p.frameskip,
-            noop_max=p.noop_max,
-            # ale-py's own ``episodic_life`` restarts the whole game at every lost life (each "episode" is
-            # then the first life of a fresh game); ``life_loss_info`` signals the lost life and lets the
-            # game go on, which is what the protocol means.
-            episodic_life=False,
-            life_loss_info=p.episodic_life,
-            reward_clipping=p.reward_clipping,
-            use_fire_reset=p.fire_reset,
-        )
-        env.metadata["rl_distill_env_id"] = env_id
-        env.metadata["rl_distill_protocol"] = p.to_dict()
-        return env
-    import warnings
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        env = gym.make_vec(
-            env_id,
-            num_envs=num_envs,
-            vectorization_mode="sync",
-            vector_kwargs={"autoreset_mode": gym.vector.AutoresetMode.SAME_STEP},
-        )
-    if not isinstance(env.single_action_space, gym.spaces.Discrete):
-        env.close()
-        raise UnknownEnvError(
-            f"{env_id!r} has a {type(env.single_action_space).__name__} action space; "
-            "rl-distill handles discrete actions"
-        )
-    env.metadata["rl_distill_env_id"] = env_id
-    env.metadata["rl_distill_protocol"] = None
-    return env
+    return AtariVectorEnv(
+        _ale_game_name(env_id),
+        num_envs,
+        num_threads=num_threads or min(num_envs, os.cpu_count() or 1),
+        max_num_frames_per_episode=p.frame_cap,
+        repeat_action_probability=p.sticky_actions,
+        full_action_space=p.full_action_space,
+        autoreset_mode=gym.vector.AutoresetMode.SAME_STEP,
+        frameskip=p.frameskip,
+        noop_max=p.noop_max,
+        # ale-py's own ``episodic_life`` restarts the whole game at every lost life (each "episode" is then the
+        # first life of a fresh game); ``life_loss_info`` signals the lost life and lets the game go on, which is
+        # what the protocol means.
+        episodic_life=False,
+        life_loss_info=p.episodic_life,
+        reward_clipping=p.reward_clipping,
+        use_fire_reset=p.fire_reset,
+        **screen,
+    )
 
 
-@dataclass(frozen=True)
-class EnvSpec:
-    """What a policy must fit: observation shape and dtype, number of actions."""
+class AtariFamily(EnvFamily):
+    """ALE v5 games: sticky actions 0.25, full games with raw scores in evaluation; teachers train on clipped
+    rewards with a lost life ending the learner's episode."""
 
-    env_id: str
-    obs_shape: tuple[int, ...]
-    obs_dtype: str
-    n_actions: int
+    example_id = "ALE/Pong-v5"
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "env_id": self.env_id,
-            "obs_shape": list(self.obs_shape),
-            "obs_dtype": self.obs_dtype,
-            "n_actions": self.n_actions,
-        }
+    def owns(self, env_id: str) -> bool:
+        return env_id.startswith("ALE/")
+
+    def check(self, env_id: str) -> None:
+        if not is_atari(env_id):
+            raise UnknownEnvError(f"unknown env id {env_id!r}: Atari ids look like ALE/Pong-v5")
+        _ale_game_name(env_id)
+
+    def make(self, env_id: str, num_envs: int, protocol: Any, num_threads: int = 0) -> gym.vector.VectorEnv:
+        return atari_vector_env(env_id, num_envs, protocol or AtariProtocol(), num_threads)
+
+    def protocol(self, **options: Any) -> AtariProtocol:
+        return AtariProtocol(**{k: v for k, v in options.items() if v is not None})
+
+    def training_protocol(self, protocol: AtariProtocol) -> AtariProtocol:
+        return dataclasses.replace(protocol, reward_clipping=True, episodic_life=True)
+
+    def score_floor(self, env_id: str) -> float | None:
+        pair = ATARI_RANDOM_HUMAN.get(atari_game(env_id))
+        return pair[0] if pair else None
+
+    def human_pair(self, env_id: str) -> tuple[float, float] | None:
+        return ATARI_RANDOM_HUMAN.get(atari_game(env_id))
+
+    def capped_length(self, protocol: AtariProtocol) -> int | None:
+        return protocol.frame_cap // protocol.frameskip
+
+    def hyperparams_key(self, env_id: str) -> str:
+        return "atari"  # one rl-zoo3 entry for every game
+
+    def sb3_policy(self, env_id: str) -> tuple[str, dict[str, Any]]:
+        return "CnnPolicy", {}
+
+    def action_groups(self, env_id: str) -> tuple[int, ...] | None:
+        """Pong: NOOP/FIRE, RIGHT/RIGHTFIRE, LEFT/LEFTFIRE (from ALE's action meanings), numbered in order of
+        first appearance."""
+        return _action_groups(env_id)
 
 
-_SPEC_CACHE: dict[tuple[str, bool], EnvSpec] = {}
-
-
-def env_spec(env_id: str, full_action_space: bool = False) -> EnvSpec:
-    """The observation/action spec of ``env_id`` (built once, then cached)."""
-    key = (env_id, full_action_space)
-    if key not in _SPEC_CACHE:
-        env = make_env(
-            env_id, 1, atari=AtariProtocol(full_action_space=full_action_space) if is_atari(env_id) else None
-        )
-        try:
-            sp = env.single_observation_space
-            _SPEC_CACHE[key] = EnvSpec(
-                env_id, tuple(int(s) for s in sp.shape), str(np.dtype(sp.dtype)), int(env.single_action_space.n)
-            )
-        finally:
-            env.close()
-    return _SPEC_CACHE[key]
-
-
-def final_observations(obs: np.ndarray, info: dict[str, Any], done: np.ndarray) -> np.ndarray:
-    """The true last observation of each env (SAME_STEP: done rows hold the next episode's first obs)."""
-    if not done.any():
-        return obs
-    final = obs.copy()
-    if "final_obs" in info:
-        for i in np.flatnonzero(done):
-            final[i] = info["final_obs"][i]
-    return final
+ATARI = AtariFamily(
+    name="atari",
+    default_student="nature",
+    bf16=True,
+    eval_episodes=10,
+    teacher_eval_episodes=30,
+    eval_envs=8,
+    method_defaults={
+        # The student's part of the mixture samples its actions and learns the teacher's softmax. A greedy student
+        # starts as one constant action (on Pong it stayed at random play on 2 of 3 seeds), and soft labels carry
+        # what a PPO teacher's argmax drops (results/probes/pong-dagger).
+        "dagger": {"greedy": False, "loss": "kl"},
+        # Policy Distillation's replay settings (a 20k-frame memory, 0.25 gradient steps per env step on iid
+        # minibatches of 64, chunks of 16 steps of 8 envs), forward KL, which took Pong from random weights to its
+        # teacher where reverse KL stayed at random play, and Adam at 2.5e-4, at which every seed left random play
+        # where 1e-3 left one of three on the teacher's marginal policy (results/probes/pong-onpolicy-memory).
+        "on-policy": {
+            "memory": 20_000,
+            "replay_ratio": 0.25,
+            "n_steps": 16,
+            "batch_size": 64,
+            "divergence": "forward-kl",
+            "lr": 2.5e-4,
+        },
+        # The teacher's pull at full weight to the end, and rl-zoo3's learning rate held: within a 200k-step budget
+        # a decaying teacher term, or an annealed learning rate, left the student below 90% of the Pong teacher
+        # (results/probes/pong-rl-baselines).
+        "kickstarting": {"lambda_schedule": "constant", "lam": 20.0, "anneal_lr": False},
+    },
+    method_steps={
+        "policy-distillation": 1_000_000,
+        "actor-mimic": 1_000_000,
+        "dagger": 100_000,
+        "on-policy": 100_000,
+        "kickstarting": 1_000_000,
+        "ppd": 1_000_000,
+        "ppo": 1_000_000,
+        "bc": 50_000,
+    },
+)

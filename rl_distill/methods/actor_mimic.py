@@ -54,8 +54,6 @@ class Config(ReplayConfig):
 
 
 def default_steps(env_id: str) -> int:
-    if env_id.startswith("ALE/"):
-        return 1_000_000
     return {"CartPole-v1": 2_000, "Acrobot-v1": 3_000}.get(env_id, 50_000)
 
 

@@ -45,7 +45,7 @@ class Config:
 
 
 def default_steps(env_id: str) -> int:
-    return 20_000 if not env_id.startswith("ALE/") else 50_000
+    return 20_000
 
 
 def train(ctx: Context, cfg: Config) -> None:

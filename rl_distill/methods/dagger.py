@@ -62,19 +62,8 @@ class Config:
         beta_schedule(self.beta_schedule, self.beta, self.rounds)  # refuses a bad name or p
 
 
-ATARI_DEFAULTS = {"greedy": False, "loss": "kl"}
-"""Atari's defaults: the student's part of the mixture samples its actions and learns the teacher's softmax. A
-greedy student starts as one constant action (on Pong it stayed at random play on 2 of 3 seeds), and soft labels
-carry what a PPO teacher's argmax drops (results/probes/pong-dagger)."""
-
-
-def env_defaults(env_ids: list[str], options: dict) -> dict:
-    """Per env family defaults under the options a user gave: ATARI_DEFAULTS on Atari, the Config's elsewhere."""
-    return dict(ATARI_DEFAULTS) if env_ids[0].startswith("ALE/") else {}
-
-
 def default_steps(env_id: str) -> int:
-    return 100_000 if env_id.startswith("ALE/") else 20_000
+    return 20_000
 
 
 def train(ctx: Context, cfg: Config) -> None:

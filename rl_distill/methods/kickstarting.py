@@ -7,9 +7,9 @@ cross-entropy of the student against the teacher is added to each PPO minibatch 
 lambda_k, which decays over the budget so that the reinforcement-learning term takes over and the
 student can end above its teacher. With several teachers, the PPO iterations go round-robin over
 the tasks and each teacher's term applies on its own task (one policy and value head per task).
-On Atari (``ATARI_DEFAULTS``) lambda is held at 20 and the learning rate at rl-zoo3's 2.5e-4: within a
-200k-step budget a decaying teacher term, or rl-zoo3's annealed learning rate, left the student below 90%
-of the Pong teacher (results/probes/pong-rl-baselines).
+On Atari (the family's defaults, rl_distill/envs/atari.py) lambda is held at 20 and the learning rate at
+rl-zoo3's 2.5e-4: within a 200k-step budget a decaying teacher term, or rl-zoo3's annealed learning rate, left
+the student below 90% of the Pong teacher (results/probes/pong-rl-baselines).
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING
 import torch
 
 from rl_distill import losses
-from rl_distill.envs import is_atari
 from rl_distill.errors import UserError
 from rl_distill.rl import PPOConfig, ppo_loop, zoo_distill_ppo_settings
 from rl_distill.rollout import Batch
@@ -61,21 +60,14 @@ class Config(PPOConfig):
             raise UserError(f"--lambda must be finite, got {self.lam}")
 
 
-ATARI_DEFAULTS = {"lambda_schedule": "constant", "lam": 20.0, "anneal_lr": False}
-"""Atari's teacher term and learning rate (module docstring): the teacher's pull at full weight to the end."""
-
-
-def env_defaults(env_ids: list[str], options: dict) -> dict:
+def env_defaults(env_ids: list[str], options: dict, family_defaults: dict) -> dict:
     """The PPO inside takes rl-zoo3's settings for the env, as PPO from scratch does (the fair comparison), with
-    the Atari rollout in more minibatches (``rl.ATARI_DISTILL_MINIBATCHES``) and ``ATARI_DEFAULTS``."""
-    settings = zoo_distill_ppo_settings(env_ids)
-    if all(is_atari(e) for e in env_ids):
-        settings |= ATARI_DEFAULTS
-    return settings
+    the Atari rollout in more minibatches (``rl.ATARI_DISTILL_MINIBATCHES``), under the family's defaults."""
+    return zoo_distill_ppo_settings(env_ids) | family_defaults
 
 
 def default_steps(env_id: str) -> int:
-    return 1_000_000 if env_id.startswith("ALE/") else 40_000
+    return 40_000
 
 
 def train(ctx: Context, cfg: Config) -> None:

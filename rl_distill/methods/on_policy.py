@@ -132,26 +132,10 @@ class Config:
             raise UserError("--reward-form dense needs the student to play every batch: it takes no --lambda-schedule")
 
 
-ATARI_DEFAULTS = {
-    "memory": 20_000,
-    "replay_ratio": 0.25,
-    "n_steps": 16,
-    "batch_size": 64,
-    "divergence": "forward-kl",
-    "lr": 2.5e-4,
-}
-"""Atari's defaults: Policy Distillation's replay settings (a 20k-frame memory, 0.25 gradient steps per env
-step on iid minibatches of 64, chunks of 16 steps of 8 envs), forward KL, which took Pong from random weights
-to its teacher where reverse KL stayed at random play, and Adam at 2.5e-4, at which every seed left random play
-where 1e-3 left one of three on the teacher's marginal policy (results/probes/pong-onpolicy-memory)."""
-
-
-def env_defaults(env_ids: list[str], options: dict) -> dict:
-    """Per env family defaults under the options a user gave (the harness merges them): the memory on Atari,
-    except for the dense form, which trains on fresh samples only."""
-    if not env_ids[0].startswith("ALE/") or options.get("reward_form") == "dense":
-        return {}
-    return dict(ATARI_DEFAULTS)
+def env_defaults(env_ids: list[str], options: dict, family_defaults: dict) -> dict:
+    """The env family's defaults (on Atari a replay memory), except for the dense form, which trains on fresh
+    samples only."""
+    return {} if options.get("reward_form") == "dense" else family_defaults
 
 
 MEASURED_STEPS = {"CartPole-v1": 6_144, "Acrobot-v1": 4_096}
@@ -159,7 +143,7 @@ MEASURED_STEPS = {"CartPole-v1": 6_144, "Acrobot-v1": 4_096}
 
 
 def default_steps(env_id: str) -> int:
-    return MEASURED_STEPS.get(env_id, 100_000 if env_id.startswith("ALE/") else 20_000)
+    return MEASURED_STEPS.get(env_id, 20_000)
 
 
 def divergence_fn(cfg: Config):

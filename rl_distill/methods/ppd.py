@@ -49,14 +49,14 @@ class Config(PPOConfig):
         check_choice("divergence", self.divergence, tuple(DIVERGENCES))
 
 
-def env_defaults(env_ids: list[str], options: dict) -> dict:
+def env_defaults(env_ids: list[str], options: dict, family_defaults: dict) -> dict:
     """The PPO inside takes rl-zoo3's settings for the env, as PPO from scratch does (the fair comparison), with
     the Atari rollout in more minibatches as kickstarting (``rl.ATARI_DISTILL_MINIBATCHES``)."""
-    return zoo_distill_ppo_settings(env_ids)
+    return zoo_distill_ppo_settings(env_ids) | family_defaults
 
 
 def default_steps(env_id: str) -> int:
-    return 1_000_000 if env_id.startswith("ALE/") else 40_000
+    return 40_000
 
 
 def ppd_term(

@@ -30,14 +30,14 @@ class Config(PPOConfig):
     """Entropy bonus (CleanRL: 0.01)."""
 
 
-def env_defaults(env_ids: list[str], options: dict) -> dict:
+def env_defaults(env_ids: list[str], options: dict, family_defaults: dict) -> dict:
     """rl-zoo3's PPO entry for the env (the shipped teachers' own settings), under what a user or suite sets."""
-    return zoo_ppo_settings(env_ids)
+    return zoo_ppo_settings(env_ids) | family_defaults
 
 
 def default_steps(env_id: str) -> int:
     # CleanRL's PPO solves CartPole in ~100-200k steps; Acrobot is near its plateau (~-85) by ~150k.
-    return 1_000_000 if env_id.startswith("ALE/") else 150_000
+    return 150_000
 
 
 def train(ctx: Context, cfg: Config) -> None:

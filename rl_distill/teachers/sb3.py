@@ -77,7 +77,11 @@ _TRPO_KEYS = {"cg_max_steps", "cg_damping", "line_search_shrinking_factor", "n_c
 
 _ACTIVATIONS = {"ReLU": "relu", "Tanh": "tanh"}
 _DEFAULT_ACTIVATION = {"ppo": "tanh", "a2c": "tanh", "dqn": "relu"}  # SB3's defaults per algorithm
-_ALLOWED_EXTRACTORS = {"NatureCNN": "cnn", "FlattenExtractor": "flatten"}
+_ALLOWED_EXTRACTORS = {
+    "stable_baselines3.common.torch_layers.NatureCNN": "cnn",
+    "stable_baselines3.common.torch_layers.FlattenExtractor": "flatten",
+    "rl_distill.networks.MinAtarCNN": "minatar",  # the suite's own MinAtar teachers
+}
 _NATURE_KERNELS = (8, 4, 3)
 
 
@@ -299,6 +303,18 @@ def _cnn_dims(state: dict[str, torch.Tensor], prefix: str) -> tuple[int, tuple[i
     return int(convs[0].shape[1]), tuple(int(w.shape[0]) for w in convs), int(lin.shape[0])  # type: ignore[return-value]
 
 
+def _is_minatar_cnn(state: dict[str, torch.Tensor], prefix: str) -> bool:
+    """MinAtarCNN's weights: one 3x3 convolution (``cnn.0``) and the linear layer, nothing else under ``prefix``."""
+    conv = state.get(f"{prefix}cnn.0.weight")
+    keys = {k[len(prefix) :] for k in state if k.startswith(prefix)}
+    return (
+        conv is not None
+        and conv.ndim == 4
+        and tuple(conv.shape[2:]) == (3, 3)
+        and keys == {"cnn.0.weight", "cnn.0.bias", "linear.0.weight", "linear.0.bias"}
+    )
+
+
 def _image_obs_shape(obs_shape: tuple[int, ...], in_channels: int, notes: list[str]) -> tuple[int, ...]:
     """Channel-first (C, H, W) for the CNN, transposing a channel-last saved space if needed."""
     if len(obs_shape) != 3:
@@ -332,12 +348,12 @@ def _check_extractor_kwargs(pk: dict[str, Any], encoder: str) -> None:
     if "features_extractor_class" in pk:
         path = _class_path(pk["features_extractor_class"])
         name = path.split(".")[-1]
-        if not path.startswith("stable_baselines3.") or name not in _ALLOWED_EXTRACTORS:
+        if path not in _ALLOWED_EXTRACTORS:
             raise _Refused(
                 f"custom features extractor {path or pk['features_extractor_class']!r} is not supported "
-                "(NatureCNN or FlattenExtractor)"
+                "(NatureCNN, FlattenExtractor or rl-distill's MinAtarCNN)"
             )
-        if _ALLOWED_EXTRACTORS[name] != encoder:
+        if _ALLOWED_EXTRACTORS[path] != encoder:
             raise _Refused(f"features_extractor_class {name} does not match the saved weights")
 
 
@@ -399,6 +415,8 @@ def _rebuild(
     enc_keys = [k for k in state if k.startswith(enc_prefix)]
     if not enc_keys:
         encoder = "flatten"  # SB3's FlattenExtractor has no weights
+    elif _is_minatar_cnn(state, enc_prefix):
+        encoder = "minatar"
     elif any(k.startswith(enc_prefix + "cnn.") for k in enc_keys):
         encoder = "cnn"
     else:
@@ -421,6 +439,10 @@ def _rebuild(
         in_channels, channels, features = _cnn_dims(state, enc_prefix)
         obs_shape = _image_obs_shape(saved_obs_shape, in_channels, notes)
         cnn = {"cnn_channels": channels, "cnn_features": features}
+    elif encoder == "minatar":
+        conv, lin = state[f"{enc_prefix}cnn.0.weight"], state[f"{enc_prefix}linear.0.weight"]
+        obs_shape = _image_obs_shape(saved_obs_shape, int(conv.shape[1]), notes)
+        cnn = {"cnn_channels": (int(conv.shape[0]),), "cnn_features": int(lin.shape[0])}
     else:
         obs_shape = saved_obs_shape
         if len(obs_shape) == 3 and obs_dtype == "uint8" and normalize_images is not False:
@@ -546,6 +568,21 @@ def _yaml_value(text: str, key: str) -> str | None:
 _NOFRAMESKIP = re.compile(r"^([A-Za-z0-9]+)NoFrameskip-v4$")
 
 
+def suite_env_id(zoo_env_id: str) -> str:
+    """The suite's env id for an rl-zoo3 one: ``ALE-<Game>-v5`` (its folder name) and ``<Game>NoFrameskip-v4`` (the
+    same game, played without sticky actions) are ``ALE/<Game>-v5``; any other id is its own."""
+    if re.fullmatch(r"ALE-[A-Za-z0-9]+-v5", zoo_env_id):
+        return "ALE/" + zoo_env_id[4:]
+    m = _NOFRAMESKIP.match(zoo_env_id)
+    return f"ALE/{m.group(1)}-v5" if m else zoo_env_id
+
+
+def is_noframeskip(zoo_env_id: str) -> bool:
+    """True for ``<Game>NoFrameskip-v4``: no sticky actions, one emulator frame per step (rl-zoo3's AtariWrapper skips
+    4)."""
+    return _NOFRAMESKIP.match(zoo_env_id) is not None
+
+
 def load_rl_zoo_folder(path: str | Path, device: str | torch.device = "cpu") -> Teacher:
     """Load an rl-zoo3 run folder (``logs/<algo>/<env>_<n>/`` or ``rl-trained-agents/<algo>/<env>_<n>/``).
 
@@ -592,8 +629,8 @@ def load_rl_zoo_folder(path: str | Path, device: str | torch.device = "cpu") -> 
         env_id = env_dirs[0].name
     if env_id is None:
         env_id = re.sub(r"_\d+$", "", p.name)  # "CartPole-v1_1" -> "CartPole-v1"
-    if re.fullmatch(r"ALE-[A-Za-z0-9]+-v5", env_id):
-        env_id = "ALE/" + env_id[4:]  # the folder name of ALE/<Game>-v5
+    if not is_noframeskip(env_id):
+        env_id = suite_env_id(env_id)  # "ALE-Pong-v5", the folder name of ALE/Pong-v5, is ALE/Pong-v5
 
     candidates = [p / "best_model.zip", p / f"{env_id.replace('/', '-')}.zip"]
     model = next((c for c in candidates if c.is_file()), None)
@@ -605,10 +642,8 @@ def load_rl_zoo_folder(path: str | Path, device: str | torch.device = "cpu") -> 
         )
 
     notes: list[str] = []
-    used_env_id = env_id
-    m = _NOFRAMESKIP.match(env_id)
-    if m:
-        used_env_id = f"ALE/{m.group(1)}-v5"
+    used_env_id = suite_env_id(env_id)
+    if is_noframeskip(env_id):
         notes.append(
             f"trained on {env_id} (no sticky actions, AtariWrapper); mapped to {used_env_id} "
             "(sticky actions 0.25 by default), so scores may differ from the zoo's"

@@ -32,7 +32,7 @@ import numpy as np
 import torch
 from stable_baselines3.common.callbacks import BaseCallback
 
-from rl_distill.envs import AtariProtocol, check_env_id, is_atari
+from rl_distill.envs import check_env_id, family_of
 from rl_distill.errors import UserError
 from rl_distill.networks import channels_last_convolutions, dead_first_conv, image_floats
 from rl_distill.precision import check_precision, resolve_precision
@@ -87,8 +87,9 @@ class TrainConfig:
     """auto | fp32 | bf16: bf16 autocast in the networks' encoders (precision.py); auto: bf16 where native."""
     n_envs: int | None = None
     """Override the number of parallel envs."""
-    sticky_actions: float = 0.25
-    """Atari only: sticky-action probability used in training and evaluation."""
+    sticky_actions: float | None = None
+    """Atari and MinAtar: sticky-action probability used in training and evaluation (default: the family's,
+    ALE v5's 0.25 and MinAtar's 0.1)."""
     progress: bool = True
     command: str | None = field(default_factory=cli_command)
     """The command line that started the run (None for a library call)."""
@@ -104,16 +105,17 @@ class TrainConfig:
         check_device(self.device)
         check_precision(self.precision)
         check_dir("runs_dir", self.runs_dir)
-        if not 0.0 <= self.sticky_actions <= 1.0:
+        if self.sticky_actions is not None and not 0.0 <= self.sticky_actions <= 1.0:
             raise UserError(f"--sticky-actions must be a probability in [0, 1], got {self.sticky_actions}")
 
 
 def hyperparams(env_id: str, algo: str) -> dict[str, Any]:
-    """The rl-zoo3 hyperparameters for ``env_id`` (Atari games share one entry)."""
+    """The hyperparameters for ``env_id``: rl-zoo3's entry, or the family's (Atari games share one entry, as do
+    MinAtar's, where they are the MinAtar paper's)."""
     table = tomllib.loads(HYPERPARAMS.read_text())
     if algo not in table:
         raise UserError(f"unknown algorithm {algo!r}; choose ppo or dqn")
-    key = "atari" if is_atari(env_id) else env_id
+    key = family_of(env_id).hyperparams_key(env_id)
     if key not in table[algo]:
         raise UserError(f"no {algo} hyperparameters for {env_id!r}; known: {', '.join(sorted(table[algo]))}")
     return dict(table[algo][key])
@@ -139,7 +141,7 @@ def _check_overrides(algo: str, overrides: dict[str, Any]) -> None:
     from stable_baselines3 import DQN, PPO
 
     known = set(inspect.signature((PPO if algo == "ppo" else DQN).__init__).parameters) - {"self", "policy", "env"}
-    known |= {"n_envs", "n_timesteps", "net_arch", "optimizer_kwargs"}
+    known |= {"n_envs", "n_timesteps", "net_arch", "optimizer_kwargs", "optimizer_class"}
     bad = sorted(set(overrides) - known)
     if bad:
         raise UserError(
@@ -193,10 +195,10 @@ def sb3_model(
     Atari. What ``teachers train`` and the teacher-training benchmarks build."""
     from stable_baselines3 import DQN, PPO
 
-    policy_keys = ("net_arch", "optimizer_kwargs")  # SB3 takes these through policy_kwargs
+    policy_keys = ("net_arch", "optimizer_kwargs", "optimizer_class")  # SB3 takes these through policy_kwargs
     kw = {k: _schedule(v) for k, v in hp.items() if k not in ("n_envs", "n_timesteps", *policy_keys)}
-    policy_kwargs = {k: (list(hp[k]) if k == "net_arch" else dict(hp[k])) for k in policy_keys if k in hp} or None
-    policy = "CnnPolicy" if is_atari(env_id) else "MlpPolicy"
+    policy, family_kwargs = family_of(env_id).sb3_policy(env_id)
+    policy_kwargs = family_kwargs | {k: _policy_value(k, hp[k]) for k in policy_keys if k in hp}
     cls = PPO if algo == "ppo" else DQN
     return cls(
         policy,
@@ -204,10 +206,24 @@ def sb3_model(
         seed=seed,
         device=device,
         tensorboard_log=tensorboard_log,
-        policy_kwargs=policy_kwargs,
+        policy_kwargs=policy_kwargs or None,
         verbose=0,
         **kw,
     )
+
+
+def _policy_value(key: str, value: Any) -> Any:
+    """A policy kwarg from its TOML form: ``net_arch`` a list, ``optimizer_class`` a torch.optim class name."""
+    import torch
+
+    if key == "net_arch":
+        return list(value)
+    if key == "optimizer_class":
+        cls = getattr(torch.optim, str(value), None)
+        if not (isinstance(cls, type) and issubclass(cls, torch.optim.Optimizer)):
+            raise UserError(f"--hyperparams optimizer_class={value!r}: not a torch.optim optimizer (Adam, RMSprop ...)")
+        return cls
+    return dict(value)
 
 
 def fast_sb3_training(model) -> None:
@@ -257,14 +273,12 @@ def _image_features(policy, obs, features_extractor=None):
     return (policy.features_extractor if features_extractor is None else features_extractor)(image_floats(obs))
 
 
-def _protocols(env_id: str, sticky_actions: float) -> tuple[AtariProtocol | None, AtariProtocol | None]:
-    """(evaluation, training) protocols: Atari trains on clipped rewards with a lost life ending the learner's
-    episode, and is judged on full games with raw scores; other envs have none."""
-    if not is_atari(env_id):
-        return None, None
-    return AtariProtocol(sticky_actions=sticky_actions), AtariProtocol(
-        sticky_actions=sticky_actions, reward_clipping=True, episodic_life=True
-    )
+def _protocols(env_id: str, sticky_actions: float | None) -> tuple[Any, Any]:
+    """(evaluation, training) protocols of the env's family: Atari trains on clipped rewards with a lost life ending
+    the learner's episode, and is judged on full games with raw scores; MinAtar plays one protocol; control none."""
+    family = family_of(env_id)
+    protocol = family.protocol(sticky_actions=sticky_actions) if family.protocol() is not None else None
+    return protocol, family.training_protocol(protocol) if protocol is not None else None
 
 
 def _load_init_teacher(cfg: TrainConfig, total: int):
@@ -388,10 +402,10 @@ class _Plan:
     n_envs: int
     eval_every: int
     ckpt_every: int
-    protocol: AtariProtocol | None
-    """How the teacher is judged (full games, raw scores); None off Atari."""
-    train_protocol: AtariProtocol | None
-    """How it learns (clipped rewards, a lost life ends the learner's episode); None off Atari."""
+    protocol: Any
+    """How the teacher is judged (Atari: full games, raw scores); None for control envs."""
+    train_protocol: Any
+    """How it learns (Atari: clipped rewards, a lost life ends the learner's episode); None for control envs."""
 
 
 def _plan(cfg: TrainConfig) -> _Plan:
@@ -505,7 +519,7 @@ def _build_model(cfg: TrainConfig, plan: _Plan, run_dir: Path, resumed: bool, in
                 _atomic_save(model, run_dir / "best.zip")
             print(f"continuing {cfg.init_from} from {model.num_timesteps} steps in {run_dir}", file=sys.stderr)
     fast_sb3_training(model)  # faster CPU updates, same maths, nothing saved changes
-    precision = resolve_precision(cfg.precision, model.device, images=is_atari(cfg.env_id))
+    precision = resolve_precision(cfg.precision, model.device, images=family_of(cfg.env_id).bf16)
     if precision == "bf16":
         bf16_sb3_training(model)
     return model, env, precision
@@ -576,7 +590,7 @@ class Periodic(BaseCallback):
         run_logger: RunLogger,
         eval_every: int,
         ckpt_every: int,
-        protocol: AtariProtocol | None,
+        protocol: Any,
         start_step: int,
     ):
         super().__init__()
@@ -720,15 +734,16 @@ def train_teacher(cfg: TrainConfig) -> dict[str, Any]:
     raises KeyboardInterrupt (no export, no summary.json), which ``--resume`` continues; a second signal stops
     at once, from the last checkpoint."""
     plan = _plan(cfg)
-    if not is_atari(cfg.env_id):
-        # Small MLPs gain nothing from intra-op threads, and threaded jobs sharing a few cores thrash.
+    if not family_of(cfg.env_id).bf16:
+        # Small networks gain nothing from intra-op threads, and threaded jobs sharing a few cores thrash.
         torch.set_num_threads(1)
     init_teacher = _load_init_teacher(cfg, plan.total) if cfg.init_from else None
     with _claim_run_dir(cfg, plan) as (run_dir, resumed, plan):
         state = _initial_state(run_dir, resumed, init_teacher, cfg)
         model, env, precision = _build_model(cfg, plan, run_dir, resumed, init_teacher, state)
         logger = RunLogger(run_dir, tensorboard=False)  # SB3 writes the tensorboard events itself
-        greedy = GreedyPolicy(model, keep_frames=is_atari(cfg.env_id))
+        # The dead-convolution check reads uint8 frames as SB3's CnnPolicy does (scaled by 1/255).
+        greedy = GreedyPolicy(model, keep_frames=family_of(cfg.env_id).sb3_policy(cfg.env_id)[0] == "CnnPolicy")
         train_state = TrainState(
             run_dir / "state.json", state, cfg.command, _machine(str(model.device)), precision, model.num_timesteps
         )
@@ -788,9 +803,8 @@ def export_run(
             "wait for its first evaluation or checkpoint"
         )
     env_id = cfg["env_id"]
-    atari = is_atari(env_id)
     protocol, train_protocol = _protocols(env_id, cfg["sticky_actions"])
-    episodes = episodes or cfg.get("final_episodes") or (30 if atari else 100)
+    episodes = episodes or cfg.get("final_episodes") or family_of(env_id).teacher_eval_episodes
     segments = state.get("segments") or []
     steps_done = int(segments[-1]["end_step"]) if segments else 0
     out = Path(out or cfg.get("out") or run_dir / "teacher")
