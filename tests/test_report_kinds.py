@@ -93,6 +93,7 @@ def test_expert_iteration_kind_writes_search_vs_network_beside_the_lineage_readm
     out = tmp_path / "expert-iteration"
     shutil.copytree(src / "runs", out / "runs")
     shutil.copy(src / "suite.json", out / "suite.json")
+    _switch_kind(out, "lineage")
     lineage = bench_report(out, out).read_text()
     assert not (out / "search-vs-network.md").exists()
     _switch_kind(out, "expert-iteration")
