@@ -174,3 +174,16 @@ def test_sb3_dqn_teacher_round_trip(tmp_path, cli):
     obs = torch.as_tensor(make_env("MinAtar/Breakout-v1", 4).reset(seed=1)[0])
     with torch.no_grad():
         assert torch.allclose(teacher.net(obs)["q_values"], model.q_net(obs.float()), atol=1e-5)
+
+
+def test_random_scores_are_the_floor():
+    from rl_distill.envs import score_floor
+    from rl_distill.envs.minatar import RANDOM_SCORES_FILE
+
+    shipped = json.loads(RANDOM_SCORES_FILE.read_text())
+    assert shipped["protocol"] == MinAtarProtocol().to_dict()
+    for game in GAMES:
+        for version in ("v0", "v1"):
+            env_id = f"MinAtar/{game}-{version}"
+            assert score_floor(env_id) == shipped["scores"][env_id]["mean"]
+            assert shipped["scores"][env_id]["episodes"] >= 1000
