@@ -43,7 +43,6 @@ def main() -> None:
             scores[env_id] = {
                 "mean": round(s["mean"], 4),
                 "std": round(s["std"], 4),
-                "ci95": [round(x, 4) for x in s["mean_ci"]] if "mean_ci" in s else None,
                 "mean_length": round(s["mean_length"], 1),
                 "episodes": a.episodes,
             }
