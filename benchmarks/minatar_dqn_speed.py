@@ -15,6 +15,7 @@ final save included for both; the suite's run evaluates one episode at the end).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -45,11 +46,33 @@ def _suite_cmd(env_id: str, frames: int, out: Path) -> list[str]:
     ]  # fmt: skip
 
 
+def _distill_speed(steps: int, env: dict[str, str]) -> dict[str, float]:
+    """Env steps/s of one Policy Distillation run (the shipped Breakout DQN teacher, the paper-size student ``minatar``,
+    Rusu's KL with tau = 0.01), alone on the machine after the side-by-side pair: the training time only, as the run's
+    summary counts it (its evaluations apart)."""
+    cli = str(Path(sys.executable).with_name("rl-distill"))
+    with tempfile.TemporaryDirectory() as tmp:
+        cmd = [cli, "distill", "policy-distillation", "--teacher", "dqn-MinAtar-Breakout-v1", "--student", "minatar",
+               "--steps", str(steps), "--eval-episodes", "10", "--runs-dir", tmp, "--no-progress", "--json",
+               "--loss", "kl", "--tau", "0.01"]  # fmt: skip
+        out = subprocess.run(["taskset", "-c", "0", *cmd], env=env, capture_output=True, text=True, check=True)
+    summary = json.loads(out.stdout)
+    train_s = summary["train_time_s"]
+    row = {
+        "env_steps": summary["env_steps"],
+        "train_s": train_s,
+        "env_steps_per_s": round(summary["env_steps"] / train_s, 1),
+    }
+    print(f"policy-distillation, minatar student: {row['env_steps_per_s']} env steps/s of training", flush=True)
+    return row
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--reference", required=True, type=Path, help="path of MinAtar's examples/dqn.py (a scratch copy)")
     ap.add_argument("--game", default="breakout", choices=sorted(GAMES.values()), help="game (default breakout)")
     ap.add_argument("--frames", type=int, default=100_000, help="frames (agent steps) each agent runs (default 100k)")
+    ap.add_argument("--distill-steps", type=int, default=50_000, help="env steps of the Policy Distillation run")
     ap.add_argument("--out", type=Path, default=REPO / "results" / "benchmarks" / "minatar_dqn_speed.json")
     a = ap.parse_args()
     env_id = f"MinAtar/{next(k for k, v in GAMES.items() if v == a.game)}-v0"
@@ -79,6 +102,7 @@ def main() -> None:
             rows[name] = {"wall_s": round(wall, 1), "frames_per_s": round(a.frames / wall, 1)}
             print(f"{name}: {a.frames} frames in {wall:.1f} s = {a.frames / wall:.1f} frames/s", flush=True)
     ref, ours = rows["reference examples/dqn.py"], rows["rl-distill teachers train --algo dqn"]
+    distill_row = _distill_speed(a.distill_steps, env)
     result = {
         "what": "MinAtar DQN at the paper's settings, frames/s of the suite's teachers train against MinAtar's "
         "reference agent, side by side (one core each, one torch thread)",
@@ -86,6 +110,7 @@ def main() -> None:
         "frames": a.frames,
         "rows": rows,
         "ratio_suite_over_reference": round(ours["frames_per_s"] / ref["frames_per_s"], 3),
+        "policy_distillation": distill_row,
         "command": " ".join(["python", "benchmarks/minatar_dqn_speed.py", *sys.argv[1:]]),
         "machine": machine(),
     }

@@ -88,12 +88,12 @@ def main() -> None:
     def suite_step():
         mb = mem.sample(B, gen)
         o = student(mb["obs"], 0)
-        loss = losses.kl_tau(mb["logits"], o["logits"], 0.01).mean()
+        loss = losses.kl_tau(mb["teacher_logits"], o["logits"], 0.01).mean()
         opt.zero_grad()
         loss.backward()
         opt.step()
         with torch.no_grad():  # the same logging work supervised_step does
-            (o["logits"].argmax(-1) == mb["logits"].argmax(-1)).float().mean().item()
+            (o["logits"].argmax(-1) == mb["teacher_logits"].argmax(-1)).float().mean().item()
 
     bare_net = make_student(a.student, [(4, 84, 84)], [6], 0).to(dev)
     bare_opt = torch.optim.Adam(bare_net.parameters(), lr=1e-4)

@@ -44,6 +44,7 @@ import io
 import itertools
 import json
 import os
+import re
 import shutil
 import signal
 import sys
@@ -137,26 +138,125 @@ SUITE_KEYS = ("name", "description", "seeds", *EVAL_KEYS, "report", "grid")
 
 
 def _read_suite_doc(path: Path) -> dict[str, Any]:
-    """The suite file's TOML, with a one-line error for a malformed one, an unknown top-level key, or a ``[report]``
-    table its kind does not fit (report.check_report)."""
+    """The suite file's TOML, with a one-line error for a malformed one, an unknown top-level key or one of another
+    type (:func:`_check_suite_doc`), or a ``[report]`` table its kind does not fit (report.check_report)."""
     try:
         doc = tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as e:
         raise UserError(f"{path}: not valid TOML ({e})") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise UserError(f"{path}: cannot read it ({e})") from None
     unknown = sorted(set(doc) - set(SUITE_KEYS))
     if unknown:
         raise UserError(f"{path}: unknown top-level keys {unknown}; allowed: {', '.join(SUITE_KEYS)}")
+    _check_suite_doc(path, doc)
     check_report(doc.get("report", {}), path)
     return doc
 
 
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_str(v: Any) -> bool:
+    return isinstance(v, str) and bool(v.strip())
+
+
+def _one_or_list(ok) -> Any:
+    """A value ``ok`` accepts, or a non-empty list of them (a grid key swept over its values)."""
+    return lambda v: ok(v) or (isinstance(v, list) and bool(v) and all(ok(x) for x in v))
+
+
+def _count_ok(minimum: int):
+    return lambda v: _is_int(v) and v >= minimum
+
+
+_EVAL_TYPES = {
+    "eval_episodes": (_count_ok(1), "an integer >= 1"),
+    "curve_points": (_count_ok(0), "an integer >= 0 (0: no learning curve)"),
+    "curve_episodes": (_count_ok(1), "an integer >= 1"),
+}
+_SUITE_TYPES = {
+    "name": (
+        lambda v: isinstance(v, str) and re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", v) is not None,
+        "a name of letters, digits, '.', '_' and '-' (it names folders)",
+    ),
+    "description": (lambda v: isinstance(v, str), "text"),
+    "seeds": (_count_ok(1), "an integer >= 1"),
+    **_EVAL_TYPES,
+}
+_STEPS = _one_or_list(_count_ok(1))
+_GRID_TYPES = {
+    "method": (_one_or_list(_is_str), "a method name or a list of them"),
+    "env": (
+        _one_or_list(lambda v: _is_str(v) or (isinstance(v, list) and bool(v) and all(map(_is_str, v)))),
+        "an env id, or a list of env ids and lists of env ids (one multi-task run)",
+    ),
+    "teacher": (
+        lambda v: _is_str(v) or (isinstance(v, dict) and bool(v) and all(map(_is_str, v.values()))),
+        "a teacher name, or a table of teacher names by env id (with a default)",
+    ),
+    "student": (_one_or_list(_is_str), "a student spec or a list of them"),
+    "steps": (
+        lambda v: _STEPS(v) or (isinstance(v, dict) and bool(v) and all(map(_STEPS, v.values()))),
+        "an integer >= 1, a list of them, or a table of them by env id (with a default)",
+    ),
+    "options": (lambda v: isinstance(v, dict), "a table of method options"),
+    "sweep": (
+        lambda v: isinstance(v, dict) and all(isinstance(x, list) and x for x in v.values()),
+        "a table of method options, each a non-empty list of values",
+    ),
+    "label": (_is_str, "text (the series name; may use {method}, {student}, {steps} and sweep keys)"),
+    "init_from": (lambda v: isinstance(v, str) and v.startswith("cell:"), "'cell:LABEL'"),
+    "keep": (_one_or_list(_is_str), "an env id or a list of them"),
+    **_EVAL_TYPES,
+}
+
+
+def _check_suite_doc(path: Path, doc: dict[str, Any]) -> None:
+    """Every top-level value of its type (nothing coerced: ``seeds = true`` or ``1.9`` is refused, not read as 1),
+    and ``grid`` an array of tables (``[[grid]]`` blocks)."""
+    for key, (ok, want) in _SUITE_TYPES.items():
+        if key in doc and not ok(doc[key]):
+            raise UserError(f"{path}: {key} must be {want}, not {doc[key]!r}")
+    grid = doc.get("grid", [])
+    if not (isinstance(grid, list) and all(isinstance(g, dict) for g in grid)):
+        raise UserError(f"{path}: grid must be blocks written [[grid]] (an array of tables), not a [grid] table")
+
+
 def _check_block(path: Path, gi: int, g: dict[str, Any]) -> None:
-    """Refuse a grid block with a key it cannot have, or without its method and env."""
+    """Refuse a grid block with a key it cannot have or a value of another type, or without its method and env."""
     unknown = set(g) - GRID_KEYS
     if unknown:
         raise UserError(f"{path}: grid block {gi + 1} has unknown keys {sorted(unknown)}")
     if "method" not in g or "env" not in g:
         raise UserError(f"{path}: grid block {gi + 1} needs 'method' and 'env'")
+    for key, (ok, want) in _GRID_TYPES.items():
+        if key in g and not ok(g[key]):
+            raise UserError(f"{path}: grid block {gi + 1}: {key} must be {want}, not {g[key]!r}")
+
+
+def _check_cell(path: Path, gi: int, c: Cell) -> None:
+    """A cell's values checked as its run would check them (envs, student, budget, evaluation, the method config
+    its options resolve to), so that ``--dry-run`` and a fresh grid refuse them before any run starts."""
+    from rl_distill.distill import method_config
+    from rl_distill.envs import check_env_id, one_family
+    from rl_distill.errors import check_count
+    from rl_distill.methods import get_method
+    from rl_distill.students import StudentSpec
+
+    try:
+        for e in (*c.envs, *c.keep):
+            check_env_id(e)
+        one_family([*c.envs, *c.keep])
+        if c.student is not None:
+            StudentSpec.parse(c.student)
+        check_count("steps", c.steps)
+        check_count("eval_episodes", c.eval_episodes)
+        check_count("curve_episodes", c.curve_episodes, none_ok=False)
+        method_config(get_method(c.method), c.options, c.envs)
+    except UserError as e:
+        raise UserError(f"{path}: grid block {gi + 1} ({c.label}, {'+'.join(c.envs)}): {e}") from None
 
 
 def _block_steps(g: dict[str, Any], envs: list[str]) -> Any:
@@ -187,7 +287,7 @@ def _block_cells(g: dict[str, Any], doc: dict[str, Any], n_seeds: int) -> list[C
         for steps in _as_list(_block_steps(g, envs)):
             options = {**g.get("options", {}), **dict(zip(sweep_keys, sweep_vals))}
             tags = {"student": student, "steps": steps, **dict(zip(sweep_keys, sweep_vals))}
-            label = g.get("label", "{method}").format(method=method, **{k: v for k, v in tags.items()})
+            label = _format(g.get("label", "{method}"), "label", method=method, **tags)
             run = {
                 "label": label,
                 "method": method,
@@ -214,7 +314,18 @@ def _block_teacher(g: dict[str, Any], env: str) -> str:
     t = g.get("teacher", "ppo-{env}")
     if isinstance(t, dict):
         t = t.get(env, t.get("default", "ppo-{env}"))
-    return str(t).format(env=env.replace("/", "-"))
+    return _format(str(t), "teacher", env=env.replace("/", "-"))
+
+
+def _format(template: str, key: str, **values: Any) -> str:
+    """``template.format(**values)``, with a one-line error naming ``key`` and the names it may use."""
+    try:
+        return template.format(**values)
+    except (KeyError, IndexError, ValueError, AttributeError) as e:
+        names = ", ".join("{" + k + "}" for k in values)
+        raise UserError(
+            f"{key} {template!r} cannot be filled in ({type(e).__name__}: {e}); it may use {names}"
+        ) from None
 
 
 def cell_sources(c: Cell) -> list[str]:
@@ -239,6 +350,26 @@ def _seed_cell(run: dict[str, Any], seed: int, tags: dict[str, Any]) -> Cell:
     digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:8]
     key = f"{_slug(run['label'])}__{_slug('+'.join(run['envs']))}__{digest}__s{seed}"
     return Cell(key=key, tags=tags, **body)
+
+
+def _check_unique(path: Path, cells: list[Cell], block_of: dict[str, int]) -> None:
+    """Refuse two cells that are the same run (a method or value named twice), and two runs the report could not
+    tell apart: one label (series) with the same envs, seed and swept values, from two blocks or one. A series may
+    span blocks on different envs (lineage's ppo); its runs on one env must differ in what the report shows."""
+    seen: dict[Any, Cell] = {}
+    for c in cells:
+        ident = (c.label, tuple(c.envs), c.seed, json.dumps(c.tags, sort_keys=True, default=str))
+        other = seen.setdefault(ident, c)
+        if other is not c:
+            where = (
+                f"grid blocks {block_of[other.key] + 1} and {block_of[c.key] + 1}"
+                if block_of[other.key] != block_of[c.key]
+                else f"grid block {block_of[c.key] + 1}"
+            )
+            what = "the same run twice" if other.key == c.key else f"two runs labelled {c.label!r}"
+            raise UserError(
+                f"{path}: {where} give {what} on {'+'.join(c.envs)} (seed {c.seed}); give each series its own label"
+            )
 
 
 def _check_init_from(path: Path, cells: list[Cell]) -> None:
@@ -280,15 +411,26 @@ def load_suite(name: str, seeds: int | None = None) -> Suite:
     """Parse and expand a suite file into its cells (a clear error for a malformed one)."""
     path = suite_path(name)
     doc = _read_suite_doc(path)
-    n_seeds = int(seeds or doc.get("seeds", 3))
-    if n_seeds < 1:
-        raise UserError("--seeds must be >= 1")
+    from rl_distill.errors import check_count
+
+    check_count("seeds", seeds)
+    n_seeds = seeds if seeds is not None else doc.get("seeds", 3)
     cells: list[Cell] = []
+    block_of: dict[str, int] = {}
     for gi, g in enumerate(doc.get("grid", [])):
         _check_block(path, gi, g)
-        cells += _block_cells(g, doc, n_seeds)
+        try:
+            block = _block_cells(g, doc, n_seeds)
+        except UserError as e:
+            raise UserError(f"{path}: grid block {gi + 1}: {e}") from None
+        for c in block:
+            if c.seed == 0:
+                _check_cell(path, gi, c)
+            block_of.setdefault(c.key, gi)
+        cells += block
     if not cells:
         raise UserError(f"{path}: no [[grid]] runs")
+    _check_unique(path, cells, block_of)
     _check_init_from(path, cells)
     return Suite(
         doc.get("name", path.stem), str(path), doc.get("description", ""), cells, doc.get("report", {}), n_seeds
@@ -331,11 +473,12 @@ def _stale(out_dir: Path, cell: Cell) -> bool:
 def report_changes(source: str | Path, out_dir: str | Path | None = None) -> tuple[dict[str, str], list[str]]:
     """:func:`changed_defaults` and the records made with other teacher weights (:func:`stale_records`) for the
     suite snapshot in a results or runs folder (``rl-distill report``)."""
-    snap_path = Path(source) / "suite.json"
-    if not snap_path.exists():
+    from rl_distill.report.load import read_snapshot, report_out
+
+    if not (Path(source) / "suite.json").exists():
         return {}, []  # the report says what is missing
-    snap = json.loads(snap_path.read_text())
-    out = Path(out_dir or snap.get("out") or f"results/{snap['name']}")
+    snap = read_snapshot(source)
+    out = report_out(source, snap, out_dir)
     fields = set(Cell.__dataclass_fields__)
     cells = [Cell(**{k: v for k, v in c.items() if k in fields}) for c in snap["cells"]]
     return changed_defaults(cells, out), stale_records(cells, out)
@@ -633,20 +776,60 @@ def _sigterm_as_ctrl_c(pool, stopping=None):
         signal.signal(signal.SIGTERM, old)
 
 
-def _ray(todo: list[Cell], runs_root: Path, workers: int, address: str | None, precision: str = "auto"):
+RAY_CONNECT_S = 10.0
+"""Seconds ``--address`` has to answer a TCP connection before the bench gives up (Ray itself retries for minutes)."""
+
+
+def _ray_address_reachable(address: str) -> None:
+    """A one-line error unless something accepts a TCP connection at ``address`` (``host:port`` or
+    ``ray://host:port``) within :data:`RAY_CONNECT_S`: Ray's own client retries for minutes before it says so.
+    ``auto`` and ``local`` are left to Ray (they look for a cluster on this machine and fail at once)."""
+    import socket
+
+    if address in ("auto", "local"):
+        return
+    host, sep, port = address.removeprefix("ray://").rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise UserError(f"--address {address!r}: expected HOST:PORT (a Ray head's GCS, e.g. 10.0.0.5:6379) or auto")
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=RAY_CONNECT_S):
+            pass
+    except OSError as e:
+        raise UserError(
+            f"--address {address}: nothing answers there ({e.strerror or e}); start the cluster with "
+            "`ray start --head`, or leave --address out for a local Ray"
+        ) from None
+
+
+def _ray_connect(address: str | None, workers: int) -> None:
+    """Connect to (or start) Ray, once per process; a one-line error if Ray is missing or the cluster does not
+    answer (checked before any file is written)."""
     try:
         import ray
     except ImportError:
         raise UserError("--backend ray needs Ray: pip install 'rl-distill[ray]'") from None
     address = address or os.environ.get("RAY_ADDRESS")
-    if not ray.is_initialized():
-        kw = {"address": address} if address else {"num_cpus": workers, "include_dashboard": False}
-        # ray.init installs its own SIGTERM handler in this process; keep the bench's (Ctrl-C semantics) and the
-        # caller's handlers in force instead.
-        handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    if ray.is_initialized():
+        return
+    if address:
+        _ray_address_reachable(address)
+    kw = {"address": address} if address else {"num_cpus": workers, "include_dashboard": False}
+    # ray.init installs its own SIGTERM handler in this process; keep the bench's (Ctrl-C semantics) and the
+    # caller's handlers in force instead.
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
         ray.init(log_to_driver=False, **kw)
+    except (ConnectionError, RuntimeError, TimeoutError, ValueError) as e:
+        raise UserError(f"--backend ray: cannot connect to Ray ({str(e).splitlines()[0]})") from None
+    finally:
         for s, h in handlers.items():
             signal.signal(s, h)
+
+
+def _ray(todo: list[Cell], runs_root: Path, workers: int, address: str | None, precision: str = "auto"):
+    import ray
+
+    _ray_connect(address, workers)
     task = ray.remote(num_cpus=1)(_run_cell_packed)
 
     def deps(c: Cell) -> dict[str, bytes]:
@@ -684,7 +867,7 @@ def _check_teachers(cells: list[Cell]) -> None:
     if missing:
         raise UserError(
             f"the runs need teachers that are not here: {', '.join(missing)} "
-            "(train them with `rl-distill teachers train ENV --algo ALGO --out rl_distill/zoo/ID`, "
+            "(train them with `rl-distill teachers train ENV --algo ALGO --out rl_distill/zoo/ID --force`, "
             "or skip those runs with --only)"
         )
 
@@ -863,12 +1046,23 @@ def bench(
     """Run every unfinished cell of a suite, then write its report. Returns counts and the report path.
     ``rerun_changed``: also run again the finished cells made with other method defaults than today's.
     ``dry_run``: only say what a run would do (:func:`plan`), touching nothing."""
-    from rl_distill.errors import check_count
+    from rl_distill.errors import check_count, check_dir
     from rl_distill.precision import check_precision
 
     check_precision(precision)
     check_count("workers", workers, none_ok=False)
+    cores = os.cpu_count() or 1
+    if backend == "local" and workers > 4 * cores:
+        raise UserError(f"--workers {workers}: this machine has {cores} cores, and each worker runs a cell on one")
     check_count("seeds", seeds)
+    check_dir("out", out)
+    check_dir("runs_dir", runs_dir)
+    if backend not in ("local", "ray"):
+        raise UserError(f"unknown --backend {backend!r}; choose local or ray")
+    if address is not None and backend != "ray":
+        raise UserError("--address is the Ray cluster's: it goes with --backend ray")
+    if only is not None and not (isinstance(only, str) and only.strip(",").strip()):
+        raise UserError(f"--only {only!r}: give one or more comma-separated texts (e.g. --only Pong,dagger)")
 
     suite = load_suite(suite_name, seeds)
     runs_root = Path(runs_dir or f"runs/bench/{suite.name}")
@@ -879,15 +1073,15 @@ def bench(
             f"--only {only!r} matches no cell of {suite.name} (it is matched against keys such as "
             f"{suite.cells[0].key} and labels such as {suite.cells[0].label!r})"
         )
+    _check_teachers(cells)
     if dry_run:
         return plan(suite, cells, out_dir)
+    if backend == "ray":
+        _ray_connect(address, workers)  # one line within seconds where no cluster answers, before anything is written
     _write_snapshot(suite, runs_root, out_dir)
-    _check_teachers(cells)
     sync_records(runs_root, out_dir, [c.key for c in cells])
     _set_aside_stale(suite, cells, runs_root, out_dir, rerun_changed)
     todo = _todo(suite, cells, runs_root, out_dir, backend, workers)
-    if backend not in ("local", "ray"):
-        raise UserError(f"unknown backend {backend!r}; choose local or ray")
 
     bar = _progress_bar(progress, todo, suite.name)
     t0 = time.time()

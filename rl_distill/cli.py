@@ -65,6 +65,8 @@ def cmd_teachers_train(a: argparse.Namespace) -> int:
         checkpoint_every=a.checkpoint_every,
         init_from=a.init_from,
         hyperparams=parse_overrides(a.hyperparams),
+        threads=a.threads,
+        force=a.force,
     )
     summary = train_teacher(cfg)
     if a.json:
@@ -81,7 +83,7 @@ def cmd_teachers_train(a: argparse.Namespace) -> int:
 def cmd_teachers_export(a: argparse.Namespace) -> int:
     from rl_distill.teachers.train import export_run
 
-    out, meta = export_run(a.run_dir, a.out, a.episodes)
+    out, meta = export_run(a.run_dir, a.out, a.episodes, force=a.force)
     s, t = meta["score"], meta["training"]
     if a.json:
         _print_json({"teacher": str(out), "steps": t["steps"], "best_step": t["best_step"], "score": s})
@@ -139,19 +141,34 @@ def cmd_teachers_list(a: argparse.Namespace) -> int:
     return 0
 
 
-def _eval_one(source: str, episodes: int, seed: int, env_id: str | None, own_protocol: bool = True) -> dict[str, Any]:
-    """Evaluate a teacher on its env (or ``env_id``), under the protocol it records unless ``own_protocol`` is
-    False (then the env family's default)."""
+def _eval_one(
+    source: str,
+    episodes: int,
+    seed: int,
+    env_id: str | None,
+    own_protocol: bool = True,
+    allow_mismatch: bool = False,
+) -> dict[str, Any]:
+    """Evaluate a teacher on its env (or ``env_id``, which must be its own unless ``allow_mismatch``), under the
+    protocol it records unless ``own_protocol`` is False (then the env family's default)."""
     from rl_distill.envs import check_env_id, family_of
+    from rl_distill.errors import check_count, check_seed
     from rl_distill.evaluation import evaluate
     from rl_distill.teachers import load_teacher
 
+    check_count("episodes", episodes, none_ok=False)
+    check_seed(seed)
     if env_id:
         check_env_id(env_id)
     t = load_teacher(source, env_id=env_id)
     env = env_id or t.env_id
     if not env:
         raise UserError(f"teacher {source} does not record its env; pass --env")
+    if env_id and t.env_id and env_id != t.env_id and not allow_mismatch:
+        raise UserError(
+            f"teacher {source} was trained on {t.env_id}, not {env_id}: its score there means little "
+            "(--env with --allow-mismatch evaluates it there all the same)"
+        )
     proto = family_of(env).protocol(**t.meta["protocol"]) if own_protocol and t.meta.get("protocol") else None
     res = evaluate(t, env, episodes=episodes, seed=seed, protocol=proto)
     return {
@@ -166,7 +183,9 @@ def _eval_one(source: str, episodes: int, seed: int, env_id: str | None, own_pro
 
 
 def cmd_teachers_eval(a: argparse.Namespace) -> int:
-    r = _eval_one(a.teacher, a.episodes, a.seed, a.env, own_protocol=a.protocol == "teacher")
+    if a.allow_mismatch and not a.env:
+        raise UserError("--allow-mismatch goes with --env (the env to evaluate the teacher on)")
+    r = _eval_one(a.teacher, a.episodes, a.seed, a.env, a.protocol == "teacher", a.allow_mismatch)
     if a.json:
         _print_json(r)
     else:
@@ -194,12 +213,15 @@ def cmd_teachers_fetch(a: argparse.Namespace) -> int:
 
 
 def cmd_teachers_eval_all(a: argparse.Namespace) -> int:
+    from rl_distill.errors import check_count, check_seed
     from rl_distill.teachers import ZOO_DIR, shipped_ids
     from rl_distill.teachers.checkpoint import read_meta
 
+    check_count("episodes", a.episodes)  # None: each teacher's own count; 0 is not a default, it is refused
+    check_seed(a.seed)
     rows = []
     for tid in shipped_ids():
-        episodes = a.episodes or int(read_meta(ZOO_DIR / tid)["score"]["n"])
+        episodes = a.episodes if a.episodes is not None else int(read_meta(ZOO_DIR / tid)["score"]["n"])
         r = _eval_one(tid, episodes, a.seed, None)
         rows.append(
             {
@@ -257,6 +279,23 @@ def _option_type(opt):
     return parse
 
 
+_TYPED = "typed:"
+"""Namespace prefix recording the flag a user typed for a method option (``typed:lam`` = ``--lambda``)."""
+
+
+class _StoreTyped(argparse.Action):
+    """Store a method option's value and the flag it came by, so that an error names the flag the user typed."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        setattr(namespace, self.dest, values)
+        setattr(namespace, _TYPED + self.dest[len(_OPTION) :], option_string)
+
+
+def typed_flags(a: argparse.Namespace) -> dict[str, str]:
+    """Method option (Config field) -> the flag the user typed for it."""
+    return {k[len(_TYPED) :]: v for k, v in vars(a).items() if k.startswith(_TYPED) and v}
+
+
 def add_method_options(parser: argparse.ArgumentParser, method: ModuleType) -> None:
     """One flag per field of ``method.Config`` (rl_distill.configs): its type, its default shown in the help, its
     docstring as the help. A flag not given is left out of the namespace (``argparse.SUPPRESS``), so only the
@@ -274,6 +313,7 @@ def add_method_options(parser: argparse.ArgumentParser, method: ModuleType) -> N
         group.add_argument(
             *opt.flags,
             dest=_OPTION + opt.name,
+            action=_StoreTyped,
             type=_option_type(opt),
             nargs="+" if opt.many else None,
             default=argparse.SUPPRESS,
@@ -308,14 +348,21 @@ def run_spec(a: argparse.Namespace):
         keep=a.keep or [],
         keep_teachers=a.keep_teacher or [],
         precision=a.precision,
+        threads=a.threads,
+        keep_checkpoint=a.keep_checkpoint,
     )
 
 
 def cmd_distill(a: argparse.Namespace) -> int:
+    from rl_distill.configs import flag_message
     from rl_distill.distill import run
     from rl_distill.methods import get_method
 
-    summary = run(get_method(a.method), run_spec(a))
+    method = get_method(a.method)
+    try:
+        summary = run(method, run_spec(a))
+    except UserError as e:  # name each method option by the flag the user typed (--lambda, not --distill-weight)
+        raise type(e)(flag_message(method.Config, str(e), typed_flags(a))) from None
     if a.json:
         _print_json(summary)
     else:
@@ -340,7 +387,10 @@ def cmd_distill(a: argparse.Namespace) -> int:
 
 
 def cmd_teachers_report(a: argparse.Namespace) -> int:
+    from rl_distill.errors import check_dir
     from rl_distill.report import teacher_report
+
+    check_dir("out", a.out)
 
     print(teacher_report(a.out))
     return 0
@@ -388,7 +438,12 @@ def cmd_bench(a: argparse.Namespace) -> int:
 
 def cmd_report(a: argparse.Namespace) -> int:
     from rl_distill.bench import report_changes
+    from rl_distill.errors import check_dir
     from rl_distill.report import bench_report
+
+    if not os.path.isdir(a.runs_dir):
+        raise UserError(f"report {a.runs_dir}: not a folder (give a results folder or a bench runs folder)")
+    check_dir("out", a.out)
 
     changed, stale = report_changes(a.runs_dir, a.out)
     print(bench_report(a.runs_dir, a.out, changed=changed, stale=stale))
@@ -440,6 +495,10 @@ class _Parser(argparse.ArgumentParser):
 
 
 JSON_HELP = "print one JSON document on stdout (everything else on stderr)"
+THREADS_HELP = (
+    "torch threads (default: 1 for MLP and MinAtar networks, whose products are too small to gain from more; "
+    "torch's default for the Nature CNN); several runs at once: one thread each"
+)
 
 
 def _add_teachers_train(t) -> None:
@@ -463,7 +522,13 @@ def _add_teachers_train(t) -> None:
         help="env steps between resumable checkpoints (default: every evaluation)",
     )
     tr.add_argument("--stop-at", type=float, default=None, help="stop once a periodic evaluation reaches this mean")
-    tr.add_argument("--out", default=None, help="exported teacher path (no suffix)")
+    tr.add_argument(
+        "--out",
+        default=None,
+        help="exported teacher path (no suffix); an existing teacher or the shipped zoo only with --force",
+    )
+    tr.add_argument("--force", action="store_true", help="let --out replace a teacher, or write into the zoo")
+    tr.add_argument("--threads", type=int, default=None, help=THREADS_HELP)
     tr.add_argument("--runs-dir", default="runs", help="where run folders go (default runs)")
     tr.add_argument("--resume", action="store_true", help="continue the latest unfinished run from its checkpoint")
     tr.add_argument(
@@ -501,7 +566,12 @@ def _add_teachers_others(t) -> None:
         help="measure a training run's best model so far and export it as a teacher (the run may go on training)",
     )
     ex.add_argument("run_dir", help="the run folder, runs/<env>__<algo>-teacher__<seed>__<time>")
-    ex.add_argument("--out", default=None, help="teacher path without suffix (default: the run's --out)")
+    ex.add_argument(
+        "--out",
+        default=None,
+        help="teacher path without suffix (default: the run's --out); an existing teacher or the zoo only with --force",
+    )
+    ex.add_argument("--force", action="store_true", help="let --out replace a teacher, or write into the zoo")
     ex.add_argument(
         "--episodes", type=int, default=None, help="evaluation episodes (default: 30 on Atari, 100 otherwise)"
     )
@@ -521,6 +591,11 @@ def _add_teachers_others(t) -> None:
     ev.add_argument("--episodes", type=int, default=100, help="evaluation episodes (default 100)")
     ev.add_argument("--seed", type=int, default=0, help="first episode seed (default 0)")
     ev.add_argument("--env", default=None, help="env id (default: the one the teacher records)")
+    ev.add_argument(
+        "--allow-mismatch",
+        action="store_true",
+        help="with --env: evaluate the teacher on an env other than the one it was trained on",
+    )
     ev.add_argument(
         "--protocol",
         choices=["teacher", "suite"],
@@ -543,7 +618,9 @@ def _add_teachers_others(t) -> None:
     fe.set_defaults(func=cmd_teachers_fetch)
 
     ea = t.add_parser("eval-all", help="evaluate every shipped teacher and print the table")
-    ea.add_argument("--episodes", type=int, default=None, help="default: as many as each recorded score used")
+    ea.add_argument(
+        "--episodes", type=int, default=None, help="episodes per teacher (default: as many as each recorded score used)"
+    )
     ea.add_argument("--seed", type=int, default=0, help="first episode seed (default 0)")
     ea.add_argument("--json", action="store_true", help=JSON_HELP)
     ea.set_defaults(func=cmd_teachers_eval_all)
@@ -602,6 +679,12 @@ def _distill_common() -> argparse.ArgumentParser:
         action="append",
         metavar="TEACHER",
         help="the teacher each --keep env is scored against, in order (default: the shipped ppo-<env>)",
+    )
+    d.add_argument("--threads", type=int, default=None, help=THREADS_HELP)
+    d.add_argument(
+        "--keep-checkpoint",
+        action="store_true",
+        help="keep checkpoint.pt once the run has finished (by default it is deleted, with the run's .lock)",
     )
     d.add_argument("--no-progress", action="store_true", help="no progress bar")
     d.add_argument("--json", action="store_true", help="print the run summary as one JSON document")

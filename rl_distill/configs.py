@@ -11,7 +11,11 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import functools
 import inspect
+import math
+import os
+import re
 import textwrap
 import types
 import typing
@@ -43,6 +47,7 @@ class Option:
     """The field's docstring on one line ("" where it has none)."""
 
 
+@functools.lru_cache(maxsize=None)
 def field_docs(cls: type) -> dict[str, str]:
     """Field -> attribute docstring (whitespace collapsed), along the MRO: a subclass's own docstring wins, a field
     it redefines without one keeps its base's."""
@@ -93,6 +98,11 @@ def flags_of(f: dataclasses.Field) -> tuple[str, ...]:
 
 def options(cls: type) -> list[Option]:
     """Every init field of a Config dataclass, in field order."""
+    return list(_options(cls))
+
+
+@functools.lru_cache(maxsize=None)
+def _options(cls: type) -> tuple[Option, ...]:
     hints = typing.get_type_hints(cls)
     docs = field_docs(cls)
     out = []
@@ -107,4 +117,121 @@ def options(cls: type) -> list[Option]:
         else:
             default = dataclasses.MISSING
         out.append(Option(f.name, flags_of(f), typ, optional, many, default, docs.get(f.name, "")))
-    return out
+    return tuple(out)
+
+
+def _value_error(opt: Option, value: Any) -> str | None:
+    """Why ``value`` cannot be ``opt``'s (its type, and for a number: finite), or None. Nothing is coerced: a bool,
+    float or string where an int belongs is refused, as is nan or inf where a number belongs."""
+    from rl_distill.errors import is_int, is_number
+
+    if value is None:
+        return None if opt.optional else "takes a value, not none"
+    if opt.many:
+        if not isinstance(value, (list, tuple)) or not value:
+            return f"takes one or more values, got {value!r}"
+        return next((why for v in value if (why := _value_error(dataclasses.replace(opt, many=False), v))), None)
+    if opt.type is bool:
+        return None if isinstance(value, bool) else f"must be true or false, got {value!r}"
+    if opt.type is int:
+        return None if is_int(value) else f"must be an integer, got {value!r}"
+    if opt.type is float:
+        if not is_number(value):
+            return f"must be a number, got {value!r}"
+        return None if math.isfinite(value) else f"must be a finite number, got {value!r}"
+    return None if isinstance(value, str) else f"must be text, got {value!r}"
+
+
+def check_values(cls: type, values: dict[str, Any]) -> None:
+    """Each of ``values`` of its field's type (:func:`_value_error`), else one line naming the field's main flag;
+    names that are not fields are left to the caller (it says which options the method has)."""
+    from rl_distill.errors import UserTypeError, UserValueError
+
+    if not isinstance(values, dict) or not all(isinstance(k, str) for k in values):
+        raise UserTypeError(f"method options are a table of option names to values, got {values!r}")
+    opts = {o.name: o for o in options(cls)}
+    for name, value in values.items():
+        opt = opts.get(name)
+        why = _value_error(opt, value) if opt is not None else None
+        if why:
+            raise (UserValueError if "finite" in why else UserTypeError)(f"{opt.flags[0]} {why}")
+
+
+def make_config(cls: type, values: dict[str, Any]) -> Any:
+    """``cls(**values)`` for a method's Config, every value checked first against its field's type (no coercion,
+    numbers finite), then by the Config's own ``__post_init__``; any refusal is one :class:`UserError` line that
+    names the field by its main flag (:func:`flag_message`), never an alias or the bare field name."""
+    from rl_distill.errors import UserError, UserValueError
+
+    check_values(cls, values)
+    try:
+        return cls(**values)
+    except UserError as e:
+        raise type(e)(flag_message(cls, str(e))) from None
+    except (TypeError, ValueError, ArithmeticError) as e:  # a check that met a value it did not expect
+        raise UserValueError(flag_message(cls, f"invalid option: {str(e).splitlines()[0]}")) from None
+
+
+_FLAG = re.compile(r"(?<![\w-])--[a-z][a-z0-9]*(?:-[a-z0-9]+)*")
+
+
+def flag_message(cls: type, message: str, typed: dict[str, str] | None = None) -> str:
+    """``message`` with every flag that names a field of ``cls`` (any of its flags, or ``--field-name``) written as
+    the flag the user typed for that field (``typed``: field -> flag), else the field's main flag: a check that says
+    ``--lambda`` or ``--lam`` reads ``--distill-weight`` to a user who typed that."""
+    by_token: dict[str, Option] = {}
+    for o in options(cls):
+        for token in (*o.flags, "--" + o.name.replace("_", "-")):
+            by_token.setdefault(token, o)
+    typed = typed or {}
+
+    def swap(m: re.Match) -> str:
+        o = by_token.get(m.group(0))
+        return m.group(0) if o is None else typed.get(o.name, o.flags[0])
+
+    return _FLAG.sub(swap, message)
+
+
+def _type_error(hint: Any, value: Any) -> str | None:
+    """Why ``value`` does not have the type ``hint`` (an annotation: scalars, ``X | None``, lists, dicts, Any), or
+    None; a bool is not an int and an int is a float, as elsewhere in the suite."""
+    from rl_distill.errors import is_int, is_number
+
+    origin = typing.get_origin(hint)
+    if hint is Any:
+        return None
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(hint)
+        if value is None and type(None) in args:
+            return None
+        whys = [_type_error(a, value) for a in args if a is not type(None)]
+        return None if any(w is None for w in whys) else whys[0]
+    if origin is list or hint is list:
+        if not isinstance(value, (list, tuple)):
+            return f"must be a list, got {value!r}"
+        (elem,) = typing.get_args(hint) or (Any,)
+        return next((w for v in value if (w := _type_error(elem, v))), None)
+    if origin is dict or hint is dict:
+        return None if isinstance(value, dict) else f"must be a table (dict), got {value!r}"
+    if hint is bool:
+        return None if isinstance(value, bool) else f"must be true or false, got {value!r}"
+    if hint is int:
+        return None if is_int(value) else f"must be an integer, got {value!r}"
+    if hint is float:
+        return None if is_number(value) else f"must be a number, got {value!r}"
+    if hint is str:  # a path is text too (teachers, run folders)
+        return None if isinstance(value, (str, os.PathLike)) else f"must be text, got {value!r}"
+    return None
+
+
+def check_types(obj: Any) -> None:
+    """Every field of the dataclass instance ``obj`` of its annotated type, else a one-line
+    :class:`~rl_distill.errors.UserTypeError` naming it as a flag (``--eval-episodes must be an integer, got 2.5``):
+    what a library caller passes gets the CLI's checks, nothing coerced."""
+    from rl_distill.errors import UserTypeError, flag
+
+    hints = typing.get_type_hints(type(obj))
+    for f in dataclasses.fields(obj):
+        why = _type_error(hints.get(f.name, Any), getattr(obj, f.name))
+        if why:
+            raise UserTypeError(f"{flag(f.name)} {why}")

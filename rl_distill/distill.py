@@ -1,10 +1,10 @@
 """The harness every distillation method runs in.
 
 ``run(method_module, spec)`` loads the teachers, checks that they fit the envs, builds the student,
-opens the run directory, hands a :class:`Context` to the method's ``train(ctx, cfg)``, then evaluates
-student and teacher with the same harness (same episodes, same seeds), saves the student (safetensors)
-and writes ``summary.json`` atomically. A method module provides ``NAME``, ``MULTI_TASK``, a
-``Config`` dataclass, ``default_steps(env_id)`` and ``train``; it never builds envs, writes files or evaluates.
+opens the run directory, hands a :class:`~rl_distill.context.Context` to the method's ``train(ctx, cfg)``, then
+evaluates student and teacher with the same harness (same episodes, same seeds), saves the student (safetensors)
+and writes ``summary.json`` atomically. A method module is what ``protocol.Method`` describes; it never builds
+envs, writes files or evaluates.
 """
 
 from __future__ import annotations
@@ -12,38 +12,29 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
-import math
 import shutil
 import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import ModuleType
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
 from safetensors.torch import save_file
 
-from rl_distill.envs import (
-    EnvFamily,
-    EnvSpec,
-    action_groups,
-    check_env_id,
-    env_spec,
-    family_of,
-    one_family,
-    score_floor,
-)
+from rl_distill.configs import check_types, check_values, make_config
+from rl_distill.context import Checkpointer, Context, CurveEvaluator, RunClock
+from rl_distill.envs import EnvSpec, check_env_id, env_spec, family_of, one_family, score_floor
 from rl_distill.errors import SpaceMismatchError, UserError, check_count, check_device, check_dir, check_seed
-from rl_distill.evaluation import STALL_STEPS, evaluate, evaluate_cached, evaluate_teacher, weights_fingerprint
+from rl_distill.evaluation import STALL_STEPS, evaluate, evaluate_teacher
+from rl_distill.guard import DivergenceGuard, check_resume_steps, check_threads, default_threads, torch_threads
 from rl_distill.precision import autocast, check_precision, resolve_precision
-from rl_distill.rollout import Rollout
+from rl_distill.protocol import EnvDefaultsHook, Method
 from rl_distill.runs import (
     LockHeld,
     RunLogger,
-    StopOnSignal,
     atomic_write_bytes,
     atomic_write_json,
     cli_command,
@@ -54,7 +45,14 @@ from rl_distill.runs import (
     run_name,
     to_json,
 )
-from rl_distill.students import Student, StudentSpec, load_student, make_student, student_policy  # noqa: F401 (load_student: public here too)
+from rl_distill.students import (  # noqa: F401 (load_student: public here too)
+    Student,
+    StudentSpec,
+    check_compute,
+    load_student,
+    make_student,
+    student_policy,
+)
 from rl_distill.teachers import Teacher, load_teacher
 from rl_distill.teachers.hub import warn_protocol
 
@@ -104,9 +102,15 @@ class RunSpec:
     """The reference teacher of each kept env, in order (default: the shipped ppo-<env>)."""
     command: str | None = field(default_factory=cli_command)
     """The command line that started the run (None for a library call)."""
+    threads: int | None = None
+    """Torch threads of the run (None: guard.default_threads, one for MLP and MinAtar students)."""
+    keep_checkpoint: bool = False
+    """Keep ``checkpoint.pt`` once the run has finished (a finished run is never resumed: by default it goes)."""
 
     def __post_init__(self) -> None:
         """Every value checked before any folder or file is made (one-line errors)."""
+        check_types(self)
+        check_threads(self.threads)
         check_count("steps", self.steps)
         check_seed(self.seed)
         check_device(self.device)
@@ -138,281 +142,11 @@ def resolve_device(device: str) -> torch.device:
     return torch.device(device)
 
 
-class Context:
-    """What a method gets: teachers, envs, the student, rollouts, and the run's bookkeeping (counters, clocks,
-    logging, learning-curve points, checkpoints). The shared training loops are rl.py's (PPO) and
-    supervised.py's (a gradient step on teacher targets, the replay loop)."""
-
-    def __init__(
-        self,
-        spec: RunSpec,
-        teachers: list[Teacher],
-        env_ids: list[str],
-        specs: list[EnvSpec],
-        student: Student,
-        device: torch.device,
-        run_dir: Path,
-        logger: RunLogger,
-        budget: int,
-        started_at: float | None = None,
-        kept_envs: list[str] | None = None,
-    ):
-        self.spec = spec
-        self.teachers = teachers
-        self.env_ids = env_ids
-        self.env_specs = specs
-        self.student = student
-        self.device = device
-        self.run_dir = run_dir
-        self.logger = logger
-        self.budget = budget
-        self.seed = spec.seed
-        self.generator = torch.Generator(device=device).manual_seed(spec.seed)
-        self.action_groups = [
-            None if g is None else torch.tensor(g, device=device) for g in map(action_groups, env_ids)
-        ]
-        """Per task, each action's group where the game's actions repeat one another (envs.action_groups), else None."""
-        self.eval_env_ids = list(env_ids) + list(kept_envs or [])
-        """The games of the student's heads, in order: the trained ones, then those it only keeps (RunSpec.keep)."""
-        self.rollouts: list[Rollout] = []
-        self._steps_base = 0
-        self._queries_base = 0
-        self.gradient_steps = 0
-        self._pbar = None
-        self._last_ckpt = time.time()
-        self.checkpoint_every_s = spec.checkpoint_every_s
-        self._t0 = time.time()
-        self._wall_base = 0.0
-        self.started_at = self._t0 if started_at is None else started_at
-        """When this process's part of the run started."""
-        self.elapsed_base = 0.0
-        """Wall seconds of the earlier parts of a resumed run, evaluations included (0 for a fresh run)."""
-        self.cpu_base, self._cpu0 = 0.0, time.process_time()
-        """CPU seconds of the earlier parts of a resumed run; this process's CPU clock when this part started."""
-        self.resumed_from: int | None = None
-        self.stop = StopOnSignal()
-        self._next_curve_eval = 0
-        if spec.progress:
-            from tqdm import tqdm
-
-            self._pbar = tqdm(
-                total=budget,
-                unit="step",
-                desc=f"{spec.method} {','.join(env_ids)}",
-                dynamic_ncols=True,
-                file=sys.stderr,
-            )
-
-    @property
-    def num_tasks(self) -> int:
-        return len(self.env_ids)
-
-    @property
-    def family(self) -> EnvFamily:
-        """The env family of the run's tasks (one for all)."""
-        return one_family(self.env_ids)
-
-    def rollout(self, task: int = 0, num_envs: int = 8) -> Rollout:
-        """A batched rollout on task ``task``'s env, labelled by its teacher (counted in the totals)."""
-        r = Rollout(
-            self.env_ids[task],
-            num_envs,
-            self.teachers[task],
-            seed=self.seed * 1000 + len(self.rollouts) * 97 + self._steps_base % 9973,
-            device=self.device,
-            task=task,
-        )
-        self.rollouts.append(r)
-        return r
-
-    def track(self, counter: Any) -> None:
-        """Count another source of real env steps in the run's totals and budget (anything with ``env_steps``,
-        ``teacher_queries``, ``mean_return()`` and ``close()``, like a :class:`Rollout`): a method that plays
-        episodes its own way, as expert iteration's search-driven games."""
-        self.rollouts.append(counter)
-
-    @property
-    def env_steps(self) -> int:
-        return self._steps_base + sum(r.env_steps for r in self.rollouts)
-
-    @property
-    def teacher_queries(self) -> int:
-        return self._queries_base + sum(r.teacher_queries for r in self.rollouts)
-
-    def chunk_steps(self, num_envs: int, collect_steps: int) -> int:
-        """Steps of each env in the next chunk of play on every task: ``collect_steps``, fewer at the end."""
-        left = self.budget - self.env_steps
-        return max(1, min(collect_steps, math.ceil(left / (num_envs * self.num_tasks))))
-
-    def done(self) -> bool:
-        return self.env_steps >= self.budget
-
-    def log(self, values: dict[str, float | None]) -> None:
-        """Scalars at the current env step (tensorboard + scalars.jsonl), progress bar update."""
-        vals = dict(values)
-        rets = [r.mean_return() for r in self.rollouts if r.mean_return() is not None]
-        if rets and "rollout/ep_rew_mean" not in vals:
-            vals["rollout/ep_rew_mean"] = float(np.mean(rets))
-        vals["time/teacher_queries"] = self.teacher_queries
-        vals["time/gradient_steps"] = self.gradient_steps
-        vals["time/wall_s"] = self.wall_s
-        self.logger.scalars(self.env_steps, vals)
-        self.maybe_evaluate()
-        if self._pbar is not None:
-            self._pbar.n = min(self.env_steps, self.budget)
-            loss = vals.get("distill/loss", vals.get("train/loss"))
-            self._pbar.set_postfix_str(
-                f"ret {vals.get('rollout/ep_rew_mean', float('nan')):.1f}"
-                + (f" loss {loss:.3g}" if loss is not None else ""),
-                refresh=False,
-            )
-            self._pbar.refresh()
-
-    @property
-    def elapsed_s(self) -> float:
-        """Wall seconds since the run started, evaluations and earlier parts of a resumed run included."""
-        return self.elapsed_base + time.time() - self.started_at
-
-    @property
-    def cpu_s(self) -> float:
-        """CPU seconds (all threads of this process) since the run started, resumed parts included: its cost
-        whatever else shares the cores, so N workers take about the runs' CPU time / N."""
-        return self.cpu_base + time.process_time() - self._cpu0
-
-    @property
-    def wall_s(self) -> float:
-        """Seconds of this run so far, resumed parts included."""
-        return self._wall_base + time.time() - self._t0
-
-    def maybe_evaluate(self, force: bool = False) -> None:
-        """A learning-curve point: every ``spec.eval_every`` env steps, the greedy student on each task,
-        ``spec.curve_episodes`` episodes (fixed seeds), logged as ``eval/mean_reward`` with the wall time
-        spent training so far (evaluation time excluded), and the sampling student as ``eval/sampled_mean_reward``."""
-        every = self.spec.eval_every
-        if not every or (not force and self.env_steps < self._next_curve_eval):
-            return
-        self._next_curve_eval = (self.env_steps // every + 1) * every
-        t = time.time()
-        was_training = self.student.training
-        self.student.eval()
-        vals = {}
-        # The untrained student (step 0 of a fresh run) is the same for every method of a seed: cached.
-        cache = self.spec.eval_cache if self.env_steps == 0 else None
-        fingerprint = weights_fingerprint(self.student) if cache else ""
-        with torch.no_grad(), torch.autocast(self.device.type, enabled=False):  # evaluations in fp32, as the final one
-            suffix = len(self.eval_env_ids) > 1
-            for i, env_id in enumerate(self.eval_env_ids):
-                res = evaluate_cached(
-                    student_policy(self.student, i, self.device),
-                    f"{fingerprint}:task{i}:{self.device.type}",
-                    env_id,
-                    self.spec.curve_episodes,
-                    self.spec.eval_seed + 1,
-                    cache,
-                    label=f"untrained {self.student.spec}",
-                    stall_steps=STALL_STEPS,
-                )
-                vals["eval/mean_reward" + ("/" + env_id if suffix else "")] = res["mean"]
-                # Beside the greedy score, the sampling student's: the policy that plays in on-policy training.
-                sampled = evaluate_cached(
-                    student_policy(self.student, i, self.device, sample_seed=self.spec.eval_seed + 2),
-                    f"{fingerprint}:task{i}:{self.device.type}:sampled",
-                    env_id,
-                    self.spec.curve_episodes,
-                    self.spec.eval_seed + 1,
-                    cache,
-                    label=f"untrained {self.student.spec}, sampling",
-                )
-                vals["eval/sampled_mean_reward" + ("/" + env_id if suffix else "")] = sampled["mean"]
-        self.student.train(was_training)
-        self._t0 += time.time() - t  # evaluation time is not training time
-        self.logger.scalars(self.env_steps, {**vals, "time/wall_s": self.wall_s})
-
-    # --- checkpoints: student + optimizer + counters + method state, loaded weights-only -----
-    def maybe_checkpoint(
-        self,
-        optimizer: torch.optim.Optimizer,
-        state: dict[str, Any] | Callable[[], dict[str, Any]] | None = None,
-        force: bool = False,
-    ) -> None:
-        """Write ``checkpoint.pt`` every ``checkpoint_every_s`` seconds (or now, with ``force``).
-
-        ``state`` is the method's own state (tensors, numbers, lists, dicts); pass a function to build it
-        only when a checkpoint is due (a replay memory is costly to copy).
-        """
-        if not force and not self.interrupted and time.time() - self._last_ckpt < self.checkpoint_every_s:
-            return
-        self._last_ckpt = time.time()
-        if callable(state):
-            state = state()
-        import io
-
-        buf = io.BytesIO()
-        torch.save(
-            {
-                "student": self.student.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "env_steps": self.env_steps,
-                "teacher_queries": self.teacher_queries,
-                "gradient_steps": self.gradient_steps,
-                "wall_s": self.wall_s,
-                "elapsed_s": self.elapsed_s,
-                "cpu_s": self.cpu_s,
-                "method": state or {},
-            },
-            buf,
-        )
-        atomic_write_bytes(self.run_dir / "checkpoint.pt", buf.getvalue())
-        if self.interrupted:
-            print(
-                f"\n{self.interrupted}: checkpoint at {self.env_steps} env steps in {self.run_dir}; "
-                "the same command with --resume continues it",
-                file=sys.stderr,
-            )
-            raise KeyboardInterrupt
-
-    def restore(self, optimizer: torch.optim.Optimizer) -> dict[str, Any] | None:
-        """Load ``checkpoint.pt`` if this run is resumed; returns the method's saved state."""
-        p = self.run_dir / "checkpoint.pt"
-        if not (self.spec.resume and p.exists()):
-            return None
-        try:
-            ck = torch.load(p, map_location=self.device, weights_only=True)
-        except Exception as e:  # a truncated file from a crash mid-write cannot happen (atomic), but a foreign one can
-            raise UserError(f"cannot resume from {p}: {str(e).splitlines()[0]}") from None
-        self.student.load_state_dict(ck["student"])
-        optimizer.load_state_dict(ck["optimizer"])
-        self._steps_base = int(ck["env_steps"])
-        self._queries_base = int(ck["teacher_queries"])
-        self.gradient_steps = int(ck["gradient_steps"])
-        self._wall_base, self._t0 = float(ck.get("wall_s", 0.0)), time.time()
-        # Checkpoints from before elapsed_s was kept hold only the training time: a lower bound.
-        self.elapsed_base = float(ck.get("elapsed_s", ck.get("wall_s", 0.0)))
-        self.cpu_base, self._cpu0 = float(ck.get("cpu_s", 0.0)), time.process_time()
-        self.resumed_from = self._steps_base
-        if self.spec.eval_every:
-            self._next_curve_eval = (self._steps_base // self.spec.eval_every + 1) * self.spec.eval_every
-        print(f"resuming {self.run_dir} at {self._steps_base} env steps", file=sys.stderr)
-        return ck["method"]
-
-    @property
-    def interrupted(self) -> str | None:
-        """The signal's name once SIGINT or SIGTERM arrived while the method trains (``stop.catching()``): the next
-        ``maybe_checkpoint`` (every method calls it after each iteration, chunk or round) writes the checkpoint
-        and raises KeyboardInterrupt."""
-        return self.stop.name
-
-    def close(self) -> None:
-        for r in self.rollouts:
-            r.close()
-        if self._pbar is not None:
-            self._pbar.close()
-
-
-def method_config(method: ModuleType, options: dict[str, Any], env_ids: list[str] | None = None):
+def method_config(method: Method, options: dict[str, Any], env_ids: list[str] | None = None):
     """The method's Config from the given options over the env family's defaults for the method
     (``EnvFamily.method_defaults``), as the method's optional hook ``env_defaults(env_ids, options, family_defaults)``
     adjusts them (rl-zoo3's PPO settings for ppo; on-policy's dense form drops the replay memory)."""
+    check_values(method.Config, options)  # a table, each value of its field's type: before the hook reads them
     names = {f.name for f in dataclasses.fields(method.Config)}
     bad = sorted(set(options) - names)
     if bad:
@@ -420,27 +154,23 @@ def method_config(method: ModuleType, options: dict[str, Any], env_ids: list[str
         raise UserError(f"{flags} does not apply to {method.NAME} (its options: {', '.join(sorted(names)) or 'none'})")
     if env_ids:
         defaults = dict(one_family(list(env_ids)).method_defaults.get(method.NAME, {}))
-        hook = getattr(method, "env_defaults", None)
-        if hook is not None:
-            defaults = hook(list(env_ids), options, defaults)
+        if isinstance(method, EnvDefaultsHook):
+            defaults = method.env_defaults(list(env_ids), options, defaults)
         options = {**defaults, **options}
-    return method.Config(**options)
+    return make_config(method.Config, options)
 
 
-def default_budget(method: ModuleType, env_ids: list[str]) -> int:
+def default_budget(method: Method, env_ids: list[str]) -> int:
     """Env steps a run takes when it names none: per task, the family's budget for the method
     (``EnvFamily.method_steps``) or else the method's ``default_steps(env_id)``; a multi-task run sums them."""
     return sum(family_of(e).method_steps.get(method.NAME) or method.default_steps(e) for e in env_ids)
 
 
 def _check_setup(
-    method: ModuleType, teachers: list[Teacher], env_ids: list[str], specs: list[EnvSpec], student_spec: str | None
+    method: Method, teachers: list[Teacher], env_ids: list[str], specs: list[EnvSpec], student_spec: str | None
 ) -> None:
     if len(teachers) > 1 and not method.MULTI_TASK:
-        raise UserError(
-            f"{method.NAME} trains a single-task student: give one --teacher "
-            "(multi-task methods: policy-distillation, actor-mimic, kickstarting, on-policy)"
-        )
+        raise UserError(f"{method.NAME} trains a single-task student: give one --teacher")
     for t, s in zip(teachers, specs):
         t.check_fits(s)
     kinds = {len(s.obs_shape) for s in specs}
@@ -453,7 +183,7 @@ def _check_setup(
         )
 
 
-def run(method: ModuleType, spec: RunSpec) -> dict[str, Any]:
+def run(method: Method, spec: RunSpec) -> dict[str, Any]:
     """Train ``method`` as ``spec`` says, evaluate, write the run directory; returns the summary."""
     t0 = time.time()
     device = resolve_device(spec.device)
@@ -482,10 +212,11 @@ def run(method: ModuleType, spec: RunSpec) -> dict[str, Any]:
     heads = specs + [k.spec for k in kept]  # the student's heads: the trained games, then the kept ones
     shapes, n_actions = [s.obs_shape for s in heads], [s.n_actions for s in heads]
     student_spec = spec.student or one_family(env_ids).default_student
-    student = make_student(student_spec, shapes, n_actions, spec.seed, device=device).to(device)
-    init = transfer_weights(student, spec.init_from, [s.env_id for s in heads]) if spec.init_from else None
     # Multi-task: each task gets its own default budget, the total is their sum.
     budget = int(spec.steps or default_budget(method, env_ids))
+    check_compute(student_spec, shapes, n_actions, budget, device)  # too deep or too slow to train: refused now
+    student = make_student(student_spec, shapes, n_actions, spec.seed, device=device).to(device)
+    init = transfer_weights(student, spec.init_from, [s.env_id for s in heads]) if spec.init_from else None
     config = {
         "run": {k: v for k, v in dataclasses.asdict(spec).items()},
         "method_config": dataclasses.asdict(cfg),
@@ -497,7 +228,8 @@ def run(method: ModuleType, spec: RunSpec) -> dict[str, Any]:
         "init": init,
         **({"teacher_protocols": teacher_protocols} if teacher_protocols else {}),
     }
-    with _claim_run_dir(method, spec, env_ids, config) as run_dir:
+    threads = spec.threads or default_threads(StudentSpec.parse(student_spec).kind == "cnn")
+    with _claim_run_dir(method, spec, env_ids, config) as run_dir, torch_threads(threads):
         return _train_and_evaluate(
             method, spec, cfg, teachers, env_ids, specs, student, device, precision, run_dir, config, t0, kept
         )
@@ -546,6 +278,8 @@ RESUME_MAY_CHANGE = (
     "student",
     "envs",
     "options",
+    "threads",
+    "keep_checkpoint",
 )
 """RunSpec fields a resumed run may give differently: how it runs, not what it trains, and the budget (``--steps``
 continues a run further, as ``teachers train --resume`` does). ``student``, ``envs`` and ``options`` are compared
@@ -562,7 +296,7 @@ def _changed_on_resume(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
 
 
 @contextlib.contextmanager
-def _claim_run_dir(method: ModuleType, spec: RunSpec, env_ids: list[str], config: dict[str, Any]):
+def _claim_run_dir(method: Method, spec: RunSpec, env_ids: list[str], config: dict[str, Any]):
     """The run folder, locked for this process while the block runs: with ``resume``, the newest unfinished
     one of this env, method and seed (refused if another process holds it, or if it was started with other
     options), else a new one. A new folder that a user error stops before its first checkpoint is removed,
@@ -571,6 +305,7 @@ def _claim_run_dir(method: ModuleType, spec: RunSpec, env_ids: list[str], config
     prefix = run_name(tag, method.NAME, spec.seed, 0).rsplit("__", 1)[0]
     run_dir = find_resumable(spec.runs_dir, prefix, "checkpoint.pt") if spec.resume else None
     fresh = run_dir is None
+    made_root = not Path(spec.runs_dir).exists()  # removed again with a refused run's folder, if left empty
     run_dir = run_dir or new_run_dir(spec.runs_dir, tag, method.NAME, spec.seed)
     try:
         with hold_lock(run_dir / ".lock"):
@@ -581,8 +316,14 @@ def _claim_run_dir(method: ModuleType, spec: RunSpec, env_ids: list[str], config
                         f"--resume: {run_dir} was started with other options: {', '.join(changed)}; "
                         "give the same ones, or drop --resume for a new run"
                     )
+            if not fresh:
+                check_resume_steps(run_dir / "checkpoint.pt", config["budget"])
             atomic_write_json(run_dir / "config.json", config)
             yield run_dir
+        # Finished: a finished run is never resumed, so its checkpoint only fills the disk (bench deletes it too).
+        if not spec.keep_checkpoint:
+            (run_dir / "checkpoint.pt").unlink(missing_ok=True)
+        (run_dir / ".lock").unlink(missing_ok=True)
     except LockHeld:
         raise UserError(
             f"--resume: {run_dir} is being trained by another process (its lock: {run_dir / '.lock'})"
@@ -590,11 +331,39 @@ def _claim_run_dir(method: ModuleType, spec: RunSpec, env_ids: list[str], config
     except UserError:
         if fresh and not (run_dir / "checkpoint.pt").exists():
             shutil.rmtree(run_dir, ignore_errors=True)
+            if made_root:
+                with contextlib.suppress(OSError):
+                    Path(spec.runs_dir).rmdir()  # only if empty: nothing else was there
         raise
 
 
+def _context(
+    spec: RunSpec,
+    teachers: list[Teacher],
+    env_ids: list[str],
+    specs: list[EnvSpec],
+    student: Student,
+    device: torch.device,
+    run_dir: Path,
+    logger: RunLogger,
+    budget: int,
+    started_at: float,
+    kept: list[KeptTask],
+) -> Context:
+    """The context ``method.train`` gets, with its clock, checkpointer and learning-curve evaluator."""
+    clock = RunClock(started_at)
+    ckpt = Checkpointer(run_dir, spec.checkpoint_every_s, spec.resume, device)
+    heads = env_ids + [k.env_id for k in kept]  # the student's heads: the trained games, then the kept ones
+    every, episodes, seed, cache = spec.eval_every, spec.curve_episodes, spec.eval_seed, spec.eval_cache
+    curve = CurveEvaluator(student, device, heads, logger, clock, every, episodes, seed, cache)
+    label = f"{spec.method} {','.join(env_ids)}" if spec.progress else None  # a progress bar's label, or none
+    return Context(
+        teachers, env_ids, specs, student, device, spec.seed, budget, run_dir, logger, clock, ckpt, curve, label
+    )
+
+
 def _train_and_evaluate(
-    method: ModuleType,
+    method: Method,
     spec: RunSpec,
     cfg: Any,
     teachers: list[Teacher],
@@ -613,25 +382,26 @@ def _train_and_evaluate(
     budget = config["budget"]
     logger = RunLogger(run_dir, tensorboard=spec.tensorboard)
     logger.hparams({**{k: v for k, v in dataclasses.asdict(spec).items() if k != "options"}, **dataclasses.asdict(cfg)})
-    ctx = Context(
-        spec, teachers, env_ids, specs, student, device, run_dir, logger, budget, t0, [k.env_id for k in kept]
-    )
+    ctx = _context(spec, teachers, env_ids, specs, student, device, run_dir, logger, budget, t0, kept)
     if spec.eval_every and not (spec.resume and (run_dir / "checkpoint.pt").exists()):
-        ctx.maybe_evaluate(force=True)  # the curve's first point: the untrained student
+        ctx.curve.maybe_evaluate(ctx.env_steps, force=True)  # the curve's first point: the untrained student
     try:
-        with autocast(precision, device), ctx.stop.catching():
+        with autocast(precision, device), ctx.checkpoints.stop.catching(), DivergenceGuard(ctx, cfg).watching():
             method.train(ctx, cfg)
     except BaseException:
         logger.close()
         raise
     finally:
         ctx.close()
-    if ctx.interrupted:  # the signal came after the method's last checkpoint: stop before the evaluation
+    if ctx.checkpoints.interrupted:  # the signal came after the method's last checkpoint: stop before the evaluation
         logger.close()
-        print(f"\n{ctx.interrupted}: stopped; the same command with --resume continues {run_dir}", file=sys.stderr)
+        print(
+            f"\n{ctx.checkpoints.interrupted}: stopped; the same command with --resume continues {run_dir}",
+            file=sys.stderr,
+        )
         raise KeyboardInterrupt
-    train_wall = ctx.elapsed_s
-    train_time = ctx.wall_s  # training only: learning-curve evaluations excluded, resumed parts included
+    train_wall = ctx.clock.elapsed_s  # wall seconds until training ended, setup and curve evaluations included
+    train_time = ctx.clock.training_s  # of those, the seconds spent training (RunClock says which is which)
 
     all_envs, all_teachers = env_ids + [k.env_id for k in kept], teachers + [k.teacher for k in kept]
     tasks = _final_evaluation(spec, all_envs, all_teachers, student, device, logger, ctx.env_steps, train_time)
@@ -654,12 +424,13 @@ def _train_and_evaluate(
         "env_steps": ctx.env_steps,
         "teacher_queries": ctx.teacher_queries,
         "gradient_steps": ctx.gradient_steps,
-        # Whole-run figures: a resumed run adds the wall time of its earlier parts.
-        "wall_s": round(ctx.elapsed_s, 2),
+        # Whole-run figures (RunClock): a resumed run adds the time of its earlier parts. wall_s: elapsed, the final
+        # evaluation included; train_wall_s: elapsed when training ended; train_time_s: training only.
+        "wall_s": round(ctx.clock.elapsed_s, 2),
         "train_wall_s": round(train_wall, 2),
         "train_time_s": round(train_time, 2),
-        "cpu_s": round(ctx.cpu_s, 2),
-        "resumed_from_step": ctx.resumed_from,
+        "cpu_s": round(ctx.clock.cpu_s, 2),
+        "resumed_from_step": ctx.checkpoints.resumed_from,
         "student": str(student.spec),
         "student_params": student.policy_params(),
         "teacher_params": [t.num_params for t in all_teachers] if len(tasks) > 1 else teachers[0].num_params,
@@ -766,6 +537,9 @@ def transfer_weights(student: Student, run_dir: str | Path, envs: list[str] | No
         raise UserError(
             f"cannot initialise from {p}: unreadable student.safetensors ({str(e).splitlines()[0]})"
         ) from None
+    bad = next((k for k, v in src.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())), None)
+    if bad is not None:
+        raise UserError(f"cannot initialise from {p}: its student's {bad} holds nan or inf (its training diverged)")
     own = student.state_dict()
     take = {k: src[k] for k in own if k in src and not k.startswith(("heads.", "value_heads."))}
     heads = [e for e in (envs or []) if e in src_envs]

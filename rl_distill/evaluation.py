@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from rl_distill.envs import env_spec, family_of, make_env
+from rl_distill.errors import UserTypeError, UserValueError, check_count, check_finite, check_seed
 from rl_distill.metrics import summarize
 
 Policy = Callable[[np.ndarray], Any]
@@ -85,9 +86,9 @@ def evaluate(
     108k frames of nothing), so the score is the one the full game would give; only an env's last game
     is cut, so no other game's random state changes. ``summary["stalled_games"]`` counts them.
     """
-    if episodes < 1:
-        raise ValueError("episodes must be >= 1")
-    family = family_of(env_id)
+    family = _check_arguments(policy, env_id, episodes, seed, num_envs, protocol, reference, floor, bootstrap_reps)
+    check_count("max_steps", max_steps)
+    check_count("stall_steps", stall_steps)
     n = num_envs or min(episodes, family.eval_envs)
     p = protocol or family.protocol()
     p = p.for_evaluation() if p is not None else None
@@ -110,7 +111,7 @@ def evaluate(
         prev_actions = None
         steps = 0
         while any(len(returns[i]) < quota[i] for i in range(n)):
-            actions = _to_numpy_actions(policy(obs))
+            actions = _checked_actions(policy(obs), n, spec.n_actions)
             prev_obs = obs
             obs, rew, term, trunc, _ = env.step(actions)
             ep_ret += rew
@@ -146,6 +147,58 @@ def evaluate(
     if stall:
         summary["stalled_games"] = stalled
     return EvalResult(env_id, seed, r, ln, summary, p.to_dict() if p else None)
+
+
+def _check_arguments(
+    policy: Any,
+    env_id: str,
+    episodes: int,
+    seed: int,
+    num_envs: int | None,
+    protocol: Any,
+    reference: float | None,
+    floor: float | None,
+    bootstrap_reps: int,
+) -> Any:
+    """:func:`evaluate`'s arguments, each refused in one line as the CLI refuses its flags (a
+    :class:`~rl_distill.errors.UserTypeError` for a wrong type, a ``UserValueError`` out of range); returns the env's
+    family."""
+    if isinstance(policy, (str, Path)):
+        raise UserTypeError(
+            f"evaluate() takes a policy (a Teacher, or a function from a batch of observations to actions), not the "
+            f"name {str(policy)!r}: rd.evaluate(rd.load_teacher({str(policy)!r}), ...)"
+        )
+    if not callable(policy):
+        raise UserTypeError(f"evaluate() takes a callable policy (batch of observations -> actions), got {policy!r}")
+    family = family_of(env_id)
+    family.check(env_id)
+    check_count("episodes", episodes, none_ok=False)
+    check_seed(seed)
+    check_count("num_envs", num_envs)
+    check_count("bootstrap_reps", bootstrap_reps, none_ok=False)
+    check_finite("reference", reference)
+    check_finite("floor", floor)
+    default = family.protocol()
+    if protocol is not None and (default is None or type(protocol) is not type(default)):
+        want = type(default).__name__ if default is not None else "none (this env has no play protocol)"
+        raise UserTypeError(f"protocol for {env_id} must be {want}, got {protocol!r}")
+    return family
+
+
+def _checked_actions(actions: Any, n: int, n_actions: int) -> np.ndarray:
+    """The policy's actions as an int array of one action per env, each in range, else a one-line error."""
+    a = _to_numpy_actions(actions)
+    if a.shape != (n,) or not (np.issubdtype(a.dtype, np.integer) or a.dtype == bool):
+        raise UserValueError(
+            f"the policy returned actions of shape {a.shape} and dtype {a.dtype}; expected {n} integer actions "
+            "(one per env of the batch)"
+        )
+    if len(a) and (a.min() < 0 or a.max() >= n_actions):
+        raise UserValueError(
+            f"the policy returned action {a.max() if a.max() >= n_actions else a.min()}; "
+            f"the env has actions 0 to {n_actions - 1}"
+        )
+    return a
 
 
 def weights_fingerprint(net: torch.nn.Module) -> str:

@@ -29,6 +29,8 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
+from rl_distill.errors import UserValueError
+
 __all__ = [
     "iqm",
     "optimality_gap",
@@ -304,13 +306,13 @@ def percent_of_reference(score: float, reference: float, floor: float | None = N
     """
     if floor is None:
         if reference <= 0:
-            raise ValueError(
+            raise UserValueError(
                 f"reference {reference} <= 0: a plain ratio is meaningless, pass floor "
                 "(the env's minimal or random-policy return)"
             )
         floor = 0.0
     if not reference > floor:
-        raise ValueError(f"reference ({reference}) must be greater than floor ({floor})")
+        raise UserValueError(f"reference ({reference}) must be greater than floor ({floor})")
     return float(100.0 * (score - floor) / (reference - floor))
 
 

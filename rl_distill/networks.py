@@ -8,6 +8,7 @@ key for key, and a suite checkpoint is just this module's state dict plus an :cl
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -134,7 +135,7 @@ class MinAtarCNN(nn.Module):
 class Flatten(nn.Module):
     def __init__(self, obs_shape: tuple[int, ...]):
         super().__init__()
-        self.features_dim = int(torch.tensor(obs_shape).prod())
+        self.features_dim = int(math.prod(obs_shape))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x.flatten(1)

@@ -1,8 +1,8 @@
 """The RL machinery that several methods share: GAE, the clipped PPO update and the PPO loop.
 
-PPO from scratch, Kickstarting (PPO + lambda * H(T || S)) and the dense-reward form of on-policy
+PPO from scratch, Kickstarting (PPO + lambda * H(T || S)), PPD and the dense-reward form of on-policy
 distillation all update a :class:`~rl_distill.students.Student` with :func:`ppo_update`; they differ
-only in the advantages they pass and the extra loss term they add.
+only in the advantages they pass and the distillation term (:data:`PPOTerm`) the loop adds to PPO's loss.
 """
 
 from __future__ import annotations
@@ -10,13 +10,16 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import torch
 from torch import nn
 
 from rl_distill.errors import UserError, check_count, check_positive, check_probability
 from rl_distill.rollout import Batch
+
+if TYPE_CHECKING:
+    from rl_distill.protocol import MethodContext
 
 
 @dataclass
@@ -164,7 +167,25 @@ def gae(
     return adv, adv + values
 
 
-ExtraLoss = Callable[[dict[str, torch.Tensor], torch.Tensor], tuple[torch.Tensor, dict[str, float]]]
+@dataclass(frozen=True)
+class PPOMinibatch:
+    """What a method's term on PPO's loss sees of one minibatch."""
+
+    student_logits: torch.Tensor
+    """The student's outputs on the minibatch's states (with gradients)."""
+    actions: torch.Tensor
+    """The actions taken."""
+    old_logprobs: torch.Tensor
+    """Their log-probabilities under the policy that collected the rollout."""
+    teacher_logits: torch.Tensor
+    """The teacher's outputs on the same states."""
+    clip: float
+    """The iteration's ratio clip."""
+
+
+PPOTerm = Callable[[PPOMinibatch], tuple[torch.Tensor, dict[str, float]]]
+"""``term(minibatch) -> (loss term, scalars)``: a method's distillation term (Kickstarting's, PPD's), which the PPO
+update weights and adds to its loss on every minibatch; the scalars are averaged over the update's minibatches."""
 
 
 def ppo_update(
@@ -176,16 +197,18 @@ def ppo_update(
     cfg: PPOConfig,
     generator: torch.Generator,
     task: int = 0,
-    extra_loss: ExtraLoss | None = None,
+    term: PPOTerm | None = None,
+    weight: float = 1.0,
 ) -> dict[str, float]:
     """Clipped-surrogate epochs over a rollout; returns mean stats (SB3's train/... names).
 
-    ``returns=None`` skips the value loss (the dense-reward form has no critic).
-    ``extra_loss(student_out, minibatch_indices)`` adds a method's term (Kickstarting's distillation).
+    ``returns=None`` skips the value loss (the dense-reward form has no critic). ``term`` adds ``weight`` times a
+    method's term to each minibatch's loss; it needs a batch the teacher labelled.
     """
     obs = batch.flat("obs")
     actions = batch.flat("actions")
     old_logp = batch.flat("logprobs")
+    teacher_logits = batch.flat("teacher_logits") if term is not None else None
     adv_all = advantages.reshape(-1)
     ret_all = returns.reshape(-1) if returns is not None else None
     n = obs.shape[0]
@@ -215,9 +238,10 @@ def ppo_update(
                 v_loss = 0.5 * ((out["value"] - ret_all[idx]) ** 2).mean()
                 loss = loss + cfg.vf_coef * v_loss
                 s["train/value_loss"] = v_loss.item()
-            if extra_loss is not None:
-                term, extra_stats = extra_loss(out, idx)
-                loss = loss + term
+            if term is not None:
+                minibatch = PPOMinibatch(out["logits"], actions[idx], old_logp[idx], teacher_logits[idx], cfg.clip)
+                extra, extra_stats = term(minibatch)
+                loss = loss + weight * extra
                 s.update(extra_stats)
             optimizer.zero_grad()
             loss.backward()
@@ -226,9 +250,7 @@ def ppo_update(
             s["train/loss"] = loss.item()
             for k, v in s.items():
                 stats.setdefault(k, []).append(v)
-    out = {k: sum(v) / len(v) for k, v in stats.items()}
-    out["train/minibatch_steps"] = len(stats["train/loss"])  # gradient steps taken in this call
-    return out
+    return {k: sum(v) / len(v) for k, v in stats.items()}
 
 
 def ppo_iteration(
@@ -238,25 +260,18 @@ def ppo_iteration(
     cfg: PPOConfig,
     generator: torch.Generator,
     task: int = 0,
-    label: bool = False,
-    extra_loss_factory=None,
+    term: PPOTerm | None = None,
+    weight: float = 1.0,
 ) -> tuple[Batch, dict[str, float]]:
-    """One PPO iteration: collect ``n_steps`` with the student, compute GAE, update.
-
-    ``extra_loss_factory(batch)`` builds the extra loss for this batch (Kickstarting).
-    """
-    batch = rollout.collect(cfg.n_steps, actor="student", student=student, label=label)
+    """One PPO iteration: collect ``n_steps`` with the student (the teacher labelling every state where a ``term``
+    needs its logits), compute GAE, update."""
+    batch = rollout.collect(cfg.n_steps, actor="student", student=student, label=term is not None)
     rewards = batch.rewards.sign() if cfg.clip_rewards else batch.rewards
     with torch.no_grad():
         last_value = student(batch.last_obs, task)["value"]
     adv, ret = gae(rewards, batch.values, batch.dones, last_value, cfg.gamma, cfg.gae_lambda)
-    extra = extra_loss_factory(batch) if extra_loss_factory else None
-    stats = ppo_update(student, optimizer, batch, adv, ret, cfg, generator, task, extra)
+    stats = ppo_update(student, optimizer, batch, adv, ret, cfg, generator, task, term, weight)
     return batch, stats
-
-
-# extra(task, progress) -> (extra-loss factory for this iteration's batch or None, scalars to log)
-Extra = Callable[[int, float], tuple[Callable[[Batch], ExtraLoss] | None, dict[str, float]]]
 
 
 def iteration_clip(cfg: PPOConfig, progress: float) -> float:
@@ -265,16 +280,21 @@ def iteration_clip(cfg: PPOConfig, progress: float) -> float:
     return cfg.clip * (1.0 - progress) if cfg.anneal_clip else cfg.clip
 
 
-def ppo_loop(ctx, cfg: PPOConfig, label: bool = False, extra: Extra | None = None) -> None:
+def ppo_loop(
+    ctx: MethodContext,
+    cfg: PPOConfig,
+    distill_term: PPOTerm | None = None,
+    distill_weight: Callable[[float], float] | None = None,
+) -> None:
     """PPO iterations until the budget is spent, round-robin over the tasks (one rollout per task).
 
-    ``label``: let the teacher label every state (Kickstarting's term needs its logits in the batch).
-    ``extra(task, progress)`` is asked before each iteration for the extra loss (see ``ppo_iteration``)
-    and the scalars to log with it; ``progress`` is the fraction of the budget spent.
+    With a ``distill_term`` the teacher labels every state and each minibatch's loss adds
+    ``distill_weight(progress)`` times the term (``progress``: the fraction of the budget spent before the
+    iteration; the weight is logged as ``distill/lambda``). Without one the teacher is never asked (PPO).
     """
     student = ctx.student
     opt = torch.optim.Adam(student.parameters(), lr=cfg.lr, eps=1e-5)
-    state = ctx.restore(opt) or {}
+    state = ctx.begin(opt) or {}
     it = int(state.get("iteration", 0))
     rollouts = [ctx.rollout(k, cfg.num_envs) for k in range(ctx.num_tasks)]
     multi = ctx.num_tasks > 1
@@ -289,12 +309,10 @@ def ppo_loop(ctx, cfg: PPOConfig, label: bool = False, extra: Extra | None = Non
         it_cfg = cfg if n_steps == cfg.n_steps else dataclasses.replace(cfg, n_steps=n_steps)
         if cfg.anneal_clip:
             it_cfg = dataclasses.replace(it_cfg, clip=iteration_clip(cfg, progress))
-        factory, scalars = extra(task, progress) if extra is not None else (None, {})
-        _, stats = ppo_iteration(
-            rollouts[task], student, opt, it_cfg, ctx.generator, task=task, label=label, extra_loss_factory=factory
-        )
-        ctx.gradient_steps += int(stats.pop("train/minibatch_steps"))
+        weight = distill_weight(progress) if distill_weight is not None else 1.0
+        _, stats = ppo_iteration(rollouts[task], student, opt, it_cfg, ctx.generator, task, distill_term, weight)
         it += 1
+        scalars = {"distill/lambda": weight} if distill_weight is not None else {}
         vals = {**stats, **scalars, "train/learning_rate": lr, "train/clip_range": it_cfg.clip}
         if multi:
             for r, env_id in zip(rollouts, ctx.env_ids):

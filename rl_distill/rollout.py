@@ -216,7 +216,8 @@ class ReplayConfig:
 
 
 class ReplayMemory:
-    """A ring buffer of (observation, teacher logits[, teacher features]) on the device.
+    """A ring buffer of (observation, teacher logits[, teacher features]) on the device; a minibatch from
+    :meth:`sample` names them as a :class:`Batch` does (``obs``, ``teacher_logits``, ``teacher_features``).
 
     With ``capacity=None`` it only grows (DAgger's aggregated dataset).
     """
@@ -234,8 +235,8 @@ class ReplayMemory:
         self.device = torch.device(device)
         cap = capacity or 1024
         self.obs = torch.zeros((cap, *obs_shape), dtype=obs_dtype, device=self.device)
-        self.logits = torch.zeros((cap, n_actions), device=self.device)
-        self.features = torch.zeros((cap, feature_dim), device=self.device) if feature_dim else None
+        self.teacher_logits = torch.zeros((cap, n_actions), device=self.device)
+        self.teacher_features = torch.zeros((cap, feature_dim), device=self.device) if feature_dim else None
         self.size = 0
         self.pos = 0
 
@@ -260,11 +261,13 @@ class ReplayMemory:
             out[: self.size] = t[: self.size]
             return out
 
-        self.obs, self.logits = g(self.obs), g(self.logits)
-        if self.features is not None:
-            self.features = g(self.features)
+        self.obs, self.teacher_logits = g(self.obs), g(self.teacher_logits)
+        if self.teacher_features is not None:
+            self.teacher_features = g(self.teacher_features)
 
-    def add(self, obs: torch.Tensor, logits: torch.Tensor, features: torch.Tensor | None = None) -> None:
+    def add(
+        self, obs: torch.Tensor, teacher_logits: torch.Tensor, teacher_features: torch.Tensor | None = None
+    ) -> None:
         """Add a flat batch (B, ...)."""
         b = obs.shape[0]
         if self.capacity is None:
@@ -274,28 +277,31 @@ class ReplayMemory:
         else:
             idx = (self.pos + torch.arange(b, device=self.device)) % self.capacity
         self.obs[idx] = obs.to(self.device, self.obs.dtype)
-        self.logits[idx] = logits.to(self.device, torch.float32)
-        if self.features is not None and features is not None:
-            self.features[idx] = features.to(self.device, torch.float32)
+        self.teacher_logits[idx] = teacher_logits.to(self.device, torch.float32)
+        if self.teacher_features is not None and teacher_features is not None:
+            self.teacher_features[idx] = teacher_features.to(self.device, torch.float32)
         self.pos = int((self.pos + b) % (self.capacity or (1 << 62)))
         self.size = min(self.size + b, self.capacity or (self.size + b))
 
     def sample(self, batch_size: int, generator: torch.Generator) -> dict[str, torch.Tensor]:
+        """``batch_size`` entries drawn uniformly with replacement."""
         idx = torch.randint(0, self.size, (batch_size,), generator=generator, device=self.device)
-        out = {"obs": self.obs[idx], "logits": self.logits[idx]}
-        if self.features is not None:
-            out["features"] = self.features[idx]
+        out = {"obs": self.obs[idx], "teacher_logits": self.teacher_logits[idx]}
+        if self.teacher_features is not None:
+            out["teacher_features"] = self.teacher_features[idx]
         return out
 
     def state_dict(self) -> dict[str, Any]:
+        """The memory for a checkpoint; its keys ``logits`` and ``features`` are the teacher's (kept as earlier
+        checkpoints wrote them, so that those still resume)."""
         d = {
             "obs": self.obs[: self.size if self.capacity is None else self.obs.shape[0]].cpu(),
-            "logits": self.logits.cpu(),
+            "logits": self.teacher_logits.cpu(),
             "size": self.size,
             "pos": self.pos,
         }
-        if self.features is not None:
-            d["features"] = self.features.cpu()
+        if self.teacher_features is not None:
+            d["features"] = self.teacher_features.cpu()
         return d
 
     def load_state_dict(self, d: dict[str, Any]) -> None:

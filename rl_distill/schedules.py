@@ -57,7 +57,7 @@ def beta_schedule(name: str, p: float = 0.5, rounds: int = 10):
         return IndicatorBeta()
     if name == "linear":
         return LinearBeta(rounds)
-    raise UserError(f"unknown beta schedule {name!r}; choose one of {', '.join(BETA_SCHEDULES)}")
+    raise UserError(f"--beta-schedule {name!r}: unknown beta schedule; choose one of {', '.join(BETA_SCHEDULES)}")
 
 
 # --- Kickstarting's lambda(t): weight of the distillation term, t = fraction of the budget spent ---
@@ -116,7 +116,7 @@ def lambda_schedule(name: str, lam: float, final_ratio: float = 0.01, ramp: floa
         raise UserError(f"--lambda must be >= 0 (got {lam})")
     if name == "ramp":
         if not 0.0 < ramp <= 1.0:
-            raise UserError(f"the ramp lambda schedule needs a ramp fraction in (0, 1] (got {ramp})")
+            raise UserError(f"--lambda-ramp {ramp}: the ramp schedule needs a ramp fraction in (0, 1]")
         return RampLambda(lam, ramp)
     if name == "constant":
         return ConstantLambda(lam)
@@ -124,6 +124,6 @@ def lambda_schedule(name: str, lam: float, final_ratio: float = 0.01, ramp: floa
         return LinearLambda(lam)
     if name == "exponential":
         if not 0.0 < final_ratio <= 1.0:
-            raise UserError(f"the exponential lambda schedule needs a final ratio in (0, 1] (got {final_ratio})")
+            raise UserError(f"--lam-final-ratio {final_ratio}: the exponential schedule needs a final ratio in (0, 1]")
         return ExponentialLambda(lam, final_ratio)
-    raise UserError(f"unknown lambda schedule {name!r}; choose one of {', '.join(LAMBDA_SCHEDULES)}")
+    raise UserError(f"--lambda-schedule {name!r}: unknown lambda schedule; choose one of {', '.join(LAMBDA_SCHEDULES)}")

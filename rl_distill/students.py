@@ -277,6 +277,88 @@ def check_memory(
             )
 
 
+MAX_LAYERS = 64
+"""The most hidden layers a student may have: every layer costs each forward and backward pass its own kernel
+launches whatever its width, and a tanh MLP far deeper than this neither trains nor finishes in reasonable time."""
+MAX_STEP_S = 0.5
+"""A student whose rough compute estimate exceeds this many seconds an env step is refused (as one too large for the
+memory is): a typo'd width should not start a run of days. The Nature CNN is ~0.03 s, mlp-64-64 ~0.1 ms."""
+_FLOPS_PER_S = {"cpu": 2e10, "cuda": 5e12}
+"""Rough fp32 matrix-product throughput (one CPU core, one GPU): the estimate is an order of magnitude, no more."""
+_LAYER_S = 2e-5
+"""Rough seconds of one layer's kernel launches in one pass (forward or backward), whatever its width."""
+_SAMPLES_PER_STEP = 8
+"""Rough samples trained on per env step (replay ratios, epochs and batches vary by method around this)."""
+
+
+def forward_flops(spec: str, obs_shapes: list[tuple[int, ...]], n_actions: list[int]) -> tuple[int, int] | None:
+    """(floating-point operations of one sample's forward pass, layers) of the student ``spec`` would build, from
+    the spec alone; None where it does not fit the observations."""
+    k = StudentSpec.parse(spec)
+    n = param_count(spec, obs_shapes, n_actions)
+    if n is None:
+        return None
+    shape = tuple(obs_shapes[0])
+    if k.kind == "cnn":
+        (c, h, w), (c1, c2, c3, feat) = shape, k.widths
+        flops, ch = 0, c
+        for out, kernel, stride in ((c1, 8, 4), (c2, 4, 2), (c3, 3, 1)):
+            h, w = _conv_out(h, kernel, stride), _conv_out(w, kernel, stride)
+            flops += 2 * ch * out * kernel * kernel * h * w
+            ch = out
+        return flops + 2 * (c3 * h * w * feat + feat * (sum(n_actions) + len(n_actions))), 6
+    if k.kind == "mcnn":
+        (c, h, w), (c1, feat) = shape, k.widths
+        conv = 2 * c * c1 * 9 * _conv_out(h, 3, 1) * _conv_out(w, 3, 1)
+        return conv + 2 * (n - c * c1 * 9), 4
+    return 2 * n, 2 * len(k.widths) + 2  # two towers and the heads: every weight one multiply-add
+
+
+def compute_estimate(
+    spec: str, obs_shapes: list[tuple[int, ...]], n_actions: list[int], steps: int, device: torch.device | str = "cpu"
+) -> float | None:
+    """Rough seconds to train ``spec`` for ``steps`` env steps on ``device``: each env step one forward pass to act
+    (in batches of 8 envs) and ~8 samples trained (forward and backward, ~3 forward passes, in batches of 256);
+    None where the spec does not fit the observations."""
+    est = forward_flops(spec, obs_shapes, n_actions)
+    if est is None:
+        return None
+    flops, layers = est
+    rate = _FLOPS_PER_S.get(torch.device(device).type, _FLOPS_PER_S["cpu"])
+    k = _SAMPLES_PER_STEP
+    per_step = flops * (1 + 3 * k) / rate + layers * _LAYER_S * (1 / 8 + 3 * k / 256)
+    return steps * per_step
+
+
+def check_compute(
+    spec: str, obs_shapes: list[tuple[int, ...]], n_actions: list[int], steps: int, device: torch.device | str = "cpu"
+) -> None:
+    """Refuse, in one line with the estimate, a student deeper than :data:`MAX_LAYERS` or one slower than
+    :data:`MAX_STEP_S` an env step on ``device`` (:func:`compute_estimate`; the message says what the run of ``steps``
+    would take), before it is built."""
+    check_memory(spec, obs_shapes, n_actions, device)  # too large for the memory: said first, as it always was
+    k = StudentSpec.parse(spec)
+    if len(k.widths) > MAX_LAYERS:
+        per = compute_estimate(spec, obs_shapes, n_actions, 1, device)
+        cost = f"; ~{per * 1e3:.0f} ms an env step here" if per else ""
+        raise UserError(
+            f"--student {_short(spec)}: {len(k.widths):,} hidden layers, at most {MAX_LAYERS} are taken (each layer "
+            f"costs every pass its own kernels{cost}): use a shallower student, e.g. mlp-64-64"
+        )
+    per = compute_estimate(spec, obs_shapes, n_actions, 1, device)
+    if per is not None and per > MAX_STEP_S:
+        flops = forward_flops(spec, obs_shapes, n_actions)[0]
+        raise UserError(
+            f"--student {_short(spec)}: ~{flops / 1e9:,.1f} GFLOP a sample, ~{per:,.1f} s an env step on "
+            f"{torch.device(device).type}, so {steps:,} env steps would take ~{per * steps / 3600:,.0f} h (a rough "
+            f"estimate; at most {MAX_STEP_S:g} s a step is taken): use a smaller student"
+        )
+
+
+def _short(spec: str, n: int = 40) -> str:
+    return spec if len(spec) <= n else f"{spec[:n]}..."
+
+
 def make_student(
     spec: str | None,
     obs_shapes: list[tuple[int, ...]],
@@ -320,4 +402,8 @@ def load_student(run_dir: str | Path, device: str | torch.device = "cpu") -> Stu
         s.load_state_dict(load_file(str(p / "student.safetensors")))
     except (OSError, ValueError, KeyError, TypeError, RuntimeError, SafetensorError) as e:
         raise UserError(f"no trained student in {p} ({type(e).__name__}: {str(e).splitlines()[0]})") from None
+    from rl_distill.guard import nonfinite_weight
+
+    if (name := nonfinite_weight(s)) is not None:
+        raise UserError(f"the student in {p} has non-finite weights ({name}): its training diverged")
     return s.to(device)

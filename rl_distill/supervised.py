@@ -4,7 +4,7 @@ memories and the replay loop.
 The counterpart of rl.py's PPO loop for the methods that regress the teacher's outputs: behavioural
 cloning and DAgger (on a dataset they aggregate), Policy Distillation and Actor-Mimic (on replay memories
 the teacher fills) and on-policy distillation (on memories the student fills). The run's bookkeeping
-(counters, clocks, logging, checkpoints) stays in :class:`rl_distill.distill.Context`.
+(counters, clocks, logging, checkpoints) is the context's (protocol.MethodContext).
 """
 
 from __future__ import annotations
@@ -17,13 +17,14 @@ import torch
 from rl_distill.diagnostics import policy_stats
 from rl_distill.rollout import Batch, ReplayConfig, ReplayMemory, Rollout
 
-if TYPE_CHECKING:  # the harness imports this module; the type only
-    from rl_distill.distill import Context
+if TYPE_CHECKING:
+    from rl_distill.protocol import MethodContext
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 """``loss_fn(teacher_logits, student_logits)``: a per-state loss (reduced by its mean)."""
-Extra = Callable[[dict[str, torch.Tensor]], tuple[torch.Tensor, dict[str, float]]]
-"""``extra(student_out) -> (loss term, scalars)``: a method's own term beside the policy loss."""
+ExtraTerm = Callable[[dict[str, torch.Tensor]], tuple[torch.Tensor, dict[str, float]]]
+"""``extra(student_out) -> (loss term, scalars)``: a method's own term beside the policy loss of a supervised step
+(Actor-Mimic's feature regression, expert iteration's value loss)."""
 
 
 def mean_stats(rows: list[dict[str, float]]) -> dict[str, float]:
@@ -34,13 +35,13 @@ def mean_stats(rows: list[dict[str, float]]) -> dict[str, float]:
 
 
 def supervised_step(
-    ctx: Context,
+    ctx: MethodContext,
     optimizer: torch.optim.Optimizer,
     obs: torch.Tensor,
     teacher_logits: torch.Tensor,
     loss_fn: LossFn,
     task: int = 0,
-    extra: Extra | None = None,
+    extra: ExtraTerm | None = None,
 ) -> dict[str, float]:
     """One gradient step of ``mean(loss_fn(teacher_logits, student_logits))`` (+ ``extra(out)``).
 
@@ -55,13 +56,12 @@ def supervised_step(
         loss = loss + term
     optimizer.zero_grad()
     loss.backward()
-    optimizer.step()
-    ctx.gradient_steps += 1
+    optimizer.step()  # one of the run's gradient steps: the context counts it
     stats.update({"distill/loss": loss.item(), **policy_stats(teacher_logits, out["logits"], ctx.action_groups[task])})
     return stats
 
 
-def replay_memories(ctx: Context, capacity: int | None, with_features: bool = False) -> list[ReplayMemory]:
+def replay_memories(ctx: MethodContext, capacity: int | None, with_features: bool = False) -> list[ReplayMemory]:
     """One replay memory per task (None: 100,000 transitions for vector observations, 20,000 for
     Atari frames, ~0.6 GB), never larger than the task's share of the budget."""
     share = math.ceil(ctx.budget / ctx.num_tasks)
@@ -74,7 +74,7 @@ def replay_memories(ctx: Context, capacity: int | None, with_features: bool = Fa
 
 
 def train_from_replay(
-    ctx: Context,
+    ctx: MethodContext,
     optimizer: torch.optim.Optimizer,
     cfg: ReplayConfig,
     play: Callable[[int, Rollout, int], Batch],
@@ -87,12 +87,13 @@ def train_from_replay(
 
     Each chunk, ``play(task, rollout, n)`` acts ``n`` steps of every env of each task and returns the
     Batch (teacher-labelled) whose states go into that task's memory; then ``replay_ratio`` gradient
-    steps per env step, ``update(task, minibatch) -> scalars``, the tasks in turn. Memories, the
+    steps per env step, ``update(task, minibatch) -> scalars`` (a ``ReplayMemory.sample``), the tasks in
+    turn (by ``ctx.gradient_steps``, so a resumed run goes on with the task it left). Memories, the
     carried fraction of a gradient step and ``extra_state()`` are checkpointed; on resume the saved
     state goes to ``load_extra(state)``.
     """
     memories = replay_memories(ctx, cfg.capacity, with_features)
-    state = ctx.restore(optimizer) or {}
+    state = ctx.begin(optimizer) or {}
     for m, saved in zip(memories, state.get("memories", [])):
         m.load_state_dict(saved)
     load_extra(state)

@@ -49,9 +49,11 @@ def distill(
     tensorboard: bool = False,
     checkpoint_every_s: float = 120.0,
     precision: str = "auto",
+    keep_checkpoint: bool = True,
     **options,
 ):
-    """``method`` through the real harness (no progress bar, no tensorboard); returns the summary."""
+    """``method`` through the real harness (no progress bar, no tensorboard); returns the summary. The finished run
+    keeps its checkpoint (``keep_checkpoint``), which some tests read."""
     from rl_distill.distill import RunSpec, run
     from rl_distill.methods import get_method
 
@@ -71,6 +73,7 @@ def distill(
             resume=resume,
             checkpoint_every_s=checkpoint_every_s,
             precision=precision,
+            keep_checkpoint=keep_checkpoint,
             options=options,
         ),
     )

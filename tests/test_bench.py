@@ -234,7 +234,7 @@ def test_failed_run_is_reported_and_the_grid_goes_on(tmp_path, capsys):
     suite = _suite(
         tmp_path,
         TINY.replace('method = "policy-distillation"', 'method = ["policy-distillation", "dagger"]').replace(
-            "[report]", "[[grid]]\nmethod = 'bc'\nenv = 'CartPole-v1'\noptions = { tau = 0.5 }\n[report]"
+            "[report]", "[[grid]]\nmethod = 'expert-iteration'\nenv = 'LunarLander-v3'\n[report]"
         ),
     )
     runs = tmp_path / "runs"

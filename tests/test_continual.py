@@ -120,8 +120,8 @@ def test_kept_envs_wrong_inputs_are_one_line(tmp_path, cli):
     ):
         with pytest.raises(UserError, match=match):
             RunSpec(method="bc", teachers=["ppo-CartPole-v1"], runs_dir=str(tmp_path), **kw)
-    with pytest.raises(UserError, match="no shipped teacher ppo-Pendulum-v1"):
-        _run(tmp_path, "bc", ["ppo-CartPole-v1"], 100, keep=["Pendulum-v1"])
+    with pytest.raises(UserError, match="no shipped teacher ppo-MountainCar-v0"):
+        _run(tmp_path, "bc", ["ppo-CartPole-v1"], 100, keep=["MountainCar-v0"])
     code, _, err = cli(
         "distill", "bc", "--teacher", "ppo-CartPole-v1", "--keep", "CartPole-v1", "--runs-dir", str(tmp_path)
     )

@@ -187,3 +187,25 @@ def test_random_scores_are_the_floor():
             env_id = f"MinAtar/{game}-{version}"
             assert score_floor(env_id) == shipped["scores"][env_id]["mean"]
             assert shipped["scores"][env_id]["episodes"] >= 1000
+
+
+def _shipped_minatar():
+    from rl_distill.teachers import shipped_meta
+
+    return [m["id"] for m in shipped_meta() if m["env_id"].startswith("MinAtar/")]
+
+
+@pytest.mark.parametrize("tid", _shipped_minatar())
+def test_shipped_minatar_teacher_meets_published_strength(tid):
+    """The recorded 100-episode score at or above the MinAtar paper's DQN, and a 20-episode check within 2 standard
+    errors of it; the protocol and the minimal action set as the family plays them."""
+    from rl_distill.envs.minatar import PUBLISHED
+    from rl_distill.evaluation import evaluate
+    from rl_distill.teachers import load_teacher
+
+    t = load_teacher(tid)
+    target = PUBLISHED[t.env_id.split("/")[1].split("-")[0]][0]
+    assert t.meta["protocol"] == MinAtarProtocol().to_dict() and t.env_id.endswith("-v1")
+    assert t.score >= target and t.meta["score"]["n"] >= 100
+    res = evaluate(t, t.env_id, episodes=20, seed=123)
+    assert res.summary["mean"] >= target - 2 * res.summary["std"] / np.sqrt(20)

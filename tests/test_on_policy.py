@@ -76,8 +76,8 @@ def test_dense_logs_reward(tmp_path):
     [
         ({"divergence": "kl-ish"}, "unknown --divergence 'kl-ish'"),
         ({"reward_form": "sparse"}, "unknown --reward-form"),
-        ({"reward_form": "dense", "lam": 0.5}, "needs --lambda 1"),
-        ({"lam": 1.5}, "--lambda must be in"),
+        ({"reward_form": "dense", "lam": 0.5}, "needs --student-fraction 1"),
+        ({"lam": 1.5}, "--student-fraction must be in"),
         ({"tau": 0.0}, "--tau must be > 0"),
     ],
 )
@@ -175,7 +175,7 @@ def test_atari_defaults_give_a_memory_but_not_to_the_dense_form():
     [
         ({"reward_form": "dense", "memory": 100}, "takes no --memory"),
         ({"lambda_schedule": "linear"}, "choose constant or ramp"),
-        ({"lambda_ramp": 0.0}, "--lambda-ramp must be in"),
+        ({"lambda_ramp": 0.0}, "--student-fraction-ramp must be in"),
         ({"memory": -1}, "--memory must be >= 0"),
         ({"replay_ratio": float("nan")}, "--replay-ratio must be"),
     ],

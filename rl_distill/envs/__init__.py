@@ -18,7 +18,10 @@ from rl_distill.envs.atari import ATARI, ATARI_RANDOM_HUMAN, AtariProtocol, atar
 from rl_distill.envs.control import CONTROL, CONTROL_ENVS
 from rl_distill.envs.family import EnvFamily
 from rl_distill.envs.minatar import MINATAR, MinAtarProtocol
-from rl_distill.errors import UnknownEnvError
+from rl_distill.errors import UnknownEnvError, UserTypeError, UserValueError, check_count
+
+MAX_ENVS = 4096
+"""The most envs one batched env holds: more only exhaust memory (an Atari emulator is ~10 MB) or time."""
 
 FAMILIES: tuple[EnvFamily, ...] = (ATARI, MINATAR, CONTROL)
 """Asked in order; control, which takes any other gymnasium id, last."""
@@ -47,7 +50,7 @@ __all__ = [
 def family_of(env_id: str) -> EnvFamily:
     """The family that ``env_id`` belongs to (by its form; :func:`check_env_id` says whether it exists)."""
     if not isinstance(env_id, str):
-        raise UnknownEnvError(f"an env id is a string such as CartPole-v1, got {env_id!r}")
+        raise UserTypeError(f"an env id is a string such as CartPole-v1, got {env_id!r}")
     return next(f for f in FAMILIES if f.owns(env_id))
 
 
@@ -82,8 +85,9 @@ def make_env(env_id: str, num_envs: int = 1, *, protocol: Any = None, num_thread
     Seed it with ``env.reset(seed=...)``. ``protocol``: the family's play protocol (``AtariProtocol``,
     ``MinAtarProtocol``; default: the family's own defaults).
     """
-    if not isinstance(num_envs, int) or isinstance(num_envs, bool) or num_envs < 1:
-        raise UnknownEnvError(f"num_envs must be a whole number >= 1, got {num_envs!r}")
+    check_count("num_envs", num_envs, none_ok=False)
+    if num_envs > MAX_ENVS:
+        raise UserValueError(f"num_envs {num_envs}: at most {MAX_ENVS:,} envs are built side by side")
     family = family_of(env_id)
     family.check(env_id)
     p = protocol if protocol is not None else family.protocol()

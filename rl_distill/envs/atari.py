@@ -13,7 +13,8 @@ from typing import Any
 import gymnasium as gym
 
 from rl_distill.envs.family import EnvFamily
-from rl_distill.errors import UnknownEnvError
+from rl_distill.envs.family import check_protocol as _check_protocol
+from rl_distill.errors import UnknownEnvError, check_count
 
 _ALE_ID = re.compile(r"^ALE/([A-Za-z0-9]+)-v5$")
 
@@ -49,6 +50,12 @@ class AtariProtocol:
     full_action_space: bool = False
     fire_reset: bool = True
     """Press FIRE after reset in games that need it to start."""
+
+    def __post_init__(self) -> None:
+        _check_protocol(self)
+        check_count("frame_cap", self.frame_cap, none_ok=False)
+        check_count("frameskip", self.frameskip, none_ok=False)
+        check_count("noop_max", self.noop_max, minimum=0, none_ok=False)
 
     def for_evaluation(self) -> "AtariProtocol":
         """The same protocol with the training-only options turned off."""

@@ -3,6 +3,7 @@ synchronous vector env, observations float vectors."""
 
 from __future__ import annotations
 
+import functools
 import warnings
 from typing import Any
 
@@ -28,7 +29,8 @@ class ControlFamily(EnvFamily):
 
     def check(self, env_id: str) -> None:
         if env_id not in gym.registry:
-            raise UnknownEnvError(f"unknown env id {env_id!r}; try one of {', '.join(CONTROL_ENVS)}")
+            raise UnknownEnvError(f"unknown env id {env_id!r}; {SUPPORTED}")
+        _check_spaces(env_id)
 
     def make(self, env_id: str, num_envs: int, protocol: Any, num_threads: int = 0) -> gym.vector.VectorEnv:
         with warnings.catch_warnings():
@@ -49,6 +51,39 @@ class ControlFamily(EnvFamily):
 
     def score_floor(self, env_id: str) -> float | None:
         return _SCORE_FLOORS.get(env_id)
+
+
+SUPPORTED = (
+    f"rl-distill plays control envs ({', '.join(CONTROL_ENVS)}, or another gymnasium id with vector observations "
+    "and discrete actions), MinAtar/<Game>-v1 and ALE/<Game>-v5"
+)
+"""The families, in words, for an error about an env id."""
+
+
+@functools.lru_cache(maxsize=None)
+def _check_spaces(env_id: str) -> None:
+    """A registered id whose env the students and teachers can take: a Box observation of one dimension (a float
+    vector) and a Discrete action space; built once to look (cached), else a one-line error."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            env = gym.make(env_id, disable_env_checker=True)
+    except Exception as e:  # noqa: BLE001 - a registered env that cannot be made here (a missing extra, a bad kwarg)
+        raise UnknownEnvError(f"env {env_id!r} cannot be made here ({type(e).__name__}: {e}); {SUPPORTED}") from None
+    try:
+        obs, act = env.observation_space, env.action_space
+    finally:
+        env.close()
+    if not isinstance(act, gym.spaces.Discrete):
+        raise UnknownEnvError(
+            f"{env_id!r} has a {type(act).__name__} action space; rl-distill handles discrete actions ({SUPPORTED})"
+        )
+    if not (isinstance(obs, gym.spaces.Box) and len(obs.shape) == 1):
+        raise UnknownEnvError(
+            f"{env_id!r} has {type(obs).__name__} observations"
+            + (f" of shape {obs.shape}" if getattr(obs, "shape", None) else "")
+            + f"; control students take a vector (a one-dimensional Box) ({SUPPORTED})"
+        )
 
 
 CONTROL = ControlFamily(

@@ -82,3 +82,13 @@ class EnvFamily:
     def action_groups(self, env_id: str) -> tuple[int, ...] | None:
         """Groups of actions that are one action to the game (for grouped agreement); None where all differ."""
         return None
+
+
+def check_protocol(protocol: Any) -> None:
+    """A play protocol's fields of their types (no coercion) and its sticky-action probability in [0, 1]: a
+    protocol from a teacher file or a library call is checked as a flag would be."""
+    from rl_distill.configs import check_types
+    from rl_distill.errors import check_probability
+
+    check_types(protocol)
+    check_probability("sticky_actions", protocol.sticky_actions)

@@ -23,7 +23,8 @@ import gymnasium as gym
 import numpy as np
 
 from rl_distill.envs.family import EnvFamily
-from rl_distill.errors import UnknownEnvError
+from rl_distill.envs.family import check_protocol as _check_protocol
+from rl_distill.errors import UnknownEnvError, check_count
 
 GAMES = {
     "Asterix": "asterix",
@@ -33,6 +34,20 @@ GAMES = {
     "SpaceInvaders": "space_invaders",
 }
 _ID = re.compile(r"^MinAtar/([A-Za-z]+)-v([01])$")
+
+PUBLISHED = {
+    # game: (DQN, its best step size per game; DQN at step size 2^-12, about examples/dqn.py's 2.5e-4; AC(lambda=0.8))
+    "Asterix": (17.0, 12.0, 18.7),
+    "Breakout": (10.0, 8.9, 17.3),
+    "Freeway": (50.2, 49.3, 47.5),
+    "Seaquest": (20.0, 16.4, 15.0),
+    "SpaceInvaders": (43.5, 45.4, 182.0),
+}
+"""The MinAtar paper's returns at 5M frames (Young & Tian 2019, arXiv 1903.03176 v2, the learning-curve and
+step-size-sensitivity figures, which the MinAtar README shows; read from the plots, +-0.3 to 1.5, no table is
+published): training returns of the epsilon = 0.1 behaviour policy, mean of the last 100 episodes over 30 runs, six
+actions, sticky actions 0.1, difficulty ramping. Seaquest's are from minatar <= 1.0.10 (the oxygen bug), not
+comparable with 1.0.15. A shipped teacher meets published strength when its greedy score reaches the first column."""
 
 RANDOM_SCORES_FILE = Path(__file__).with_name("minatar_random.json")
 """The uniform random policy's mean return per env id under the default protocol (experiments/minatar_random.py
@@ -57,6 +72,10 @@ class MinAtarProtocol:
     """Games speed up as they go on (MinAtar's default)."""
     max_steps: int = 10_000
     """Episode cap in agent steps (a truncation); MinAtar itself has none."""
+
+    def __post_init__(self) -> None:
+        _check_protocol(self)
+        check_count("max_steps", self.max_steps, none_ok=False)
 
     def for_evaluation(self) -> "MinAtarProtocol":
         return self

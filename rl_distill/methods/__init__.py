@@ -1,11 +1,13 @@
-"""One module per method. Each has NAME, MULTI_TASK, Config, default_steps(env_id), train(ctx, cfg)."""
+"""One module per method, each what ``rl_distill.protocol.Method`` describes: NAME, MULTI_TASK, Config,
+default_steps(env_id), train(ctx, cfg), and optionally env_defaults(env_ids, options, family_defaults)."""
 
 from __future__ import annotations
 
 import importlib
-from types import ModuleType
+from typing import cast
 
 from rl_distill.errors import UserError
+from rl_distill.protocol import Method
 
 METHODS = {
     "policy-distillation": "policy_distillation",
@@ -18,10 +20,11 @@ METHODS = {
     "ppd": "ppd",
     "expert-iteration": "expert_iteration",
 }
+"""CLI name -> module name in this package."""
 
 
-def get_method(name: str) -> ModuleType:
+def get_method(name: str) -> Method:
     """The method module for a CLI name, with a one-line error for an unknown one."""
     if name not in METHODS:
         raise UserError(f"unknown method {name!r}; choose one of {', '.join(METHODS)}")
-    return importlib.import_module(f"rl_distill.methods.{METHODS[name]}")
+    return cast(Method, importlib.import_module(f"rl_distill.methods.{METHODS[name]}"))

@@ -29,7 +29,7 @@ from rl_distill.rollout import ReplayConfig
 from rl_distill.supervised import supervised_step, train_from_replay
 
 if TYPE_CHECKING:
-    from rl_distill.distill import Context
+    from rl_distill.protocol import MethodContext
 
 NAME = "actor-mimic"
 MULTI_TASK = True
@@ -67,7 +67,7 @@ def feature_regression(f: nn.Linear, expert_features: torch.Tensor, beta: float)
     return term
 
 
-def train(ctx: Context, cfg: Config) -> None:
+def train(ctx: MethodContext, cfg: Config) -> None:
     student = ctx.student
     # f_i: student features -> expert i's features, trained with the student (same Adam, lr).
     maps = nn.ModuleList(nn.Linear(student.features_dim, t.features_dim) for t in ctx.teachers).to(ctx.device)
@@ -77,8 +77,8 @@ def train(ctx: Context, cfg: Config) -> None:
         return losses.cross_entropy(t_logits / cfg.tau, s_logits)
 
     def update(task: int, mb: dict[str, torch.Tensor]) -> dict[str, float]:
-        extra = feature_regression(maps[task], mb["features"], cfg.feature_beta)
-        return supervised_step(ctx, opt, mb["obs"], mb["logits"], policy_loss, task, extra=extra)
+        extra = feature_regression(maps[task], mb["teacher_features"], cfg.feature_beta)
+        return supervised_step(ctx, opt, mb["obs"], mb["teacher_logits"], policy_loss, task, extra=extra)
 
     def play(task: int, rollout, n: int):
         return rollout.collect(n, actor="student", student=student, greedy=True, epsilon=cfg.epsilon, features=True)

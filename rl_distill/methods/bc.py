@@ -18,7 +18,7 @@ from rl_distill.rollout import ReplayMemory
 from rl_distill.supervised import supervised_step
 
 if TYPE_CHECKING:
-    from rl_distill.distill import Context
+    from rl_distill.protocol import MethodContext
 
 NAME = "bc"
 MULTI_TASK = False
@@ -48,11 +48,11 @@ def default_steps(env_id: str) -> int:
     return 20_000
 
 
-def train(ctx: Context, cfg: Config) -> None:
+def train(ctx: MethodContext, cfg: Config) -> None:
     loss_fn = {"nll": losses.nll, "kl": losses.forward_kl, "mse": losses.mse}[cfg.loss]
     student = ctx.student
     opt = torch.optim.Adam(student.parameters(), lr=cfg.lr)
-    state = ctx.restore(opt)
+    state = ctx.begin(opt)
     spec = ctx.env_specs[0]
     data = ReplayMemory.for_env(spec, None, ctx.device)
     if state and "data" in state:
@@ -67,6 +67,6 @@ def train(ctx: Context, cfg: Config) -> None:
     updates = cfg.epochs * max(1, len(data) // cfg.batch_size)
     for u in range(updates):
         mb = data.sample(cfg.batch_size, ctx.generator)
-        stats = supervised_step(ctx, opt, mb["obs"], mb["logits"], loss_fn)
+        stats = supervised_step(ctx, opt, mb["obs"], mb["teacher_logits"], loss_fn)
         if u % 50 == 0 or u == updates - 1:
             ctx.log(stats)

@@ -26,7 +26,7 @@ from rl_distill.schedules import beta_schedule
 from rl_distill.supervised import supervised_step
 
 if TYPE_CHECKING:
-    from rl_distill.distill import Context
+    from rl_distill.protocol import MethodContext
 
 NAME = "dagger"
 MULTI_TASK = False
@@ -66,14 +66,14 @@ def default_steps(env_id: str) -> int:
     return 20_000
 
 
-def train(ctx: Context, cfg: Config) -> None:
+def train(ctx: MethodContext, cfg: Config) -> None:
     loss_fn = losses.nll if cfg.loss == "nll" else losses.forward_kl
     betas = beta_schedule(cfg.beta_schedule, cfg.beta, cfg.rounds)
     student = ctx.student
     opt = torch.optim.Adam(student.parameters(), lr=cfg.lr)
     spec = ctx.env_specs[0]
     data = ReplayMemory.for_env(spec, None, ctx.device)
-    state = ctx.restore(opt) or {}
+    state = ctx.begin(opt) or {}
     if "data" in state:
         data.load_state_dict(state["data"])
     done_rounds = int(state.get("round", 0))
@@ -90,7 +90,7 @@ def train(ctx: Context, cfg: Config) -> None:
         updates = cfg.epochs * max(1, math.ceil(len(data) / cfg.batch_size))
         for u in range(updates):
             mb = data.sample(cfg.batch_size, ctx.generator)
-            stats = supervised_step(ctx, opt, mb["obs"], mb["logits"], loss_fn)
+            stats = supervised_step(ctx, opt, mb["obs"], mb["teacher_logits"], loss_fn)
             if u % 50 == 0 or u == updates - 1:
                 ctx.log(stats)
         ctx.maybe_checkpoint(opt, lambda i=i: {"data": data.state_dict(), "round": i})  # the copy only when one is due

@@ -37,7 +37,7 @@ from rl_distill.search import RealEpisodes, SearchConfig, Simulator, check_searc
 from rl_distill.supervised import mean_stats, supervised_step
 
 if TYPE_CHECKING:
-    from rl_distill.distill import Context
+    from rl_distill.protocol import MethodContext
 
 NAME = "expert-iteration"
 MULTI_TASK = False
@@ -92,11 +92,11 @@ def default_steps(env_id: str) -> int:
     return 8_000 if env_id == "CartPole-v1" else 20_000
 
 
-def train(ctx: Context, cfg: Config) -> None:
+def train(ctx: MethodContext, cfg: Config) -> None:
     env_id = ctx.env_ids[0]
     check_searchable(env_id)
     opt = torch.optim.Adam(ctx.student.parameters(), lr=cfg.lr)
-    state = ctx.restore(opt) or {}
+    state = ctx.begin(opt) or {}
     window: deque[dict[str, torch.Tensor]] = deque(state.get("window", []), maxlen=cfg.window)
     iteration = int(state.get("iteration", 0))
     sim = Simulator(env_id)
@@ -130,7 +130,7 @@ def train(ctx: Context, cfg: Config) -> None:
 
 
 def self_play(
-    ctx: Context, games: RealEpisodes, sim: Simulator, cfg: Config, rng: np.random.Generator, trained: bool
+    ctx: MethodContext, games: RealEpisodes, sim: Simulator, cfg: Config, rng: np.random.Generator, trained: bool
 ) -> tuple[dict[str, torch.Tensor], dict[str, float | None]]:
     """One episode in each real env (cut short where the budget ends), the search labelling every state; returns
     the iteration's (obs, target, z) and its search/... scalars."""
@@ -213,7 +213,7 @@ def _dataset(
 
 
 def distil(
-    ctx: Context, opt: torch.optim.Optimizer, window: deque[dict[str, torch.Tensor]], cfg: Config
+    ctx: MethodContext, opt: torch.optim.Optimizer, window: deque[dict[str, torch.Tensor]], cfg: Config
 ) -> dict[str, float]:
     """``cfg.epochs`` passes of minibatch steps on the window: cross-entropy to pi plus the value regression."""
     data = {k: torch.cat([d[k] for d in window]) for k in ("obs", "pi", "z")}

@@ -3,8 +3,8 @@
     l = l_PPO + lambda_k * H(pi_T(.|s) || pi_S(.|s))
 
 The teacher labels every state the student visits (its logits are stored in the batch); the
-cross-entropy of the student against the teacher is added to each PPO minibatch with weight
-lambda_k, which decays over the budget so that the reinforcement-learning term takes over and the
+cross-entropy of the student against the teacher (:func:`distill_term`) is added to each PPO minibatch with
+weight lambda_k, which decays over the budget so that the reinforcement-learning term takes over and the
 student can end above its teacher. With several teachers, the PPO iterations go round-robin over
 the tasks and each teacher's term applies on its own task (one policy and value head per task).
 On Atari (the family's defaults, rl_distill/envs/atari.py) lambda is held at 20 and the learning rate at
@@ -22,12 +22,11 @@ import torch
 
 from rl_distill import losses
 from rl_distill.errors import UserError
-from rl_distill.rl import PPOConfig, ppo_loop, zoo_distill_ppo_settings
-from rl_distill.rollout import Batch
+from rl_distill.rl import PPOConfig, PPOMinibatch, ppo_loop, zoo_distill_ppo_settings
 from rl_distill.schedules import lambda_schedule
 
 if TYPE_CHECKING:
-    from rl_distill.distill import Context
+    from rl_distill.protocol import MethodContext
 
 NAME = "kickstarting"
 MULTI_TASK = True
@@ -70,23 +69,14 @@ def default_steps(env_id: str) -> int:
     return 40_000
 
 
-def train(ctx: Context, cfg: Config) -> None:
+def distill_term(mb: PPOMinibatch) -> tuple[torch.Tensor, dict[str, float]]:
+    """H(pi_T || pi_S) over a PPO minibatch, which the PPO loop weights by lambda_k; logged with KL(T || S)."""
+    ce = losses.cross_entropy(mb.teacher_logits, mb.student_logits).mean()
+    with torch.no_grad():
+        kl = losses.forward_kl(mb.teacher_logits, mb.student_logits).mean()
+    return ce, {"distill/loss": ce.item(), "distill/kl": kl.item()}
+
+
+def train(ctx: MethodContext, cfg: Config) -> None:
     schedule = lambda_schedule(cfg.lambda_schedule, cfg.lam, cfg.lam_final_ratio)
-
-    def extra(task: int, progress: float):
-        lam = schedule(progress)
-
-        def factory(batch: Batch):
-            teacher_logits = batch.flat("teacher_logits")
-
-            def distill_term(out: dict[str, torch.Tensor], idx: torch.Tensor):
-                ce = losses.cross_entropy(teacher_logits[idx], out["logits"]).mean()
-                with torch.no_grad():
-                    kl = losses.forward_kl(teacher_logits[idx], out["logits"]).mean()
-                return lam * ce, {"distill/loss": ce.item(), "distill/kl": kl.item()}
-
-            return distill_term
-
-        return factory, {"distill/lambda": lam}
-
-    ppo_loop(ctx, cfg, label=True, extra=extra)
+    ppo_loop(ctx, cfg, distill_term=distill_term, distill_weight=schedule)

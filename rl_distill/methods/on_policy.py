@@ -36,14 +36,14 @@ import torch
 
 from rl_distill import losses
 from rl_distill.diagnostics import policy_stats
-from rl_distill.errors import UserError, check_positive
+from rl_distill.errors import UserError, check_count, check_positive
 from rl_distill.rl import PPOConfig, ppo_update
 from rl_distill.rollout import ReplayConfig, Rollout
 from rl_distill.schedules import lambda_schedule
 from rl_distill.supervised import supervised_step, train_from_replay
 
 if TYPE_CHECKING:
-    from rl_distill.distill import Context
+    from rl_distill.protocol import MethodContext
 
 NAME = "on-policy"
 MULTI_TASK = True
@@ -112,8 +112,9 @@ class Config:
         if not self.tau > 0.0:
             raise UserError(f"--tau must be > 0, got {self.tau}")
         for name in ("num_envs", "n_steps", "batch_size", "epochs"):
-            if getattr(self, name) < 1:
-                raise UserError(f"{name} must be >= 1, got {getattr(self, name)}")
+            check_count(name, getattr(self, name), none_ok=False)
+        check_positive("lr", self.lr, none_ok=False)
+        check_positive("clip", self.clip, none_ok=False)
         if self.lambda_schedule not in ("constant", "ramp"):
             raise UserError(
                 f"unknown --lambda-schedule {self.lambda_schedule!r} for on-policy; choose constant or ramp"
@@ -196,7 +197,6 @@ def _dense_update(ctx, opt, batch, cfg: Config) -> dict[str, float]:
         **policy_stats(batch.flat("teacher_logits"), batch.flat("student_logits"), ctx.action_groups[0]),
     }
     stats = ppo_update(ctx.student, opt, batch, reward, None, ppo, ctx.generator)
-    ctx.gradient_steps += int(stats.pop("train/minibatch_steps"))
     return {**stats, **before, "distill/loss": stats["train/loss"]}
 
 
@@ -234,7 +234,7 @@ def _train_from_memory(ctx, cfg: Config, opt, loss_fn, schedule) -> None:
         return teacher_rollouts[task].collect(n, actor="teacher", label=True)
 
     def update(task, mb):
-        stats = supervised_step(ctx, opt, mb["obs"], mb["logits"], loss_fn, task)
+        stats = supervised_step(ctx, opt, mb["obs"], mb["teacher_logits"], loss_fn, task)
         total = steps["student"] + steps["teacher"]
         return {
             **stats,
@@ -248,7 +248,7 @@ def _train_from_memory(ctx, cfg: Config, opt, loss_fn, schedule) -> None:
     train_from_replay(ctx, opt, replay, play, update, extra_state=lambda: {"steps": dict(steps)}, load_extra=load)
 
 
-def train(ctx: Context, cfg: Config) -> None:
+def train(ctx: MethodContext, cfg: Config) -> None:
     """With several teachers (one per task), the tasks take turns: each plays its chunk and trains on it (or fills
     its own memory), so one student keeps them all, as in the recovery stage of the continual suite."""
     if cfg.reward_form == "dense" and ctx.num_tasks > 1:
@@ -259,7 +259,7 @@ def train(ctx: Context, cfg: Config) -> None:
     schedule = lambda_schedule(cfg.lambda_schedule, cfg.lam, ramp=cfg.lambda_ramp)
     if cfg.memory > 0:
         return _train_from_memory(ctx, cfg, opt, loss_fn, schedule)
-    state = ctx.restore(opt) or {}
+    state = ctx.begin(opt) or {}
     steps = {"student": int(state.get("student_steps", 0)), "teacher": int(state.get("teacher_steps", 0))}
     rollouts: dict[tuple[str, int], Rollout] = {}  # one per data source and task, built when first needed
     while not ctx.done():

@@ -26,7 +26,7 @@ from rl_distill.rollout import ReplayConfig
 from rl_distill.supervised import supervised_step, train_from_replay
 
 if TYPE_CHECKING:
-    from rl_distill.distill import Context
+    from rl_distill.protocol import MethodContext
 
 NAME = "policy-distillation"
 MULTI_TASK = True
@@ -52,7 +52,7 @@ def default_steps(env_id: str) -> int:
     return {"CartPole-v1": 2_000, "Acrobot-v1": 3_000}.get(env_id, 50_000)
 
 
-def train(ctx: Context, cfg: Config) -> None:
+def train(ctx: MethodContext, cfg: Config) -> None:
     loss_fn = {"nll": losses.nll, "mse": losses.mse, "kl": partial(losses.kl_tau, tau=cfg.tau)}[cfg.loss]
     opt = torch.optim.Adam(ctx.student.parameters(), lr=cfg.lr)
     train_from_replay(
@@ -60,5 +60,5 @@ def train(ctx: Context, cfg: Config) -> None:
         opt,
         cfg,
         play=lambda task, rollout, n: rollout.collect(n, actor="teacher", epsilon=cfg.epsilon),
-        update=lambda task, mb: supervised_step(ctx, opt, mb["obs"], mb["logits"], loss_fn, task),
+        update=lambda task, mb: supervised_step(ctx, opt, mb["obs"], mb["teacher_logits"], loss_fn, task),
     )

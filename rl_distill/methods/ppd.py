@@ -14,17 +14,17 @@ every state the student visits; ``divergence="reverse-kl"`` uses KL(S || T) (sb3
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING
 
 import torch
 
 from rl_distill import losses
 from rl_distill.errors import check_choice, check_positive
-from rl_distill.rl import PPOConfig, iteration_clip, ppo_loop, zoo_distill_ppo_settings
-from rl_distill.rollout import Batch
+from rl_distill.rl import PPOConfig, PPOMinibatch, ppo_loop, zoo_distill_ppo_settings
 
 if TYPE_CHECKING:
-    from rl_distill.distill import Context
+    from rl_distill.protocol import MethodContext
 
 NAME = "ppd"
 MULTI_TASK = True
@@ -74,21 +74,13 @@ def ppd_term(
     return (ratio.clamp(min=1.0 - clip) * d).mean(), d.mean()
 
 
-def train(ctx: Context, cfg: Config) -> None:
-    divergence = DIVERGENCES[cfg.divergence]
+def distill_term(mb: PPOMinibatch, divergence=losses.forward_kl) -> tuple[torch.Tensor, dict[str, float]]:
+    """:func:`ppd_term` over a PPO minibatch with the iteration's clip, which the PPO loop weights by lambda;
+    logged with the mean divergence."""
+    term, d = ppd_term(mb.teacher_logits, mb.student_logits, mb.actions, mb.old_logprobs, mb.clip, divergence)
+    return term, {"distill/loss": term.item(), "distill/kl": d.item()}
 
-    def extra(task: int, progress: float):
-        clip = iteration_clip(cfg, progress)
 
-        def factory(batch: Batch):
-            teacher_logits, actions, old_logp = (batch.flat(k) for k in ("teacher_logits", "actions", "logprobs"))
-
-            def distill_term(out: dict[str, torch.Tensor], idx: torch.Tensor):
-                term, d = ppd_term(teacher_logits[idx], out["logits"], actions[idx], old_logp[idx], clip, divergence)
-                return cfg.lam * term, {"distill/loss": term.item(), "distill/kl": d.item()}
-
-            return distill_term
-
-        return factory, {"distill/lambda": cfg.lam}
-
-    ppo_loop(ctx, cfg, label=True, extra=extra)
+def train(ctx: MethodContext, cfg: Config) -> None:
+    term = partial(distill_term, divergence=DIVERGENCES[cfg.divergence])
+    ppo_loop(ctx, cfg, distill_term=term, distill_weight=lambda progress: cfg.lam)

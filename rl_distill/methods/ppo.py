@@ -1,9 +1,9 @@
 """PPO from scratch: the reinforcement-learning baseline that distillation must beat, with rl-zoo3's settings.
 
 Same student, same rollout engine, same evaluation as the distillation methods, but the teacher is
-never queried during training (``label=False``, so ``teacher_queries`` stays 0; the harness still
+never queried during training (no distillation term, so ``teacher_queries`` stays 0; the harness still
 evaluates the teacher afterwards for the "% of teacher" reference). The loop itself,
-:func:`rl_distill.rl.ppo_loop`, is shared with Kickstarting.
+:func:`rl_distill.rl.ppo_loop`, is shared with Kickstarting and PPD.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from rl_distill.rl import PPOConfig, ppo_loop, zoo_ppo_settings
 
 if TYPE_CHECKING:
-    from rl_distill.distill import Context
+    from rl_distill.protocol import MethodContext
 
 NAME = "ppo"
 MULTI_TASK = False
@@ -40,5 +40,5 @@ def default_steps(env_id: str) -> int:
     return 150_000
 
 
-def train(ctx: Context, cfg: Config) -> None:
-    ppo_loop(ctx, cfg, label=False)
+def train(ctx: MethodContext, cfg: Config) -> None:
+    ppo_loop(ctx, cfg)

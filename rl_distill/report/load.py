@@ -25,8 +25,8 @@ def collect_bench(
             f"{root} is neither a benchmark results folder nor a runs folder (no suite.json); "
             "run `rl-distill bench` first"
         )
-    suite = json.loads(snapshot.read_text())
-    out = Path(out_dir or suite.get("out") or f"results/{suite['name']}")
+    suite = read_snapshot(root)
+    out = report_out(root, suite, out_dir)
     if root.resolve() != out.resolve():
         keys = [cell["key"] for cell in suite["cells"]]
         # A results folder holds records (root/runs/<key>.json); a runs folder holds run folders (root/<key>/).
@@ -38,6 +38,41 @@ def collect_bench(
         if rec is not None:
             rows += _record_rows(cell, rec)
     return suite, out, rows
+
+
+def read_snapshot(root: str | Path) -> dict[str, Any]:
+    """A results or runs folder's ``suite.json``, with a one-line error where it is not one bench wrote."""
+    path = Path(root) / "suite.json"
+    try:
+        suite = json.loads(path.read_text())
+        if not (isinstance(suite, dict) and isinstance(suite["name"], str) and isinstance(suite["cells"], list)):
+            raise ValueError("not a suite snapshot")
+        for cell in suite["cells"]:
+            cell["key"], cell["label"], cell["seed"]  # noqa: B018 - what the report reads of each cell
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise UserError(f"{path} is not a suite snapshot written by `rl-distill bench` ({e})") from None
+    return suite
+
+
+def is_runs_folder(root: str | Path, suite: dict[str, Any]) -> bool:
+    """Whether ``root`` is a bench runs folder (run folders by cell key, its locks and evaluation cache) rather than
+    a results folder (``runs/<key>.json`` records, README.md)."""
+    root = Path(root)
+    return (
+        (root / "_locks").is_dir()
+        or (root / "_eval_cache").is_dir()
+        or any((root / c["key"]).is_dir() for c in suite["cells"])
+    )
+
+
+def report_out(root: str | Path, suite: dict[str, Any], out_dir: str | Path | None = None) -> Path:
+    """Where the report of ``root`` goes: ``out_dir`` if given; a results folder's own (a copy of one is reported
+    where it is, not into the folder its snapshot names); a runs folder's, the results folder its bench wrote to."""
+    if out_dir is not None:
+        return Path(out_dir)
+    if not is_runs_folder(root, suite):
+        return Path(root)
+    return Path(suite.get("out") or f"results/{suite['name']}")
 
 
 def _record_rows(cell: dict[str, Any], rec: dict[str, Any]) -> list[dict[str, Any]]:

@@ -7,7 +7,7 @@ from typing import Any
 
 import torch
 
-from rl_distill.errors import TeacherError
+from rl_distill.errors import TeacherError, UserTypeError, check_device
 from rl_distill.teachers.base import Teacher
 
 ZOO_DIR = Path(__file__).resolve().parent.parent / "zoo"
@@ -36,6 +36,12 @@ def load_teacher(source: str | Path, device: str | torch.device = "cpu", env_id:
     from rl_distill.teachers.hub import is_hub_uri, load_hub_teacher
     from rl_distill.teachers.sb3 import load_rl_zoo_folder, load_sb3_zip
 
+    if not isinstance(source, (str, Path)) or not str(source).strip():
+        raise UserTypeError(f"a teacher is a shipped id, a path or hf://ORG/REPO, got {source!r}")
+    if env_id is not None and not isinstance(env_id, str):
+        raise UserTypeError(f"env_id must be an env id such as CartPole-v1, got {env_id!r}")
+    if not isinstance(device, torch.device):
+        check_device(device)
     s = str(source)
     if is_hub_uri(s):
         return load_hub_teacher(s, device, env_id)

@@ -27,12 +27,12 @@ def check_weights_fit(arch: Arch, state_dict: dict[str, torch.Tensor], where: st
     from rl_distill.errors import TeacherError
 
     try:
-        net = build_net(arch)
-    except (RuntimeError, TypeError, ValueError) as e:  # e.g. images too small for the Nature CNN's convolutions
+        with torch.device("meta"):  # shapes only, nothing allocated: a file may claim a network of any size
+            expected = build_net(arch).state_dict()
+    except (RuntimeError, TypeError, ValueError, IndexError, KeyError) as e:  # e.g. images too small for the CNN
         raise TeacherError(
             f"teacher {where}: cannot build its {arch.kind} architecture: {str(e).splitlines()[0]}"
         ) from None
-    expected = net.state_dict()
     for k, v in expected.items():
         if k not in state_dict:
             raise TeacherError(
@@ -53,7 +53,26 @@ def check_weights_fit(arch: Arch, state_dict: dict[str, torch.Tensor], where: st
             f"teacher {where} does not fit its architecture: unexpected tensor {k} "
             f"of shape {tuple(getattr(state_dict[k], 'shape', ()))}{more}"
         )
-    return net
+    check_weights_finite(state_dict, where)
+    return build_net(arch)
+
+
+def check_weights_finite(state_dict: dict[str, torch.Tensor], where: str) -> None:
+    """Every tensor a float tensor of finite values: a teacher with a nan or inf weight plays nonsense (argmax of nan
+    logits is action 0) that would be scored and distilled as if it were a policy, so it is refused in one line."""
+    from rl_distill.errors import TeacherError
+
+    for k, v in state_dict.items():
+        if not isinstance(v, torch.Tensor) or not v.is_floating_point():
+            raise TeacherError(
+                f"teacher {where}: tensor {k} is {getattr(v, 'dtype', type(v).__name__)}, not floating point"
+            )
+        if not bool(torch.isfinite(v).all()):
+            bad = int((~torch.isfinite(v)).sum())
+            raise TeacherError(
+                f"teacher {where}: tensor {k} holds {bad} non-finite value{'s' if bad > 1 else ''} (nan or inf); "
+                "its training diverged or the file is damaged"
+            )
 
 
 class Teacher:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import shutil
 import sys
@@ -93,11 +94,22 @@ class TrainConfig:
     progress: bool = True
     command: str | None = field(default_factory=cli_command)
     """The command line that started the run (None for a library call)."""
+    threads: int | None = None
+    """Torch threads (None: one for the MLP and MinAtar networks, torch's default for the Nature CNN)."""
+    force: bool = False
+    """Let ``out`` replace an existing teacher, or write into the shipped zoo."""
 
     def __post_init__(self) -> None:
         """Every value checked before any folder or file is made (one-line errors)."""
-        from rl_distill.errors import check_count, check_device, check_dir, check_seed
+        from rl_distill.configs import check_types
+        from rl_distill.errors import check_count, check_device, check_dir, check_finite, check_seed
+        from rl_distill.guard import check_threads
 
+        check_types(self)
+        check_threads(self.threads)
+        check_finite("stop_at", self.stop_at)
+        if self.out is not None:  # with --resume, a teacher there may be the run's own: _claim_run_dir decides
+            check_teacher_out(self.out, self.force, replace_ok=self.resume)
         check_seed(self.seed)
         for name in ("steps", "eval_every", "final_episodes", "checkpoint_every", "n_envs"):
             check_count(name, getattr(self, name))
@@ -107,6 +119,35 @@ class TrainConfig:
         check_dir("runs_dir", self.runs_dir)
         if self.sticky_actions is not None and not 0.0 <= self.sticky_actions <= 1.0:
             raise UserError(f"--sticky-actions must be a probability in [0, 1], got {self.sticky_actions}")
+
+
+def check_teacher_out(out: str | Path, force: bool, flag: str = "--out", replace_ok: bool = False) -> None:
+    """Where a teacher is exported: a path whose folder can be written, that replaces no teacher there (unless
+    ``replace_ok``) and writes nothing into the shipped zoo, unless ``force``; else a one-line error (nothing
+    user-owned is overwritten)."""
+    from rl_distill.errors import check_dir
+    from rl_distill.teachers import ZOO_DIR
+    from rl_distill.teachers.checkpoint import paths_for
+
+    if not str(out).strip() or Path(out).name in ("", ".", ".."):
+        raise UserError(f"{flag} {str(out)!r}: give a teacher path without suffix, e.g. {flag} teachers/ppo-mine")
+    weights, meta = paths_for(out)
+    check_dir(flag, str(weights.parent))
+    for p in (weights, meta):
+        if p.is_dir():
+            raise UserError(f"{flag} {out}: {p} is a folder")
+    if force:
+        return
+    if weights.parent.resolve() == ZOO_DIR.resolve():
+        raise UserError(
+            f"{flag} {out}: that is the shipped zoo ({ZOO_DIR}), which a command writes only with --force "
+            f"(export elsewhere, e.g. {flag} runs/staging/{weights.stem})"
+        )
+    there = next((p for p in (meta, weights) if p.exists()), None)
+    if there is not None and not replace_ok:
+        raise UserError(
+            f"{flag} {out}: a teacher is already there ({there}); give another {flag}, or --force to replace it"
+        )
 
 
 def hyperparams(env_id: str, algo: str) -> dict[str, Any]:
@@ -161,6 +202,29 @@ def _check_overrides(algo: str, overrides: dict[str, Any]) -> None:
             ok, want = True, ""
         if not ok:
             raise UserError(f"--hyperparams {k}={v!r}: {k} takes {want}")
+        if number and not math.isfinite(v):
+            raise UserError(f"--hyperparams {k}={v!r}: {k} takes a finite number")
+        rate = float(v[4:]) if _is_linear(v) else v
+        if k in ("learning_rate", "clip_range") and not (isinstance(rate, (int, float)) and rate > 0):
+            raise UserError(f"--hyperparams {k}={v!r}: {k} must be > 0")
+        _check_range(k, v)
+
+
+_COUNTS = {"n_envs": 1, "n_timesteps": 1, "n_steps": 1, "batch_size": 1, "n_epochs": 1, "buffer_size": 1}
+_COUNTS |= {"learning_starts": 0, "target_update_interval": 1}
+_FRACTIONS = ("gamma", "gae_lambda", "tau", "exploration_fraction", "exploration_initial_eps", "exploration_final_eps")
+
+
+def _check_range(key: str, value: Any) -> None:
+    """An override's range where SB3 would fail on it later (a count of 0, a discount above 1): one line now."""
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if key in _COUNTS:
+        if not (isinstance(value, int) and not isinstance(value, bool) and value >= _COUNTS[key]):
+            raise UserError(f"--hyperparams {key}={value!r}: {key} takes a whole number >= {_COUNTS[key]}")
+    elif key in _FRACTIONS and number and not 0 <= value <= 1:
+        raise UserError(f"--hyperparams {key}={value!r}: {key} must be in [0, 1]")
+    elif key in ("ent_coef", "vf_coef", "max_grad_norm") and number and value < 0:
+        raise UserError(f"--hyperparams {key}={value!r}: {key} must be >= 0")
 
 
 def _is_linear(v: Any) -> bool:
@@ -216,8 +280,8 @@ def _policy_value(key: str, value: Any) -> Any:
     """A policy kwarg from its TOML form: ``net_arch`` a list, ``optimizer_class`` a torch.optim class name."""
     import torch
 
-    if key == "net_arch":
-        return list(value)
+    if key == "net_arch":  # [64, 64], or separate towers {pi = [64, 64], vf = [64, 64]}
+        return {k: list(v) for k, v in value.items()} if isinstance(value, dict) else list(value)
     if key == "optimizer_class":
         cls = getattr(torch.optim, str(value), None)
         if not (isinstance(cls, type) and issubclass(cls, torch.optim.Optimizer)):
@@ -373,6 +437,28 @@ def _resumed_settings(run_dir: Path, cfg: TrainConfig, hp: dict[str, Any], n_env
     return saved_hp, saved_envs
 
 
+def _recorded_out(run_dir: Path) -> str | None:
+    """The ``--out`` a run was started with (its config.json), or None."""
+    try:
+        out = json.loads((run_dir / "config.json").read_text())["config"]["out"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return None if out is None else str(out)
+
+
+def _check_resume_steps(run_dir: Path, total: int) -> None:
+    """Refuse ``--resume --steps`` below the steps the run's last checkpoint has done (``state.json``)."""
+    try:
+        done = int(json.loads((run_dir / "state.json").read_text())["segments"][-1]["end_step"])
+    except (OSError, ValueError, KeyError, IndexError, TypeError):
+        return
+    if total < done:
+        raise UserError(
+            f"--resume --steps {total}: {run_dir} has already trained {done} steps; give --steps {done} or more "
+            "(its best model so far: rl-distill teachers export)"
+        )
+
+
 def _find_resumable(cfg: TrainConfig) -> Path | None:
     prefix = run_name(cfg.env_id, f"{cfg.algo}-teacher", cfg.seed, 0).rsplit("__", 1)[0]
     return find_resumable(cfg.runs_dir, prefix, "checkpoint.zip")
@@ -445,6 +531,7 @@ def _claim_run_dir(cfg: TrainConfig, plan: _Plan):
     checkpoint is removed, so that a later ``--resume`` finds no half-made run."""
     run_dir = _find_resumable(cfg) if cfg.resume else None
     resumed = run_dir is not None
+    made_root = not Path(cfg.runs_dir).exists()  # removed again with a refused run's folder, if left empty
     if run_dir is None:
         run_dir = new_run_dir(cfg.runs_dir, cfg.env_id, f"{cfg.algo}-teacher", cfg.seed)
         if cfg.resume:  # say so: a finished run keeps no checkpoint, and a user may expect it to go on
@@ -462,7 +549,10 @@ def _claim_run_dir(cfg: TrainConfig, plan: _Plan):
                     f"--resume: {run_dir} is being trained by another process (its lock: {run_dir / '.lock'}); "
                     "wait for it to finish, or stop it and resume again"
                 ) from None
+            if cfg.out is not None and not cfg.force and not (resumed and _recorded_out(run_dir) == str(cfg.out)):
+                check_teacher_out(cfg.out, cfg.force)  # a resumed run may refresh its own --out, nothing else
             if resumed:
+                _check_resume_steps(run_dir, plan.total)
                 hp, n_envs = _resumed_settings(run_dir, cfg, plan.hp, plan.n_envs)
                 plan = replace(plan, hp=hp, n_envs=n_envs)
             atomic_write_json(
@@ -479,6 +569,9 @@ def _claim_run_dir(cfg: TrainConfig, plan: _Plan):
     except UserError:
         if not resumed and not (run_dir / "checkpoint.zip").exists():
             shutil.rmtree(run_dir, ignore_errors=True)
+            if made_root:
+                with contextlib.suppress(OSError):
+                    Path(cfg.runs_dir).rmdir()  # only if empty
         raise
 
 
@@ -617,7 +710,10 @@ class Periodic(BaseCallback):
     def _evaluate(self, n: int) -> bool:
         """One periodic evaluation at step ``n``; False once it reaches ``cfg.stop_at``."""
         from rl_distill.evaluation import STALL_STEPS, evaluate
+        from rl_distill.guard import nonfinite_weight
 
+        if nonfinite_weight(self.model.policy) is not None:  # a broken policy is not scored
+            raise FloatingPointError("non-finite weights")  # said in one line by _raise_if_diverged
         state, cfg = self.train_state.data, self.cfg
         # Greedy, so a frozen game (a DQN that never serves on Breakout) is scored early, not played to the cap.
         res = evaluate(
@@ -661,7 +757,12 @@ class Periodic(BaseCallback):
         return not (cfg.stop_at is not None and mean >= cfg.stop_at)
 
     def _checkpoint(self) -> None:
-        """``checkpoint.zip`` (+ DQN's ``replay.pkl``) and ``state.json``: what ``--resume`` continues from."""
+        """``checkpoint.zip`` (+ DQN's ``replay.pkl``) and ``state.json``: what ``--resume`` continues from; never
+        of non-finite weights (the run stops instead: :func:`_raise_if_diverged`)."""
+        from rl_distill.guard import nonfinite_weight
+
+        if nonfinite_weight(self.model.policy) is not None:
+            raise FloatingPointError("non-finite weights")  # said in one line by _raise_if_diverged
         _atomic_save(self.model, self.run_dir / "checkpoint.zip")
         if self.cfg.algo == "dqn":
             tmp = self.run_dir / "replay.tmp.pkl"
@@ -692,6 +793,29 @@ def _learn(model, periodic: Periodic, cfg: TrainConfig, total: int, continued: b
         )
 
 
+def _raise_if_diverged(error: BaseException, model, periodic: Periodic) -> None:
+    """After ``learn`` failed: where the policy's weights have become nan or inf, that is the cause (SB3 then fails
+    on a distribution of nan logits), said in one line with the last good checkpoint (none is written of broken
+    weights: ``Periodic._checkpoint``)."""
+    from rl_distill.errors import DivergedError
+    from rl_distill.guard import nonfinite_weight
+
+    if not isinstance(error, Exception) or isinstance(error, DivergedError):
+        return
+    name = nonfinite_weight(model.policy)
+    if name is None:
+        return
+    kept = (
+        f"its last checkpoint (step {periodic.checkpointed_at}) is kept"
+        if periodic.checkpointed_at
+        else "no checkpoint"
+    )
+    raise DivergedError(
+        f"training diverged: the policy's weight {name} became non-finite by step {model.num_timesteps}; "
+        f"try a lower learning rate (--hyperparams learning_rate=...); {kept}"
+    ) from error
+
+
 def _stop_interrupted(periodic: Periodic, model, run_dir: Path) -> NoReturn:
     """After a signal: the checkpoint at the step training stopped (written by ``periodic`` unless the signal came
     after its last step), one line saying how to continue, and KeyboardInterrupt (no export, no summary.json)."""
@@ -705,7 +829,9 @@ def _stop_interrupted(periodic: Periodic, model, run_dir: Path) -> NoReturn:
     raise KeyboardInterrupt
 
 
-def _finish(cfg: TrainConfig, run_dir: Path, model, env, train_state: TrainState, logger: RunLogger) -> dict[str, Any]:
+def _finish(
+    cfg: TrainConfig, run_dir: Path, model, env, train_state: TrainState, logger: RunLogger, resumed: bool = False
+) -> dict[str, Any]:
     """The end of a run that reached its budget or target: ``state.json`` and ``final.zip``, the export (its
     best model measured over the full protocol) and ``summary.json``, written last: it marks the run finished."""
     steps_done = int(model.num_timesteps)
@@ -713,7 +839,8 @@ def _finish(cfg: TrainConfig, run_dir: Path, model, env, train_state: TrainState
     _atomic_save(model, run_dir / "final.zip")
     env.close()
 
-    out, meta = export_run(run_dir, cfg.out, cfg.final_episodes)
+    # A resumed run may replace its own earlier export (its --out was checked when it was claimed).
+    out, meta = export_run(run_dir, cfg.out, cfg.final_episodes, force=cfg.force, replace_ok=resumed)
     summary = {
         "run_dir": str(run_dir),
         "teacher": str(out),
@@ -734,9 +861,12 @@ def train_teacher(cfg: TrainConfig) -> dict[str, Any]:
     raises KeyboardInterrupt (no export, no summary.json), which ``--resume`` continues; a second signal stops
     at once, from the last checkpoint."""
     plan = _plan(cfg)
-    if not family_of(cfg.env_id).bf16:
-        # Small networks gain nothing from intra-op threads, and threaded jobs sharing a few cores thrash.
-        torch.set_num_threads(1)
+    from rl_distill.guard import default_threads
+
+    # Small networks gain nothing from intra-op threads, and threaded jobs sharing a few cores thrash.
+    threads = cfg.threads or default_threads(family_of(cfg.env_id).bf16)
+    if threads:
+        torch.set_num_threads(threads)
     init_teacher = _load_init_teacher(cfg, plan.total) if cfg.init_from else None
     with _claim_run_dir(cfg, plan) as (run_dir, resumed, plan):
         state = _initial_state(run_dir, resumed, init_teacher, cfg)
@@ -762,15 +892,20 @@ def train_teacher(cfg: TrainConfig) -> dict[str, Any]:
             _learn(model, periodic, cfg, plan.total, continued=resumed or bool(cfg.init_from))
             if periodic.interrupted:
                 _stop_interrupted(periodic, model, run_dir)
-        except BaseException:
+        except BaseException as e:
             env.close()
             logger.close()
+            _raise_if_diverged(e, model, periodic)
             raise
-        return _finish(cfg, run_dir, model, env, train_state, logger)
+        return _finish(cfg, run_dir, model, env, train_state, logger, resumed)
 
 
 def export_run(
-    run_dir: str | Path, out: str | Path | None = None, episodes: int | None = None
+    run_dir: str | Path,
+    out: str | Path | None = None,
+    episodes: int | None = None,
+    force: bool = False,
+    replace_ok: bool = False,
 ) -> tuple[Path, dict[str, Any]]:
     """Measure a training run's best model over the full protocol and export it as a suite teacher.
 
@@ -779,18 +914,26 @@ def export_run(
     so the export reads a consistent snapshot, and the run goes on (only the end of ``teachers train``
     marks a run finished). This is how a long teacher ships its best so far without stopping.
     """
+    from rl_distill.errors import check_count
     from rl_distill.evaluation import evaluate
     from rl_distill.teachers.checkpoint import save_teacher
     from rl_distill.teachers.sb3 import load_sb3_zip
 
+    check_count("episodes", episodes)
     run_dir = Path(run_dir)
-    if not (run_dir / "config.json").exists():
+    if not (run_dir / "config.json").is_file():
         raise UserError(
             f"{run_dir} is not a teacher training run (no config.json); "
             "give a runs/<env>__<algo>-teacher__<seed>__<time> folder"
         )
-    conf = json.loads((run_dir / "config.json").read_text())
-    cfg, hp = conf["config"], conf["hyperparams"]
+    try:
+        conf = json.loads((run_dir / "config.json").read_text())
+        cfg, hp = conf["config"], conf["hyperparams"]
+        cfg["env_id"], cfg["algo"]
+    except (OSError, ValueError, KeyError, TypeError):
+        raise UserError(f"{run_dir}/config.json is not a teacher training run's config") from None
+    if out is not None or cfg.get("out"):  # a path the user named (now or when training began), not the run's own
+        check_teacher_out(out if out is not None else cfg["out"], force, replace_ok=replace_ok)
     state = (
         json.loads((run_dir / "state.json").read_text())
         if (run_dir / "state.json").exists()
