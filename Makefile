@@ -27,7 +27,9 @@ test: $(STAMP) lint
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -q -m slow
 
-# The default suite (experiments/lineage.toml): 72 runs, ~6-12 min with 2 workers here; results/lineage/.
+# The default suite (experiments/lineage.toml): 72 runs, ~6-12 min with 2 workers here. Records and report go to
+# runs/results/lineage/ (not tracked): the checkout stays clean. The committed results/lineage/ changes only when
+# asked: .venv/bin/rl-distill bench lineage --workers 2 --resume --out results/lineage
 bench: $(STAMP)
 	$(BIN)/rl-distill bench lineage --workers 2 --resume
 

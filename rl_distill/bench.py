@@ -30,10 +30,11 @@ same layout: ``<runs>/<cell key>/<run dir>/`` with the usual run files, plus ``c
 checkpoint is deleted (it is never resumed).
 
 Run folders are scratch (checkpoints, tensorboard) that another machine or a fresh clone does not have,
-so each finished cell also leaves a record, ``results/<suite>/runs/<cell key>.json`` (its cell, summary and
-learning curve: a few KB, committed with the results). A cell with a record made with the same teacher
-weights is finished and never runs again, and the report is drawn from the records: a long suite
-accumulates across machines and sessions.
+so each finished cell also leaves a record, ``<results>/runs/<cell key>.json`` (its cell, summary and learning
+curve: a few KB, committed with the results). A cell with a record made with the same teacher weights is finished
+and never runs again, and the report is drawn from the records: a long suite accumulates across machines and
+sessions. ``<results>`` is ``runs/results/<suite>`` by default, which starts from the committed records of
+``results/<suite>`` and leaves that folder as it is; ``--out results/<suite>`` writes the committed results.
 """
 
 from __future__ import annotations
@@ -58,6 +59,9 @@ from typing import Any
 
 from rl_distill.errors import UserError
 from rl_distill.records import (
+    committed_results,
+    copy_records,
+    default_out,
     finished_summary,
     load_record,
     record_path,
@@ -580,7 +584,8 @@ def _train_cell(c: Cell, out: Path, runs_root: str, teachers: list[str], precisi
         seed=c.seed,
         eval_episodes=c.eval_episodes,
         runs_dir=str(out),
-        resume=True,
+        # Go on from the checkpoint the cell has (run_cell cleared it unless --resume); none: a new run, no note.
+        resume=any(out.glob("*/checkpoint.pt")),
         progress=False,
         options=dict(c.options),
         eval_every=max(1, budget // c.curve_points) if c.curve_points else None,
@@ -590,11 +595,9 @@ def _train_cell(c: Cell, out: Path, runs_root: str, teachers: list[str], precisi
         command=f"rl-distill bench (cell {c.key})",
         precision=precision,
     )
-    summary = run(method, spec)
-    # A finished cell is skipped, never resumed, so its checkpoint only fills the disk: an Atari run's holds its
-    # replay memory (~0.9 GB), and atari-lineage's 63 filled 45 GB. The student and its record stay.
-    (Path(summary["run_dir"]) / "checkpoint.pt").unlink(missing_ok=True)
-    return summary
+    # A finished cell is skipped, never resumed: the run deletes its checkpoint (keep_checkpoint is off), which
+    # would only fill the disk (an Atari run's holds its replay memory, ~0.9 GB; atari-lineage's 63 filled 45 GB).
+    return run(method, spec)
 
 
 def _resolve(runs_root: str | Path, ref: str, c: Cell) -> str:
@@ -991,20 +994,132 @@ def _results(
             yield from _ray(phase, runs_root, workers, address, precision)
 
 
-def _progress_bar(progress: bool, todo: list[Cell], name: str):
-    """A tqdm bar over the runs to do, on stderr; None without progress or with nothing to run."""
-    if not (progress and todo):
+def cell_kind(key: str) -> str:
+    """A cell's key without its seed: the runs of one kind (method, envs, student, budget, options), which cost about
+    the same CPU time."""
+    return key.rsplit("__s", 1)[0]
+
+
+class CpuEstimate:
+    """The CPU seconds that runs will take, from the ``cpu_s`` of finished runs (their records'): a run of a kind
+    with finished runs costs their mean; of another kind, the CPU seconds per env step of finished runs of the same
+    method on the same envs, times its budget; else it is not estimated (one of the ``unknown``)."""
+
+    def __init__(self) -> None:
+        self._by_kind: dict[str, list[float]] = {}
+        self._per_step: dict[tuple[str, tuple[str, ...]], list[float]] = {}
+
+    def add(self, cell: dict[str, Any], summary: dict[str, Any]) -> None:
+        """A finished run's cost: its cell (a record's, as a dict) and summary."""
+        cpu, steps = summary.get("cpu_s"), summary.get("env_steps")
+        if not isinstance(cpu, (int, float)) or cpu <= 0:
+            return  # a record from before runs kept their CPU time
+        self._by_kind.setdefault(cell_kind(cell["key"]), []).append(float(cpu))
+        if steps:
+            self._per_step.setdefault((cell["method"], tuple(cell["envs"])), []).append(float(cpu) / steps)
+
+    def run_s(self, c: Cell) -> float | None:
+        """The estimated CPU seconds of cell ``c``, or None where no finished run tells."""
+        same = self._by_kind.get(cell_kind(c.key))
+        if same:
+            return sum(same) / len(same)
+        rates = self._per_step.get((c.method, tuple(c.envs)))
+        if rates:
+            return sum(rates) / len(rates) * _budget(c)
         return None
-    from tqdm import tqdm
 
-    return tqdm(total=len(todo), unit="run", desc=f"bench {name}", dynamic_ncols=True, file=sys.stderr)
+    def left(self, cells: list[Cell]) -> tuple[float, int]:
+        """The estimated CPU seconds of ``cells`` together, and how many of them have no estimate."""
+        each = [self.run_s(c) for c in cells]
+        return sum(x for x in each if x is not None), sum(x is None for x in each)
 
 
-def _collect(results, bar, runs_root: Path, out_dir: Path) -> tuple[list[dict[str, Any]], list[str]]:
+def _budget(c: Cell) -> int:
+    from rl_distill.distill import default_budget
+    from rl_distill.methods import get_method
+
+    return c.steps or default_budget(get_method(c.method), c.envs)
+
+
+def cpu_estimate(cells: list[Cell], out_dir: Path) -> CpuEstimate:
+    """A :class:`CpuEstimate` from the records in ``out_dir`` of the suite's ``cells`` (this machine's and others')."""
+    est = CpuEstimate()
+    for c in cells:
+        rec = load_record(out_dir, c.key)
+        if rec is not None:
+            est.add(asdict(c), rec.get("summary") or {})
+    return est
+
+
+def cpu_left_text(cpu_s: float, unknown: int, workers: int, runs: int) -> str:
+    """What the CPU estimate says in words: the CPU time left, the wall time it comes to on ``workers`` free cores,
+    and how many of the ``runs`` it could not count."""
+    from rl_distill.report.tables import duration
+
+    if unknown == runs:
+        return "CPU time left unknown (no finished run of these kinds yet)"
+    text = f"about {duration(cpu_s)} of CPU left"
+    text += f", {duration(cpu_s / max(1, min(workers, runs - unknown)))} with {workers} workers on free cores"
+    if unknown:
+        text += f" (not counting {unknown} run{'s' if unknown > 1 else ''} of a kind none has finished yet)"
+    return text
+
+
+class _BenchProgress:
+    """What ``bench`` shows while it runs, on stderr (stdout stays free for ``--json``): a line per finished run and,
+    with ``show``, a bar of the runs done of the selection's total with the CPU time still to come."""
+
+    def __init__(self, show: bool, cells: list[Cell], todo: list[Cell], out_dir: Path, workers: int, name: str):
+        self.left = list(todo)
+        self.workers = workers
+        self.estimate = cpu_estimate(cells, out_dir)
+        cpu_s, unknown = self.estimate.left(self.left)
+        if todo:
+            print(f"bench {name}: {cpu_left_text(cpu_s, unknown, workers, len(todo))}", file=sys.stderr)
+        self.bar = None
+        if show and todo:
+            from tqdm import tqdm
+
+            self.bar = tqdm(
+                total=len(cells),
+                initial=max(0, len(cells) - len(todo)),
+                desc=f"bench {name}",
+                bar_format="{desc}: {n_fmt}/{total_fmt} runs |{bar}| {elapsed}{postfix}",
+                dynamic_ncols=True,
+                file=sys.stderr,
+            )
+            self._postfix(0)
+
+    def _postfix(self, failed: int) -> None:
+        cpu_s, unknown = self.estimate.left(self.left)
+        text = cpu_left_text(cpu_s, unknown, self.workers, len(self.left)) if self.left else ""
+        self.bar.set_postfix_str("; ".join(t for t in (f"{failed} failed" if failed else "", text) if t))
+
+    def ended(self, key: str, msg: str, summary: dict[str, Any] | None, failed: int) -> None:
+        """A run ended (``summary``: it finished), with its line."""
+        cell = next((c for c in self.left if c.key == key), None)
+        if cell is not None:
+            self.left.remove(cell)
+            if summary is not None:
+                self.estimate.add(asdict(cell), summary)
+        if self.bar is None:
+            print(msg, file=sys.stderr)
+            return
+        self.bar.write(msg, file=sys.stderr)  # tqdm.write's default is stdout, which `bench --json` keeps for its JSON
+        self.bar.update(1)
+        self._postfix(failed)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _collect(results, shown: _BenchProgress, runs_root: Path, out_dir: Path) -> tuple[list[dict[str, Any]], list[str]]:
     """Save the record of each cell that finishes and show a line for each result; the failed results and the keys
     of the cells another bench process runs."""
     failed, busy = [], []
     for r in results:
+        summary = None
         if r.get("busy"):
             busy.append(r["key"])
             msg = f"{r['key']}: running in another bench process on {runs_root}, which writes its record"
@@ -1012,19 +1127,13 @@ def _collect(results, bar, runs_root: Path, out_dir: Path) -> tuple[list[dict[st
             failed.append(r)
             msg = f"FAILED {r['key']}: {r['error']}"
         else:
-            s = r["summary"]
-            pct = s["percent_of_teacher"]
+            summary = r["summary"]
+            pct = summary["percent_of_teacher"]
             pct = ", ".join("-" if p is None else f"{p:.0f}%" for p in _as_list(pct))
             msg = f"{r['key']}: {pct} of teacher ({r['s']:.0f} s)"
             save_record(runs_root, out_dir, r["key"])
-        if bar is not None:
-            bar.write(msg, file=sys.stderr)  # tqdm.write's default is stdout, which `bench --json` keeps for its JSON
-            bar.update(1)
-            bar.set_postfix_str(f"{len(failed)} failed" if failed else "", refresh=True)
-        else:
-            print(msg, file=sys.stderr)
-    if bar is not None:
-        bar.close()
+        shown.ended(r["key"], msg, summary, len(failed))
+    shown.close()
     return failed, busy
 
 
@@ -1066,7 +1175,9 @@ def bench(
 
     suite = load_suite(suite_name, seeds)
     runs_root = Path(runs_dir or f"runs/bench/{suite.name}")
-    out_dir = Path(out or f"results/{suite.name}")
+    out_dir = Path(out) if out else default_out(suite.name)
+    # Without --out the committed results stay as they are, and their records say which runs are finished already.
+    committed = committed_results(suite.name) if out is None else None
     cells = [c for c in suite.cells if only is None or any(o in c.key or o in c.label for o in only.split(","))]
     if only is not None and not cells:
         raise UserError(
@@ -1075,18 +1186,26 @@ def bench(
         )
     _check_teachers(cells)
     if dry_run:
-        return plan(suite, cells, out_dir)
+        if committed is None:
+            return plan(suite, cells, out_dir)
+        with tempfile.TemporaryDirectory() as tmp:  # the records the run would start from, as it would copy them
+            keys = [c.key for c in suite.cells] + [p.stem for p in (out_dir / "runs").glob("*.json")]
+            for src in (out_dir, committed):
+                copy_records(src, tmp, keys)
+            return plan(suite, cells, Path(tmp))
     if backend == "ray":
         _ray_connect(address, workers)  # one line within seconds where no cluster answers, before anything is written
     _write_snapshot(suite, runs_root, out_dir)
+    if committed is not None:
+        copy_records(committed, out_dir, [c.key for c in suite.cells])
     sync_records(runs_root, out_dir, [c.key for c in cells])
     _set_aside_stale(suite, cells, runs_root, out_dir, rerun_changed)
     todo = _todo(suite, cells, runs_root, out_dir, backend, workers)
 
-    bar = _progress_bar(progress, todo, suite.name)
+    shown = _BenchProgress(progress, cells, todo, out_dir, workers, suite.name)
     t0 = time.time()
     failed, busy = _collect(
-        _results(todo, backend, runs_root, workers, resume, address, precision), bar, runs_root, out_dir
+        _results(todo, backend, runs_root, workers, resume, address, precision), shown, runs_root, out_dir
     )
     report = bench_report(
         out_dir, changed=changed_defaults(suite.cells, out_dir), stale=stale_records(suite.cells, out_dir)

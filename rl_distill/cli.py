@@ -41,42 +41,31 @@ def _table(rows: list[dict[str, Any]], cols: list[str]) -> str:
     return "\n".join([line(cols), line(["-" * w for w in widths])] + [line(r) for r in cells])
 
 
+def run_folder_line(run_dir: str) -> str:
+    """A run's last line: its folder, what there is to look at in it, and how to open its tensorboard."""
+    from pathlib import Path
+
+    d = Path(run_dir)
+    files = [f for f in ("summary.json", "curve.png") if (d / f).exists()]
+    tb = f"; tensorboard --logdir {d / 'tb'}" if (d / "tb").is_dir() else ""
+    return f"run folder: {d}" + (f" ({', '.join(files)})" if files else "") + tb
+
+
 # --- teachers ----------------------------------------------------------------------------------
 def cmd_teachers_train(a: argparse.Namespace) -> int:
-    from rl_distill.teachers.train import TrainConfig, parse_overrides, train_teacher
+    from rl_distill.teachers.train import TrainConfig, train_teacher
 
-    cfg = TrainConfig(
-        env_id=a.env_id,
-        algo=a.algo,
-        seed=a.seed,
-        steps=a.steps,
-        eval_every=a.eval_every,
-        stop_at=a.stop_at,
-        out=a.out,
-        runs_dir=a.runs_dir,
-        resume=a.resume,
-        device=a.device,
-        precision=a.precision,
-        n_envs=a.n_envs,
-        sticky_actions=a.sticky_actions,
-        progress=not a.no_progress,
-        final_episodes=a.final_episodes,
-        eval_episodes=a.eval_episodes,
-        checkpoint_every=a.checkpoint_every,
-        init_from=a.init_from,
-        hyperparams=parse_overrides(a.hyperparams),
-        threads=a.threads,
-        force=a.force,
-    )
+    cfg = TrainConfig(**config_values(a, TrainConfig))
     summary = train_teacher(cfg)
     if a.json:
         _print_json(summary)
     else:
         s = summary["score"]
         print(
-            f"{a.algo} {a.env_id}: {s['mean']:.1f} ± {s['std']:.1f} over {s['n']} episodes "
+            f"{cfg.algo} {cfg.env_id}: {s['mean']:.1f} ± {s['std']:.1f} over {s['n']} episodes "
             f"after {summary['steps']} steps ({summary['wall_s']:.0f} s) -> {summary['teacher']}"
         )
+        print(run_folder_line(summary["run_dir"]))
     return 0
 
 
@@ -143,20 +132,21 @@ def cmd_teachers_list(a: argparse.Namespace) -> int:
 
 def _eval_one(
     source: str,
-    episodes: int,
+    episodes: int | None,
     seed: int,
     env_id: str | None,
     own_protocol: bool = True,
     allow_mismatch: bool = False,
 ) -> dict[str, Any]:
     """Evaluate a teacher on its env (or ``env_id``, which must be its own unless ``allow_mismatch``), under the
-    protocol it records unless ``own_protocol`` is False (then the env family's default)."""
+    protocol it records unless ``own_protocol`` is False (then the env family's default); ``episodes`` None: the
+    family's ``eval_episodes``. A bar on stderr shows the games done and their running mean."""
     from rl_distill.envs import check_env_id, family_of
     from rl_distill.errors import check_count, check_seed
     from rl_distill.evaluation import evaluate
     from rl_distill.teachers import load_teacher
 
-    check_count("episodes", episodes, none_ok=False)
+    check_count("episodes", episodes)
     check_seed(seed)
     if env_id:
         check_env_id(env_id)
@@ -170,7 +160,8 @@ def _eval_one(
             "(--env with --allow-mismatch evaluates it there all the same)"
         )
     proto = family_of(env).protocol(**t.meta["protocol"]) if own_protocol and t.meta.get("protocol") else None
-    res = evaluate(t, env, episodes=episodes, seed=seed, protocol=proto)
+    episodes = episodes or family_of(env).eval_episodes
+    res = evaluate(t, env, episodes=episodes, seed=seed, protocol=proto, progress=f"{source} on {env}")
     return {
         "teacher": source,
         "env_id": env,
@@ -308,8 +299,6 @@ def add_method_options(parser: argparse.ArgumentParser, method: ModuleType) -> N
         "the others aliases",
     )
     for opt in options(method.Config):
-        metavar = _METAVARS[opt.type] + ("|none" if opt.optional else "")
-        default = "" if opt.default is dataclasses.MISSING else f" (default: {_shown(opt.default)})"
         group.add_argument(
             *opt.flags,
             dest=_OPTION + opt.name,
@@ -317,9 +306,48 @@ def add_method_options(parser: argparse.ArgumentParser, method: ModuleType) -> N
             type=_option_type(opt),
             nargs="+" if opt.many else None,
             default=argparse.SUPPRESS,
-            metavar=metavar,
-            help=(opt.help + default).replace("%", "%%"),
+            metavar=_METAVARS[opt.type] + ("|none" if opt.optional else ""),
+            help=_help(opt, opt.default is not dataclasses.MISSING),
         )
+
+
+def _help(opt, show_default: bool) -> str:
+    """An option's help: its field's docstring, and its default where ``show_default`` (or its field says the values
+    a None default stands for)."""
+    shown = opt.default_text() if opt.default_text else _shown(opt.default) if show_default else None
+    return (opt.help + (f" (default: {shown})" if shown else "")).replace("%", "%%")
+
+
+def add_config_flags(parser: argparse.ArgumentParser, cls: type) -> None:
+    """One flag per field of the dataclass ``cls`` that has one (rl_distill.configs.options: RunSpec's,
+    TrainConfig's), named, typed and explained as its field says, with its default where it is a value; a bool is
+    a switch (``--resume``, or ``--no-progress`` for one on by default). A flag not given is left out of the
+    namespace (``argparse.SUPPRESS``), so the field's default is the one default: :func:`config_values` reads the
+    rest."""
+    from rl_distill.configs import options
+
+    for opt in options(cls):
+        # A value is shown; None, an empty list and a switch's state are what the docstring says they mean.
+        shown = not (opt.default in (dataclasses.MISSING, None, [], {}) or isinstance(opt.default, bool))
+        kw: dict[str, Any] = {"help": _help(opt, shown)}
+        if opt.type is bool and not opt.many:
+            kw["action"] = "store_false" if opt.default else "store_true"
+        else:
+            kw.update(type=opt.type, nargs="+" if opt.many and "action" not in opt.argparse else None)
+        kw.update(opt.argparse)
+        if opt.flags[0].startswith("-"):
+            parser.add_argument(*opt.flags, dest=opt.name, default=argparse.SUPPRESS, **kw)
+        else:  # a positional argument
+            parser.add_argument(opt.flags[0], **kw)
+
+
+def config_values(a: argparse.Namespace, cls: type) -> dict[str, Any]:
+    """The fields of ``cls`` given on the command line (:func:`add_config_flags`), by name, each converted where
+    its field says (``--hyperparams KEY=VALUE ...`` to a dict)."""
+    from rl_distill.configs import options
+
+    given = vars(a)
+    return {o.name: o.convert(given[o.name]) if o.convert else given[o.name] for o in options(cls) if o.name in given}
 
 
 def method_options(a: argparse.Namespace) -> dict[str, Any]:
@@ -331,26 +359,7 @@ def run_spec(a: argparse.Namespace):
     """The RunSpec of a parsed ``distill`` command."""
     from rl_distill.distill import RunSpec
 
-    return RunSpec(
-        method=a.method,
-        teachers=a.teacher or [],
-        envs=a.env or [],
-        student=a.student,
-        steps=a.steps,
-        seed=a.seed,
-        device=a.device,
-        eval_episodes=a.eval_episodes,
-        runs_dir=a.runs_dir,
-        resume=a.resume,
-        progress=not a.no_progress,
-        options=method_options(a),
-        init_from=a.init_from,
-        keep=a.keep or [],
-        keep_teachers=a.keep_teacher or [],
-        precision=a.precision,
-        threads=a.threads,
-        keep_checkpoint=a.keep_checkpoint,
-    )
+    return RunSpec(method=a.method, options=method_options(a), **config_values(a, RunSpec))
 
 
 def cmd_distill(a: argparse.Namespace) -> int:
@@ -380,9 +389,9 @@ def cmd_distill(a: argparse.Namespace) -> int:
         print(
             f"env_steps {summary['env_steps']}, teacher_queries {summary['teacher_queries']}, "
             f"gradient_steps {summary['gradient_steps']}, "
-            f"wall {summary['wall_s']:.1f} s, student {summary['student']} ({summary['student_params']} params), "
-            f"run {summary['run_dir']}"
+            f"wall {summary['wall_s']:.1f} s, student {summary['student']} ({summary['student_params']} params)"
         )
+        print(run_folder_line(summary["run_dir"]))
     return 0
 
 
@@ -495,72 +504,22 @@ class _Parser(argparse.ArgumentParser):
 
 
 JSON_HELP = "print one JSON document on stdout (everything else on stderr)"
-THREADS_HELP = (
-    "torch threads (default: 1 for MLP and MinAtar networks, whose products are too small to gain from more; "
-    "torch's default for the Nature CNN); several runs at once: one thread each"
-)
 
 
 def _add_teachers_train(t) -> None:
-    """`teachers train`: its flags are TrainConfig's."""
+    """`teachers train`: its flags are TrainConfig's (add_config_flags), and --json."""
+    from rl_distill.teachers.config import TrainConfig
+
     tr = t.add_parser("train", help="train a teacher with Stable-Baselines3 (rl-zoo3 hyperparameters)")
-    tr.add_argument("env_id", help="gymnasium or ALE env id, e.g. CartPole-v1, ALE/Pong-v5")
-    tr.add_argument("--algo", choices=["ppo", "dqn"], default="ppo", help="SB3 algorithm (default ppo)")
-    tr.add_argument("--seed", type=int, default=0, help="training seed (default 0)")
-    tr.add_argument("--steps", type=int, default=None, help="total env steps (default: rl-zoo3 budget)")
-    tr.add_argument(
-        "--eval-every", type=int, default=None, help="env steps between evaluations (default: 1/20 of the budget)"
-    )
-    tr.add_argument("--eval-episodes", type=int, default=20, help="episodes per periodic evaluation")
-    tr.add_argument(
-        "--final-episodes", type=int, default=None, help="episodes of the final evaluation (default 100, Atari 30)"
-    )
-    tr.add_argument(
-        "--checkpoint-every",
-        type=int,
-        default=None,
-        help="env steps between resumable checkpoints (default: every evaluation)",
-    )
-    tr.add_argument("--stop-at", type=float, default=None, help="stop once a periodic evaluation reaches this mean")
-    tr.add_argument(
-        "--out",
-        default=None,
-        help="exported teacher path (no suffix); an existing teacher or the shipped zoo only with --force",
-    )
-    tr.add_argument("--force", action="store_true", help="let --out replace a teacher, or write into the zoo")
-    tr.add_argument("--threads", type=int, default=None, help=THREADS_HELP)
-    tr.add_argument("--runs-dir", default="runs", help="where run folders go (default runs)")
-    tr.add_argument("--resume", action="store_true", help="continue the latest unfinished run from its checkpoint")
-    tr.add_argument(
-        "--hyperparams",
-        nargs="+",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override the rl-zoo3 entry, e.g. learning_starts=20000 exploration_fraction=0.05 (TOML values)",
-    )
-    tr.add_argument(
-        "--init-from",
-        default=None,
-        metavar="TEACHER",
-        help="continue training an exported teacher (shipped id or path) in a new run: "
-        "weights, steps, curve carry over",
-    )
-    tr.add_argument("--device", default="auto", help="auto | cpu | cuda[:N] (default auto)")
-    tr.add_argument("--precision", choices=PRECISIONS, default="auto", help=PRECISION_HELP)
-    tr.add_argument("--n-envs", type=int, default=None, help="parallel envs (default: the hyperparameter entry's)")
-    tr.add_argument(
-        "--sticky-actions",
-        type=float,
-        default=None,
-        help="Atari and MinAtar: sticky-action probability (default: ALE v5's 0.25, MinAtar's 0.1)",
-    )
-    tr.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_config_flags(tr, TrainConfig)
     tr.add_argument("--json", action="store_true", help=JSON_HELP)
     tr.set_defaults(func=cmd_teachers_train)
 
 
 def _add_teachers_others(t) -> None:
     """`teachers export`, `list`, `eval`, `eval-all` and `report`."""
+    from rl_distill.envs import family_values
+
     ex = t.add_parser(
         "export",
         help="measure a training run's best model so far and export it as a teacher (the run may go on training)",
@@ -573,7 +532,10 @@ def _add_teachers_others(t) -> None:
     )
     ex.add_argument("--force", action="store_true", help="let --out replace a teacher, or write into the zoo")
     ex.add_argument(
-        "--episodes", type=int, default=None, help="evaluation episodes (default: 30 on Atari, 100 otherwise)"
+        "--episodes",
+        type=int,
+        default=None,
+        help=f"evaluation episodes (default {family_values('teacher_eval_episodes')})",
     )
     ex.add_argument("--json", action="store_true", help=JSON_HELP)
     ex.set_defaults(func=cmd_teachers_export)
@@ -588,7 +550,13 @@ def _add_teachers_others(t) -> None:
         help="a shipped teacher id (teachers list), a path to <name>.json / .safetensors / an SB3 .zip / an rl-zoo "
         "folder, or hf://ORG/REPO[/FILE]",
     )
-    ev.add_argument("--episodes", type=int, default=100, help="evaluation episodes (default 100)")
+    ev.add_argument(
+        "--episodes",
+        type=int,
+        default=None,
+        help=f"evaluation episodes (default {family_values('eval_episodes')}, as a distill run's final evaluation; "
+        "a bar on stderr shows the games done and their mean)",
+    )
     ev.add_argument("--seed", type=int, default=0, help="first episode seed (default 0)")
     ev.add_argument("--env", default=None, help="env id (default: the one the teacher records)")
     ev.add_argument(
@@ -641,52 +609,10 @@ def _add_teachers(sub) -> None:
 
 def _distill_common() -> argparse.ArgumentParser:
     """The flags every method takes (RunSpec's), as a parent parser; each method's parser adds its own options."""
+    from rl_distill.distill import RunSpec
+
     d = argparse.ArgumentParser(add_help=False)
-    d.add_argument(
-        "--teacher",
-        action="append",
-        help="shipped id, teacher file or folder, a finished run (runs/<run>: its student) or a hub teacher "
-        "hf://ORG/REPO[/FILE]; repeat for multi-task",
-    )
-    d.add_argument("--env", action="append", help="env id per teacher (default: the teacher's)")
-    d.add_argument("--student", default=None, help="mlp-64-64, cnn-32-64-64-512, nature, rusu-4x, rusu-15x, rusu-27x")
-    d.add_argument("--steps", type=int, default=None, help="env-step budget")
-    d.add_argument("--seed", type=int, default=0, help="seed of the student, envs and sampling (default 0)")
-    d.add_argument("--device", default="auto", help="auto|cpu|cuda")
-    d.add_argument("--precision", choices=PRECISIONS, default="auto", help=PRECISION_HELP)
-    d.add_argument("--eval-episodes", type=int, default=None, help="final evaluation episodes (default 100, Atari 10)")
-    d.add_argument("--runs-dir", default="runs", help="where run folders go (default runs)")
-    d.add_argument(
-        "--resume",
-        action="store_true",
-        help="continue the newest unfinished run of this env, method and seed from its checkpoint (same options)",
-    )
-    d.add_argument(
-        "--init-from",
-        default=None,
-        help="a finished run folder whose student starts this one: its shared layers (transfer), "
-        "and the heads of the envs it had heads for (continuation)",
-    )
-    d.add_argument(
-        "--keep",
-        action="append",
-        metavar="ENV",
-        help="an env the student keeps a head for (from --init-from) without training on it, scored on the curve "
-        "and at the end (continual learning); repeatable",
-    )
-    d.add_argument(
-        "--keep-teacher",
-        action="append",
-        metavar="TEACHER",
-        help="the teacher each --keep env is scored against, in order (default: the shipped ppo-<env>)",
-    )
-    d.add_argument("--threads", type=int, default=None, help=THREADS_HELP)
-    d.add_argument(
-        "--keep-checkpoint",
-        action="store_true",
-        help="keep checkpoint.pt once the run has finished (by default it is deleted, with the run's .lock)",
-    )
-    d.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_config_flags(d, RunSpec)
     d.add_argument("--json", action="store_true", help="print the run summary as one JSON document")
     return d
 
@@ -742,20 +668,33 @@ def _add_distill(sub) -> None:
 
 def _add_bench(sub) -> None:
     """`rl-distill bench [SUITE]`: bench()'s arguments."""
-    b = sub.add_parser("bench", help="run a benchmark suite (experiments/<suite>.toml) and write results/<suite>/")
+    b = sub.add_parser(
+        "bench",
+        help="run a benchmark suite (experiments/<suite>.toml), write its records and report (runs/results/<suite>/)",
+    )
     b.add_argument(
         "suite", nargs="?", default="lineage", help="suite name in experiments/ or a .toml path (default: lineage)"
     )
     b.add_argument("--seeds", type=int, default=None, help="seeds per configuration (default: the suite's)")
-    b.add_argument("--workers", type=int, default=2, help="runs at once (one core each)")
-    b.add_argument("--out", default=None, help="results folder (default results/<suite>)")
+    b.add_argument("--workers", type=int, default=2, help="runs at once, one core each (default 2)")
+    b.add_argument(
+        "--out",
+        default=None,
+        help="results folder (default runs/results/<suite>, which starts from the records of the committed "
+        "results/<suite> and leaves it as it is; --out results/<suite> updates the committed results)",
+    )
     b.add_argument("--runs-dir", default=None, help="run folders (default runs/bench/<suite>)")
     b.add_argument(
         "--resume",
         action="store_true",
         help="continue interrupted runs from their checkpoints (finished runs are always kept)",
     )
-    b.add_argument("--backend", choices=["local", "ray"], default="local", help="worker processes here, or Ray tasks")
+    b.add_argument(
+        "--backend",
+        choices=["local", "ray"],
+        default="local",
+        help="worker processes here, or Ray tasks (default local)",
+    )
     b.add_argument("--address", default=None, help="Ray cluster address (default: start a local Ray)")
     b.add_argument(
         "--only",

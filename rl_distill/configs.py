@@ -5,6 +5,10 @@ flag. The field's name stays the option's key (``RunSpec.options``, suite files,
 ``--field-name`` unless the field lists others in ``field(metadata={"flags": (...)})``, the first one the name
 shown first, the rest aliases (old or shared names). The help is the field's attribute docstring, the string
 literal right after it in the class body. Core module: it imports no method.
+
+The run's own settings (``RunSpec``, ``TrainConfig``) are flags the same way: :func:`flag` adds what a field's
+type does not say (a repeatable flag, choices, a converter), and ``metadata=NO_FLAG`` keeps a field off the
+command line (a library or bench setting).
 """
 
 from __future__ import annotations
@@ -23,6 +27,25 @@ from typing import Any
 
 FLAGS = "flags"
 """The ``metadata`` key of a field's flag names."""
+ARGPARSE = "argparse"
+"""The ``metadata`` key of a field's further argparse keywords (``action="append"``, ``choices``, ``metavar``)."""
+CONVERT = "convert"
+"""The ``metadata`` key of the function that turns a field's parsed words into its value."""
+DEFAULT_TEXT = "default_text"
+"""The ``metadata`` key of the function that says a ``None`` default's values (where they live elsewhere)."""
+NO_FLAG = {"cli": False}
+"""A field's ``metadata`` where it has no flag."""
+
+
+def flag(*flags: str, convert: Any = None, default_text: Any = None, **argparse_keywords: Any) -> dict[str, Any]:
+    """A field's ``metadata``: its option strings (none given: ``--field-name``; a name without dashes is a
+    positional argument), argparse keywords beyond what its type gives, ``convert``, for a field with no
+    command-line form of its own: the flag takes words (``KEY=VALUE ...``) and ``convert`` makes the value of them,
+    and ``default_text``, for a ``None`` default that means values defined elsewhere (an env family's): a function
+    that says them, so that the help states them without writing them again."""
+    extra = {CONVERT: convert, DEFAULT_TEXT: default_text}
+    return {FLAGS: flags, ARGPARSE: argparse_keywords} | {k: v for k, v in extra.items() if v is not None}
+
 
 SCALARS = (int, float, str, bool)
 
@@ -45,6 +68,12 @@ class Option:
     """The dataclass default (``dataclasses.MISSING`` where there is none)."""
     help: str
     """The field's docstring on one line ("" where it has none)."""
+    argparse: dict[str, Any] = dataclasses.field(default_factory=dict, compare=False)
+    """Further argparse keywords (:func:`flag`)."""
+    convert: Any = None
+    """What turns the flag's words into the field's value (:func:`flag`), or None."""
+    default_text: Any = None
+    """What says a ``None`` default's values for the help (:func:`flag`), or None."""
 
 
 @functools.lru_cache(maxsize=None)
@@ -97,7 +126,7 @@ def flags_of(f: dataclasses.Field) -> tuple[str, ...]:
 
 
 def options(cls: type) -> list[Option]:
-    """Every init field of a Config dataclass, in field order."""
+    """Every init field of a Config dataclass that has a flag (not ``NO_FLAG``), in field order."""
     return list(_options(cls))
 
 
@@ -107,16 +136,19 @@ def _options(cls: type) -> tuple[Option, ...]:
     docs = field_docs(cls)
     out = []
     for f in dataclasses.fields(cls):
-        if not f.init:
+        if not f.init or f.metadata.get("cli", True) is False:
             continue
-        typ, optional, many = _kind(hints[f.name], f"{cls.__module__}.{cls.__qualname__}.{f.name}")
+        convert = f.metadata.get(CONVERT)
+        where = f"{cls.__module__}.{cls.__qualname__}.{f.name}"
+        typ, optional, many = (str, False, True) if convert else _kind(hints[f.name], where)
         if f.default is not dataclasses.MISSING:
             default = f.default
         elif f.default_factory is not dataclasses.MISSING:
             default = f.default_factory()
         else:
             default = dataclasses.MISSING
-        out.append(Option(f.name, flags_of(f), typ, optional, many, default, docs.get(f.name, "")))
+        extra, text, doc = dict(f.metadata.get(ARGPARSE, {})), f.metadata.get(DEFAULT_TEXT), docs.get(f.name, "")
+        out.append(Option(f.name, flags_of(f), typ, optional, many, default, doc, extra, convert, text))
     return tuple(out)
 
 

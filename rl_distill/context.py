@@ -157,6 +157,10 @@ class CurveEvaluator:
         self.logger, self.clock = logger, clock
         self.every, self.episodes, self.seed, self.cache = every, episodes, seed, cache
         self._next = 0
+        self.latest: tuple[int, float] | None = None
+        """The last point: its env step and the greedy mean return (over the heads), for the progress bar."""
+        self.show_progress = False
+        """Each evaluation's games on a bar of their own (set by a Context with a progress bar)."""
 
     def maybe_evaluate(self, step: int, force: bool = False) -> None:
         """A point at env step ``step`` if one is due (``force``: now, where the run has a curve)."""
@@ -166,11 +170,22 @@ class CurveEvaluator:
         with self.clock.not_training():
             vals = self._evaluate(step)
         self.logger.scalars(step, {**vals, "time/wall_s": self.clock.training_s})
+        self.latest = step, float(np.mean([v for k, v in vals.items() if k.startswith("eval/mean_reward")]))
 
     def resume_at(self, step: int) -> None:
         """The next point of a run resumed at ``step``."""
         if self.every:
             self._next = (step // self.every + 1) * self.every
+
+    def plot(self, path: Path, teacher_scores: list[float | None], title: str) -> None:
+        """The run's learning curve as a PNG (a panel per head: greedy and sampling student, the teacher's score),
+        drawn from the run's ``scalars.jsonl``; nothing where the run has no curve."""
+        if not self.every:
+            return
+        from rl_distill.report.plots import plot_run_curve
+        from rl_distill.runs import read_scalars
+
+        plot_run_curve(read_scalars(self.logger.dir), self.env_ids, teacher_scores, path, title)
 
     def _evaluate(self, step: int) -> dict[str, float]:
         # The untrained student (step 0 of a fresh run) is the same for every method of a seed: cached.
@@ -182,6 +197,7 @@ class CurveEvaluator:
         with torch.no_grad(), torch.autocast(self.device.type, enabled=False):  # in fp32, as the final evaluation
             suffix = len(self.env_ids) > 1
             for i, env_id in enumerate(self.env_ids):
+                shown = f"curve point at step {step}, {{}} student on {env_id}" if self.show_progress else None
                 res = evaluate_cached(
                     student_policy(self.student, i, self.device),
                     f"{fingerprint}:task{i}:{self.device.type}",
@@ -191,6 +207,7 @@ class CurveEvaluator:
                     cache,
                     label=f"untrained {self.student.spec}",
                     stall_steps=STALL_STEPS,
+                    progress=shown and shown.format("greedy"),
                 )
                 vals["eval/mean_reward" + ("/" + env_id if suffix else "")] = res["mean"]
                 sampled = evaluate_cached(
@@ -201,6 +218,7 @@ class CurveEvaluator:
                     self.seed + 1,
                     cache,
                     label=f"untrained {self.student.spec}, sampling",
+                    progress=shown and shown.format("sampling"),
                 )
                 vals["eval/sampled_mean_reward" + ("/" + env_id if suffix else "")] = sampled["mean"]
         self.student.train(was_training)
@@ -247,6 +265,8 @@ class Context:
         self._pbar = None
         if progress is not None:  # the progress bar's label
             from tqdm import tqdm
+
+            curve.show_progress = True
 
             self._pbar = tqdm(total=budget, unit="step", desc=progress, dynamic_ncols=True, file=sys.stderr)
 
@@ -321,13 +341,23 @@ class Context:
         self.curve.maybe_evaluate(self.env_steps)
         if self._pbar is not None:
             self._pbar.n = min(self.env_steps, self.budget)
-            loss = vals.get("distill/loss", vals.get("train/loss"))
-            self._pbar.set_postfix_str(
-                f"ret {vals.get('rollout/ep_rew_mean', float('nan')):.1f}"
-                + (f" loss {loss:.3g}" if loss is not None else ""),
-                refresh=False,
-            )
+            self._pbar.set_postfix_str(self._bar_fields(vals), refresh=False)
             self._pbar.refresh()
+
+    def _bar_fields(self, vals: Mapping[str, Any]) -> str:
+        """The progress bar's fields, each named, each shown once it has a value: the mean return of the last 100
+        episodes played in training (by whichever policy acts: the teacher, a mixture or the student), the loss
+        under its scalar's name, and the learning curve's last greedy evaluation."""
+        fields = []
+        if vals.get("rollout/ep_rew_mean") is not None:
+            fields.append(f"return of played episodes {vals['rollout/ep_rew_mean']:.1f}")
+        loss = next((k for k in ("distill/loss", "train/loss") if vals.get(k) is not None), None)
+        if loss is not None:
+            fields.append(f"{loss} {vals[loss]:.3g}")
+        if self.curve.latest is not None:
+            step, mean = self.curve.latest
+            fields.append(f"greedy eval {mean:.1f} at step {step}")
+        return " | ".join(fields)
 
     def maybe_checkpoint(self, optimizer: Optimizer, state: MethodState = None, force: bool = False) -> None:
         def build() -> dict[str, Any]:

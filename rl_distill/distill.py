@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
-import shutil
 import sys
 import tempfile
 import time
@@ -24,25 +23,21 @@ import numpy as np
 import torch
 from safetensors.torch import save_file
 
-from rl_distill.configs import check_types, check_values, make_config
+from rl_distill.configs import NO_FLAG, check_types, check_values, flag, make_config
 from rl_distill.context import Checkpointer, Context, CurveEvaluator, RunClock
-from rl_distill.envs import EnvSpec, check_env_id, env_spec, family_of, one_family, score_floor
+from rl_distill.envs import EnvSpec, check_env_id, env_spec, family_of, family_values, one_family, score_floor
 from rl_distill.errors import SpaceMismatchError, UserError, check_count, check_device, check_dir, check_seed
 from rl_distill.evaluation import STALL_STEPS, evaluate, evaluate_teacher
 from rl_distill.guard import DivergenceGuard, check_resume_steps, check_threads, default_threads, torch_threads
-from rl_distill.precision import autocast, check_precision, resolve_precision
+from rl_distill.precision import PRECISIONS, autocast, check_precision, resolve_precision
 from rl_distill.protocol import EnvDefaultsHook, Method
 from rl_distill.runs import (
-    LockHeld,
     RunLogger,
     atomic_write_bytes,
     atomic_write_json,
+    claim_run_dir,
     cli_command,
-    find_resumable,
-    hold_lock,
     machine,
-    new_run_dir,
-    run_name,
     to_json,
 )
 from rl_distill.students import (  # noqa: F401 (load_student: public here too)
@@ -59,53 +54,70 @@ from rl_distill.teachers.hub import warn_protocol
 
 @dataclass
 class RunSpec:
-    """What every method takes (the common `rl-distill distill` flags)."""
+    """What every method takes: the common `rl-distill distill` flags, one per field (rl_distill.configs), the
+    field's docstring its help; ``NO_FLAG`` fields are set by a library caller or a bench cell."""
 
-    method: str
-    teachers: list[str]
-    envs: list[str] = field(default_factory=list)
-    """One env per teacher (default: the env each teacher records)."""
-    student: str | None = None
-    """Student spec (students.py); default mlp-64-64 for control, nature for Atari."""
+    method: str = field(metadata=NO_FLAG)
+    teachers: list[str] = field(default_factory=list, metadata=flag("--teacher", action="append", metavar="TEACHER"))
+    """Shipped id, teacher file or folder, a finished run (runs/<run>: its student) or a hub teacher
+    hf://ORG/REPO[/FILE]; repeat for multi-task."""
+    envs: list[str] = field(default_factory=list, metadata=flag("--env", action="append", metavar="ENV"))
+    """Env id per teacher (default: the env each teacher records)."""
+    student: str | None = field(default=None, metadata=flag(default_text=lambda: family_values("default_student")))
+    """Student spec (students.py): mlp-64-64, cnn-32-64-64-512, nature, rusu-4x, rusu-15x, rusu-27x, mcnn-16-128 ...
+    (None: the env family's)."""
     steps: int | None = None
-    """Env-step budget (default: the method's DEFAULT_STEPS for the env)."""
+    """Env-step budget (default: the method's budget for the env)."""
     seed: int = 0
+    """Seed of the student, envs and sampling."""
     device: str = "auto"
-    precision: str = "auto"
-    """auto | fp32 | bf16: bf16 autocast in training (precision.py); evaluations always in fp32."""
-    eval_episodes: int | None = None
-    """Episodes of the final evaluation (default 100 control, 10 Atari)."""
-    eval_seed: int = 2_000_000
+    """auto|cpu|cuda."""
+    precision: str = field(default="auto", metadata=flag(choices=PRECISIONS))
+    """bf16 autocast for the networks' matrix products in training, fp32 parameters, optimizer state and losses;
+    auto: bf16 for image (CNN) networks where the device computes it natively, else fp32 (precision.py);
+    evaluations always in fp32."""
+    eval_episodes: int | None = field(default=None, metadata=flag(default_text=lambda: family_values("eval_episodes")))
+    """Final evaluation episodes (None: the env family's)."""
+    eval_seed: int = field(default=2_000_000, metadata=NO_FLAG)
     runs_dir: str = "runs"
+    """Where run folders go."""
     resume: bool = False
-    progress: bool = True
-    tensorboard: bool = True
-    checkpoint_every_s: float = 120.0
+    """Continue the newest unfinished run of this env, method and seed from its checkpoint (same options); where
+    there is none, one line says so and a new run starts."""
+    progress: bool = field(default=True, metadata=flag("--no-progress"))
+    """A progress bar while it trains (--no-progress: none)."""
+    tensorboard: bool = field(default=True, metadata=NO_FLAG)
+    checkpoint_every_s: float = field(default=120.0, metadata=NO_FLAG)
     """Seconds between resumable checkpoints (0: at every chance)."""
-    eval_every: int | None = None
-    """Env steps between learning-curve evaluations of the student (``eval/mean_reward``); None: only the final one."""
-    curve_episodes: int = 10
+    eval_every: int | None = field(default=None, metadata=flag(metavar="STEPS"))
+    """Env steps between learning-curve evaluations of the student (greedy and sampling, logged as eval/mean_reward
+    and eval/sampled_mean_reward, drawn in the run's curve.png); none by default: only the final evaluation."""
+    curve_episodes: int = field(default=10, metadata=flag(metavar="N"))
     """Episodes of each learning-curve evaluation."""
     init_from: str | None = None
-    """A finished run folder whose student initialises this one: its shared layers (Actor-Mimic transfer to new
-    games), and its heads too where it played the same games (a continuation); see ``transfer_weights``."""
-    eval_cache: str | None = None
+    """A finished run folder whose student starts this one: its shared layers (Actor-Mimic transfer to new games),
+    and the heads of the envs it had heads for (a continuation: transfer_weights)."""
+    eval_cache: str | None = field(default=None, metadata=NO_FLAG)
     """Folder caching evaluations per (weights, env, episodes, seed): a grid evaluates each teacher, and each untrained
     student (the first learning-curve point, the same for every method of a seed), once."""
-    options: dict[str, Any] = field(default_factory=dict)
-    """Method-specific options (fields of the method's Config)."""
-    keep: list[str] = field(default_factory=list)
-    """Envs the student keeps a head for without training on them (continual learning: how a game learnt before
-    fares while the student learns these): their heads come from ``init_from`` where it had them, and each is
-    evaluated on the learning curve and at the end, against its reference teacher."""
-    keep_teachers: list[str] = field(default_factory=list)
-    """The reference teacher of each kept env, in order (default: the shipped ppo-<env>)."""
-    command: str | None = field(default_factory=cli_command)
+    options: dict[str, Any] = field(default_factory=dict, metadata=NO_FLAG)
+    """Method-specific options (fields of the method's Config; the CLI's method flags)."""
+    keep: list[str] = field(default_factory=list, metadata=flag(action="append", metavar="ENV"))
+    """An env the student keeps a head for (from --init-from) without training on it, scored on the learning curve
+    and at the end against its reference teacher (continual learning: how a game learnt before fares while the
+    student learns these); repeatable."""
+    keep_teachers: list[str] = field(
+        default_factory=list, metadata=flag("--keep-teacher", action="append", metavar="TEACHER")
+    )
+    """The teacher each --keep env is scored against, in order (default: the shipped ppo-<env>)."""
+    command: str | None = field(default_factory=cli_command, metadata=NO_FLAG)
     """The command line that started the run (None for a library call)."""
     threads: int | None = None
-    """Torch threads of the run (None: guard.default_threads, one for MLP and MinAtar students)."""
+    """Torch threads (default: 1 for MLP and MinAtar networks, whose products are too small to gain from more;
+    torch's default for the Nature CNN); several runs at once: one thread each."""
     keep_checkpoint: bool = False
-    """Keep ``checkpoint.pt`` once the run has finished (a finished run is never resumed: by default it goes)."""
+    """Keep checkpoint.pt once the run has finished (by default it is deleted, with the run's .lock: a finished run
+    is never resumed)."""
 
     def __post_init__(self) -> None:
         """Every value checked before any folder or file is made (one-line errors)."""
@@ -297,44 +309,33 @@ def _changed_on_resume(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
 
 @contextlib.contextmanager
 def _claim_run_dir(method: Method, spec: RunSpec, env_ids: list[str], config: dict[str, Any]):
-    """The run folder, locked for this process while the block runs: with ``resume``, the newest unfinished
-    one of this env, method and seed (refused if another process holds it, or if it was started with other
-    options), else a new one. A new folder that a user error stops before its first checkpoint is removed,
-    so no half-made run is left for a later ``--resume`` to pick up."""
+    """The run folder (runs.claim_run_dir: locked while the block runs, removed if a user error stops a new one
+    before its first checkpoint), with its config.json: with ``resume``, the newest unfinished one of this env,
+    method and seed, refused if it was started with other options or has trained past the budget; else a new one.
+    A finished run's checkpoint goes unless ``keep_checkpoint``: a finished run is never resumed."""
     tag = "+".join(env_ids)
-    prefix = run_name(tag, method.NAME, spec.seed, 0).rsplit("__", 1)[0]
-    run_dir = find_resumable(spec.runs_dir, prefix, "checkpoint.pt") if spec.resume else None
-    fresh = run_dir is None
-    made_root = not Path(spec.runs_dir).exists()  # removed again with a refused run's folder, if left empty
-    run_dir = run_dir or new_run_dir(spec.runs_dir, tag, method.NAME, spec.seed)
-    try:
-        with hold_lock(run_dir / ".lock"):
-            if not fresh and (run_dir / "config.json").exists():
-                changed = _changed_on_resume(json.loads((run_dir / "config.json").read_text()), config)
-                if changed:
-                    raise UserError(
-                        f"--resume: {run_dir} was started with other options: {', '.join(changed)}; "
-                        "give the same ones, or drop --resume for a new run"
-                    )
-            if not fresh:
-                check_resume_steps(run_dir / "checkpoint.pt", config["budget"])
-            atomic_write_json(run_dir / "config.json", config)
-            yield run_dir
-        # Finished: a finished run is never resumed, so its checkpoint only fills the disk (bench deletes it too).
-        if not spec.keep_checkpoint:
-            (run_dir / "checkpoint.pt").unlink(missing_ok=True)
-        (run_dir / ".lock").unlink(missing_ok=True)
-    except LockHeld:
-        raise UserError(
-            f"--resume: {run_dir} is being trained by another process (its lock: {run_dir / '.lock'})"
-        ) from None
-    except UserError:
-        if fresh and not (run_dir / "checkpoint.pt").exists():
-            shutil.rmtree(run_dir, ignore_errors=True)
-            if made_root:
-                with contextlib.suppress(OSError):
-                    Path(spec.runs_dir).rmdir()  # only if empty: nothing else was there
-        raise
+    with claim_run_dir(
+        spec.runs_dir,
+        tag,
+        method.NAME,
+        spec.seed,
+        resume=spec.resume,
+        marker="checkpoint.pt",
+        what=f"{method.NAME} run of {tag} (seed {spec.seed})",
+        hint=" (a finished run's student goes on with --init-from its run folder)",
+        drop_when_done=() if spec.keep_checkpoint else ("checkpoint.pt",),
+    ) as (run_dir, resumed):
+        if resumed and (run_dir / "config.json").exists():
+            changed = _changed_on_resume(json.loads((run_dir / "config.json").read_text()), config)
+            if changed:
+                raise UserError(
+                    f"--resume: {run_dir} was started with other options: {', '.join(changed)}; "
+                    "give the same ones, or drop --resume for a new run"
+                )
+        if resumed:
+            check_resume_steps(run_dir / "checkpoint.pt", config["budget"])
+        atomic_write_json(run_dir / "config.json", config)
+        yield run_dir
 
 
 def _context(
@@ -445,6 +446,9 @@ def _train_and_evaluate(
     }
     logger.close()
     atomic_write_json(run_dir / "summary.json", summary)
+    # After the summary: drawing the curve is no part of the run's cost (cpu_s, wall_s).
+    teacher_scores = [t["teacher_score"]["mean"] for t in tasks]
+    ctx.curve.plot(run_dir / "curve.png", teacher_scores, f"{method.NAME}, seed {spec.seed}")
     return summary
 
 
@@ -463,7 +467,10 @@ def _final_evaluation(
     tasks = []
     for i, (env_id, teacher) in enumerate(zip(env_ids, teachers)):
         episodes = spec.eval_episodes or family_of(env_id).eval_episodes
-        t_res = evaluate_teacher(teacher, env_id, episodes, spec.eval_seed, spec.eval_cache)
+        shown = f"final evaluation, {{}} on {env_id}" if spec.progress else None  # the bars' label, or no bars
+        t_res = evaluate_teacher(
+            teacher, env_id, episodes, spec.eval_seed, spec.eval_cache, progress=shown and shown.format("teacher")
+        )
         floor = score_floor(env_id)
         # A teacher no better than the floor (e.g. an untrained one) has no meaningful "% of teacher": None.
         ref = t_res["mean"] if t_res["mean"] > (floor if floor is not None else 0.0) else None
@@ -475,6 +482,7 @@ def _final_evaluation(
             reference=ref,
             floor=floor,
             stall_steps=STALL_STEPS,
+            progress=shown and shown.format("student"),
         )
         logger.scalars(
             step,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -72,6 +73,7 @@ def evaluate(
     bootstrap_reps: int = 2000,
     max_steps: int | None = None,
     stall_steps: int | None = None,
+    progress: str | None = None,
 ) -> EvalResult:
     """Run ``episodes`` episodes of ``policy`` (batched obs -> actions) on ``env_id``.
 
@@ -85,6 +87,9 @@ def evaluate(
     stays frozen (Breakout waits for FIRE after a lost life: a policy that never serves otherwise plays
     108k frames of nothing), so the score is the one the full game would give; only an env's last game
     is cut, so no other game's random state changes. ``summary["stalled_games"]`` counts them.
+
+    ``progress`` (a label): a bar on stderr with the games done of ``episodes`` and their running mean; it only
+    watches, so every number is the same with it or without.
     """
     family = _check_arguments(policy, env_id, episodes, seed, num_envs, protocol, reference, floor, bootstrap_reps)
     check_count("max_steps", max_steps)
@@ -103,6 +108,7 @@ def evaluate(
     capped = family.capped_length(p) if p is not None else None
     stall = stall_steps if capped is not None and stall_steps else None
     stalled = 0
+    bar = None  # shown from the first step on: a policy refused at its first actions leaves one error line only
     try:
         obs, _ = env.reset(seed=seed)
         ep_ret = np.zeros(n)
@@ -114,6 +120,8 @@ def evaluate(
             actions = _checked_actions(policy(obs), n, spec.n_actions)
             prev_obs = obs
             obs, rew, term, trunc, _ = env.step(actions)
+            if progress and bar is None:
+                bar = GamesBar(progress, episodes)
             ep_ret += rew
             ep_len += 1
             steps += 1
@@ -129,16 +137,22 @@ def evaluate(
                         returns[i].append(float(ep_ret[i]))
                         lengths[i].append(capped)
                         stalled += 1
+                        if bar is not None:
+                            bar.game(ep_ret[i])
             for i in np.flatnonzero(done):
                 if len(returns[i]) < quota[i]:
                     returns[i].append(float(ep_ret[i]))
                     lengths[i].append(int(ep_len[i]))
+                    if bar is not None:
+                        bar.game(ep_ret[i])
                 ep_ret[i] = 0.0
                 ep_len[i] = 0
             if max_steps is not None and steps >= max_steps:
                 break
     finally:
         env.close()
+        if bar is not None:
+            bar.close()
     r = np.array([x for rs in returns for x in rs], dtype=np.float64)
     ln = np.array([x for ls in lengths for x in ls], dtype=np.int64)
     human = family.human_pair(env_id)
@@ -147,6 +161,29 @@ def evaluate(
     if stall:
         summary["stalled_games"] = stalled
     return EvalResult(env_id, seed, r, ln, summary, p.to_dict() if p else None)
+
+
+class GamesBar:
+    """An evaluation's progress on stderr: games done of the total and the running mean of their returns (a tqdm
+    bar that leaves no line behind once the evaluation ends; stdout stays free for ``--json``)."""
+
+    def __init__(self, label: str, total: int):
+        from tqdm import tqdm
+
+        self._sum, self._n = 0.0, 0
+        self._bar = tqdm(
+            total=total, desc=label, unit="game", leave=False, dynamic_ncols=True, file=sys.stderr, mininterval=0.5
+        )
+        self._bar.set_postfix_str("mean return -", refresh=True)  # shown at once: a full Atari game takes minutes
+
+    def game(self, ret: float) -> None:
+        """One game ended with return ``ret``."""
+        self._sum, self._n = self._sum + float(ret), self._n + 1
+        self._bar.set_postfix_str(f"mean return {self._sum / self._n:.1f}", refresh=False)
+        self._bar.update(1)
+
+    def close(self) -> None:
+        self._bar.close()
 
 
 def _check_arguments(
@@ -225,17 +262,18 @@ def evaluate_cached(
     cache_dir: str | Path | None,
     label: str | None = None,
     stall_steps: int | None = None,
+    progress: str | None = None,
 ) -> dict[str, Any]:
     """The summary of ``evaluate(policy, env_id, episodes, seed)``, or the same summary from ``cache_dir`` when
     that exact evaluation (same ``fingerprint`` -- the weights, and anything else the policy's actions depend on --,
     env, protocol, episodes, seed) was done before. The evaluation is deterministic, so the cache changes no number;
-    it only saves a benchmark grid from evaluating one network again for every cell. Plain JSON types either way."""
+    it only saves a benchmark grid from evaluating one network again for every cell. Plain JSON types either way.
+    ``progress``: :func:`evaluate`'s bar label (none when the cache answers)."""
     from rl_distill.runs import atomic_write_json, to_json
 
     if cache_dir is None:
-        return json.loads(
-            to_json(evaluate(policy, env_id, episodes=episodes, seed=seed, stall_steps=stall_steps).summary)
-        )
+        res = evaluate(policy, env_id, episodes=episodes, seed=seed, stall_steps=stall_steps, progress=progress)
+        return json.loads(to_json(res.summary))
 
     p = family_of(env_id).protocol()
     proto = p.for_evaluation().to_dict() if p is not None else None
@@ -246,7 +284,7 @@ def evaluate_cached(
             return json.loads(path.read_text())["summary"]
         except (json.JSONDecodeError, KeyError):
             pass  # a foreign or damaged file: evaluate again and overwrite it
-    res = evaluate(policy, env_id, episodes=episodes, seed=seed, stall_steps=stall_steps)
+    res = evaluate(policy, env_id, episodes=episodes, seed=seed, stall_steps=stall_steps, progress=progress)
     atomic_write_json(
         path,
         {
@@ -262,11 +300,17 @@ def evaluate_cached(
 
 
 def evaluate_teacher(
-    teacher: Any, env_id: str, episodes: int, seed: int, cache_dir: str | Path | None = None
+    teacher: Any,
+    env_id: str,
+    episodes: int,
+    seed: int,
+    cache_dir: str | Path | None = None,
+    progress: str | None = None,
 ) -> dict[str, Any]:
     """A teacher's evaluation summary through :func:`evaluate_cached`: a grid evaluates each teacher once."""
+    name = getattr(teacher, "name", None)
     return evaluate_cached(
-        teacher, teacher_fingerprint(teacher), env_id, episodes, seed, cache_dir, getattr(teacher, "name", None)
+        teacher, teacher_fingerprint(teacher), env_id, episodes, seed, cache_dir, name, progress=progress
     )
 
 

@@ -1,8 +1,9 @@
-"""A suite's files: where suite definitions live, and the run records that results/<suite>/ keeps.
+"""A suite's files: where suite definitions live, and the run records that a results folder keeps.
 
-A finished bench cell leaves a record, ``results/<suite>/runs/<cell key>.json`` (its cell, summary and learning
-curve), copied from its run folder; reports are drawn from records only. bench writes them, report reads them:
-both import this module, neither the other's internals.
+A finished bench cell leaves a record, ``<results>/runs/<cell key>.json`` (its cell, summary and learning curve),
+copied from its run folder, where ``<results>`` is ``runs/results/<suite>`` by default and ``results/<suite>``, the
+committed one, when a bench names it with ``--out``; reports are drawn from records only. bench writes them,
+report reads them: both import this module, neither the other's internals.
 """
 
 from __future__ import annotations
@@ -19,6 +20,24 @@ SUITES_DIR = Path("experiments")
 checkout, so records name the suite ``experiments/NAME.toml``), then :data:`CHECKOUT_SUITES`."""
 CHECKOUT_SUITES = Path(__file__).resolve().parents[1] / "experiments"
 """The suites of the checkout this package is installed from (``pip install -e .``), for a run started elsewhere."""
+
+
+RESULTS_DIR = Path("results")
+"""The committed results folders, ``results/<suite>``: a bench writes into one only when ``--out`` names it."""
+CHECKOUT_RESULTS = Path(__file__).resolve().parents[1] / "results"
+"""The committed results of the checkout this package is installed from, for a bench started elsewhere."""
+
+
+def default_out(name: str) -> Path:
+    """Where ``bench`` writes a suite's records and report without ``--out``: under ``runs/`` (not tracked), so that
+    a checkout's committed results change only when asked (``--out results/<suite>``)."""
+    return Path("runs") / "results" / name
+
+
+def committed_results(name: str) -> Path | None:
+    """The committed results folder of suite ``name`` (here, else in the checkout), or None: a bench without
+    ``--out`` starts from its records, so the runs they hold are not run again."""
+    return next((d / name for d in (RESULTS_DIR, CHECKOUT_RESULTS) if (d / name / "runs").is_dir()), None)
 
 
 def suite_path(name: str) -> Path:

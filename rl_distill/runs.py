@@ -11,6 +11,7 @@ import contextlib
 import json
 import os
 import shlex
+import shutil
 import signal
 import sys
 import tempfile
@@ -216,6 +217,58 @@ def find_resumable(runs_dir: str | Path, prefix: str, marker: str) -> Path | Non
     root = Path(runs_dir)
     cands = [p for p in root.glob(prefix + "__*") if (p / marker).exists() and not (p / "summary.json").exists()]
     return max(cands, key=lambda p: p.stat().st_mtime) if cands else None
+
+
+@contextlib.contextmanager
+def claim_run_dir(
+    runs_dir: str | Path,
+    tag: str,
+    name: str,
+    seed: int,
+    *,
+    resume: bool,
+    marker: str,
+    what: str,
+    hint: str = "",
+    drop_when_done: tuple[str, ...] = (),
+):
+    """The one run-folder lifecycle (``distill`` runs, bench cells and ``teachers train`` runs): yields
+    ``(run_dir, resumed)``, the folder locked (``.lock``) for this process while the block runs.
+
+    With ``resume`` it is the newest unfinished run ``runs_dir/<tag>__<name>__<seed>__<time>`` (its ``marker``
+    checkpoint there, no summary.json), refused in one line if another process holds it; where there is none, one
+    line on stderr says so (``what``: the run looked for; ``hint``: how a finished one goes on) and a new folder
+    starts, as it does without ``resume``. The block checks a resumed run against its command and writes its
+    config.json. A new folder that a :class:`~rl_distill.errors.UserError` stops before its first checkpoint is
+    removed (with ``runs_dir`` if this made it and it is left empty), so a later ``--resume`` finds no half-made
+    run; a block that ends normally removes ``.lock`` and the ``drop_when_done`` files."""
+    from rl_distill.errors import UserError
+
+    prefix = run_name(tag, name, seed, 0).rsplit("__", 1)[0]
+    found = find_resumable(runs_dir, prefix, marker) if resume else None
+    made_root = not Path(runs_dir).exists()
+    run_dir = found or new_run_dir(runs_dir, tag, name, seed)
+    if resume and found is None:
+        print(f"--resume: no unfinished {what} in {runs_dir}, so a new one starts in {run_dir}{hint}", file=sys.stderr)
+    try:
+        with contextlib.ExitStack() as stack:
+            try:
+                stack.enter_context(hold_lock(run_dir / ".lock"))
+            except LockHeld:
+                raise UserError(
+                    f"--resume: {run_dir} is being trained by another process (its lock: {run_dir / '.lock'}); "
+                    "wait for it to finish, or stop it and resume again"
+                ) from None
+            yield run_dir, found is not None
+        for f in (*drop_when_done, ".lock"):
+            (run_dir / f).unlink(missing_ok=True)
+    except UserError:
+        if found is None and not (run_dir / marker).exists():
+            shutil.rmtree(run_dir, ignore_errors=True)
+            if made_root:
+                with contextlib.suppress(OSError):
+                    Path(runs_dir).rmdir()  # only if empty: nothing else was there
+        raise
 
 
 def machine(device: str = "cpu") -> dict[str, Any]:

@@ -542,6 +542,128 @@ def test_a_new_config_field_is_a_new_flag():
     assert "A knob. (default: 1)" in helps and "Layer widths. (default: 64 64)" in helps and "--toggle" in helps
 
 
+def _train_parser():
+    """The `teachers train` subparser of the real CLI parser."""
+    (teachers,) = [a for a in _parser()._actions if isinstance(a, argparse._SubParsersAction)]
+    (sub,) = [a for a in teachers.choices["teachers"]._actions if isinstance(a, argparse._SubParsersAction)]
+    return sub.choices["train"]
+
+
+@pytest.mark.parametrize("cls_name", ["RunSpec", "TrainConfig"])
+def test_run_settings_are_flags_from_their_fields(cls_name):
+    """RunSpec's and TrainConfig's flags come from their fields as the methods' do: each field with a flag is one,
+    its docstring the help; the others (library and bench settings) are none."""
+    import dataclasses
+
+    from rl_distill.configs import options
+    from rl_distill.distill import RunSpec
+    from rl_distill.teachers.config import TrainConfig
+
+    cls = {"RunSpec": RunSpec, "TrainConfig": TrainConfig}[cls_name]
+    parser = _method_parser("bc") if cls is RunSpec else _train_parser()
+    by_dest = {a.dest: a for a in parser._actions}
+    opts = options(cls)
+    for o in opts:
+        action = by_dest[o.name]
+        assert o.help and o.help in action.help.replace("%%", "%"), o.name
+        assert set(o.flags) == set(action.option_strings or [action.dest]), o.name
+    off = {f.name: f for f in dataclasses.fields(cls)}.keys() - {o.name for o in opts}
+    assert {"command"} | ({"method", "options", "eval_cache", "tensorboard"} if cls is RunSpec else set()) <= off
+    assert all(f.metadata.get("cli") is False for f in dataclasses.fields(cls) if f.name in off)
+
+
+def test_run_settings_not_given_take_their_fields_defaults():
+    """A flag not given leaves its field's default (written once, in the dataclass): the parsed command builds the
+    same RunSpec and TrainConfig as the library's defaults, and the help states those defaults."""
+    from rl_distill.cli import config_values, run_spec
+    from rl_distill.distill import RunSpec
+    from rl_distill.teachers.config import TrainConfig
+
+    assert run_spec(_parse("bc")) == RunSpec(method="bc")
+    assert config_values(_parse("bc"), RunSpec) == {}
+    ns = _parser().parse_args(["teachers", "train", "CartPole-v1"])
+    assert config_values(ns, TrainConfig) == {"env_id": "CartPole-v1"}
+    assert TrainConfig(**config_values(ns, TrainConfig)) == TrainConfig("CartPole-v1")
+    helps = " ".join(_train_parser().format_help().split())
+    assert "Episodes per periodic evaluation. (default: 20)" in helps
+    assert "(default: 0.25 on Atari, 0.1 on MinAtar)" in helps  # the protocols' own values
+    assert "(default: 100 on control and MinAtar, 30 on Atari)" in helps
+    helps = " ".join(_method_parser("bc").format_help().split())
+    assert "(default: 100 on control and MinAtar, 10 on Atari)" in helps and "--no-progress" in helps
+
+
+@pytest.mark.parametrize(
+    "argv, values",
+    [
+        (["--teacher", "a", "--teacher", "b", "--env", "X-v1", "--env", "Y-v1"], {"teachers": ["a", "b"]}),
+        (["--keep", "Acrobot-v1", "--keep-teacher", "t", "--no-progress", "--resume"], {"keep": ["Acrobot-v1"]}),
+        (["--steps", "100", "--precision", "bf16", "--threads", "2"], {"steps": 100, "precision": "bf16"}),
+    ],
+)
+def test_distill_flags_reach_the_run_spec(argv, values):
+    from rl_distill.cli import run_spec
+
+    spec = run_spec(_parse("bc", *argv))
+    assert {k: getattr(spec, k) for k in values} == values
+    if "--env" in argv:
+        assert spec.envs == ["X-v1", "Y-v1"]
+    if "--no-progress" in argv:
+        assert (spec.progress, spec.resume, spec.keep_teachers) == (False, True, ["t"])
+
+
+def test_train_flags_reach_the_train_config():
+    from rl_distill.cli import config_values
+    from rl_distill.teachers.config import TrainConfig
+
+    argv = ["teachers", "train", "MinAtar/Breakout-v1", "--algo", "dqn", "--sticky-actions", "0.2", "--no-progress"]
+    ns = _parser().parse_args([*argv, "--hyperparams", "learning_starts=20000", "gamma=0.9", "--eval-episodes", "5"])
+    cfg = TrainConfig(**config_values(ns, TrainConfig))
+    assert (cfg.env_id, cfg.algo, cfg.sticky_actions, cfg.progress, cfg.eval_episodes) == (
+        "MinAtar/Breakout-v1",
+        "dqn",
+        0.2,
+        False,
+        5,
+    )
+    assert cfg.hyperparams == {"learning_starts": 20000, "gamma": 0.9}
+
+
+def test_a_new_run_setting_is_a_new_flag():
+    """A field added to a run's settings is a flag with its docstring as help, its default in one place."""
+    import dataclasses
+
+    from rl_distill.cli import _Parser, add_config_flags, config_values
+    from rl_distill.configs import NO_FLAG, flag
+
+    @dataclasses.dataclass
+    class Settings:
+        target: str = dataclasses.field(metadata=flag("target"))
+        """What to train."""
+        rounds: int = 3
+        """Rounds to play."""
+        quiet: bool = False
+        """Say less."""
+        shown: bool = dataclasses.field(default=True, metadata=flag("--hidden"))
+        """Show it (--hidden: not)."""
+        tags: list[str] = dataclasses.field(default_factory=list, metadata=flag("--tag", action="append"))
+        """A tag; repeatable."""
+        secret: int = dataclasses.field(default=7, metadata=NO_FLAG)
+
+    parser = _Parser(prog="rl-distill fake")
+    add_config_flags(parser, Settings)
+    ns = parser.parse_args(["x", "--rounds", "4", "--quiet", "--hidden", "--tag", "a", "--tag", "b"])
+    assert config_values(ns, Settings) == {
+        "target": "x",
+        "rounds": 4,
+        "quiet": True,
+        "shown": False,
+        "tags": ["a", "b"],
+    }
+    assert Settings(**config_values(parser.parse_args(["y"]), Settings)) == Settings("y")
+    helps = " ".join(parser.format_help().split())
+    assert "Rounds to play. (default: 3)" in helps and "Say less." in helps and "--secret" not in helps
+
+
 # --- --json: one document on stdout ------------------------------------------------------------------------
 def test_json_commands_keep_stdout_for_the_document(cli, monkeypatch):
     import rl_distill.cli as cli_module

@@ -112,6 +112,21 @@ def test_user_error_after_the_folder_exists_leaves_no_folder(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_resume_with_nothing_unfinished_says_it_starts_a_new_run(tmp_path, capsys):
+    """distill --resume behaves as teachers train --resume: where there is nothing to resume, one line says so."""
+    from dataclasses import dataclass
+
+    from rl_distill.distill import RunSpec, run
+
+    _FailingMethod.Config = dataclass(_FailingMethod.Config)
+    spec = RunSpec(method="failing", teachers=["ppo-CartPole-v1"], runs_dir=str(tmp_path), progress=False, resume=True)
+    with pytest.raises(UserError, match="found while training"):
+        run(_FailingMethod, spec)
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("--resume")]
+    assert len(lines) == 1, lines
+    assert lines[0].startswith(f"--resume: no unfinished failing run of CartPole-v1 (seed 0) in {tmp_path}, so a new")
+
+
 def test_runs_dir_that_is_a_file_refused(tmp_path):
     f = tmp_path / "file"
     f.write_text("x")

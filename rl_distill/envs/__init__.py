@@ -39,6 +39,7 @@ __all__ = [
     "check_env_id",
     "env_spec",
     "family_of",
+    "family_values",
     "final_observations",
     "is_atari",
     "make_env",
@@ -52,6 +53,15 @@ def family_of(env_id: str) -> EnvFamily:
     if not isinstance(env_id, str):
         raise UserTypeError(f"an env id is a string such as CartPole-v1, got {env_id!r}")
     return next(f for f in FAMILIES if f.owns(env_id))
+
+
+def family_values(field: str) -> str:
+    """A per-family default (an :class:`EnvFamily` field) as a help text states it, e.g. ``family_values(
+    "eval_episodes")`` = "100 on control and MinAtar, 10 on Atari"."""
+    by_value: dict[Any, list[str]] = {}
+    for f in reversed(FAMILIES):  # control first
+        by_value.setdefault(getattr(f, field), []).append(f.title)
+    return ", ".join(f"{v} on {' and '.join(names)}" for v, names in by_value.items())
 
 
 def one_family(env_ids: list[str]) -> EnvFamily:

@@ -151,6 +151,7 @@ class AtariFamily(EnvFamily):
     rewards with a lost life ending the learner's episode."""
 
     example_id = "ALE/Pong-v5"
+    title = "Atari"
 
     def owns(self, env_id: str) -> bool:
         return env_id.startswith("ALE/")

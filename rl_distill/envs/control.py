@@ -23,6 +23,7 @@ class ControlFamily(EnvFamily):
     """Any gymnasium-registered env id with a discrete action space that no other family claims."""
 
     example_id = "CartPole-v1"
+    title = "control"
 
     def owns(self, env_id: str) -> bool:
         return True  # the fallback: asked last

@@ -38,6 +38,8 @@ class EnvFamily:
     """Per method NAME: the default env-step budget on this family (the method's own ``default_steps`` elsewhere)."""
 
     example_id: ClassVar[str] = ""
+    title: ClassVar[str] = ""
+    """The family's name in help texts and messages ("control", "MinAtar", "Atari")."""
 
     def owns(self, env_id: str) -> bool:
         """True if ``env_id`` names an env of this family (known or not: ``check`` says which)."""

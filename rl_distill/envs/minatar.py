@@ -154,6 +154,7 @@ class MinAtarFamily(EnvFamily):
     """MinAtar's five games, pure-Python envs on gymnasium's synchronous vector env."""
 
     example_id = "MinAtar/Breakout-v1"
+    title = "MinAtar"
 
     def owns(self, env_id: str) -> bool:
         return env_id.startswith("MinAtar/")

@@ -72,7 +72,7 @@ def report_out(root: str | Path, suite: dict[str, Any], out_dir: str | Path | No
         return Path(out_dir)
     if not is_runs_folder(root, suite):
         return Path(root)
-    return Path(suite.get("out") or f"results/{suite['name']}")
+    return Path(suite.get("out") or f"results/{suite['name']}")  # a snapshot from before bench recorded its out
 
 
 def _record_rows(cell: dict[str, Any], rec: dict[str, Any]) -> list[dict[str, Any]]:

@@ -72,6 +72,31 @@ def plot_teacher_curve(meta: dict[str, Any], path: Path) -> None:
     save(fig, path)
 
 
+def plot_run_curve(
+    scalars: list[dict[str, float]], env_ids: list[str], teacher_scores: list[float | None], path: Path, title: str
+) -> None:
+    """One run's learning curve (a distill run's ``curve.png``): a panel per head, the greedy student's evaluations
+    (the last one: the final evaluation), the sampling student's dotted, the teacher's score dashed."""
+    plt = _plt()
+    fig, axes = plt.subplots(1, len(env_ids), figsize=(4.6 * len(env_ids), 3.4), dpi=100, squeeze=False)
+    for ax, env, teacher in zip(axes[0], env_ids, teacher_scores):
+        suffix = "" if len(env_ids) == 1 else "/" + env
+        for key, style, label in (("eval/mean_reward", "-o", "greedy"), ("eval/sampled_mean_reward", ":", "sampling")):
+            points = [(r["step"], r[key + suffix]) for r in scalars if key + suffix in r]
+            if points:
+                ax.plot(*zip(*points), style, ms=3, lw=1.2, color="C0", label=f"student, {label}")
+        if teacher is not None:
+            ax.axhline(teacher, color="k", ls="--", lw=0.8, label=f"teacher {teacher:.1f}")
+        ax.set_title(env, fontsize=10)
+        ax.set_xlabel("env steps")
+        _short_steps(ax)
+        ax.set_ylabel("eval return")
+        ax.legend(fontsize=7, loc="lower right")
+    fig.suptitle(title, fontsize=11)
+    fig.tight_layout()
+    save(fig, path)
+
+
 def plot_curves(rows: list[dict[str, Any]], path: Path, title: str) -> bool:
     """A panel per env, a line per series (mean over seeds, bootstrap band; dotted: the sampling student), the
     teacher dashed. False (nothing drawn) where no run has two curve points."""

@@ -7,7 +7,7 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-from rl_distill.records import SUITES_DIR
+from rl_distill.records import SUITES_DIR, default_out
 from rl_distill.report.plots import plot_aggregate, plot_curves
 from rl_distill.report.stats import aggregate_percent
 from rl_distill.report.tables import duration, fmt
@@ -55,7 +55,7 @@ def header_lines(suite: dict[str, Any], out: Path, rows: list[dict[str, Any]]) -
         "",
         f"Runs finished: {done} of {total}. Regenerate with `rl-distill report {out}`; run the rest with "
         f"`rl-distill bench {_suite_arg(suite)} --resume"
-        f"{'' if out == Path('results', suite['name']) else f' --out {out}'}`. "
+        f"{'' if out == default_out(suite['name']) else f' --out {out}'}`. "
         f"Every number below comes from the run records in `{out}/runs/`, "
         "each copied from its run folder when the run finished.",
         "",

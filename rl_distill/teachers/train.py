@@ -21,11 +21,10 @@ import contextlib
 import json
 import math
 import os
-import shutil
 import sys
 import time
 import tomllib
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -36,118 +35,11 @@ from stable_baselines3.common.callbacks import BaseCallback
 from rl_distill.envs import check_env_id, family_of
 from rl_distill.errors import UserError
 from rl_distill.networks import channels_last_convolutions, dead_first_conv, image_floats
-from rl_distill.precision import check_precision, resolve_precision
-from rl_distill.runs import (
-    LockHeld,
-    RunLogger,
-    StopOnSignal,
-    atomic_write_json,
-    cli_command,
-    find_resumable,
-    hold_lock,
-    machine,
-    new_run_dir,
-    run_name,
-)
+from rl_distill.precision import resolve_precision
+from rl_distill.runs import RunLogger, StopOnSignal, atomic_write_json, claim_run_dir, machine
+from rl_distill.teachers.config import TrainConfig, check_teacher_out, parse_overrides  # noqa: F401 (public here too)
 
 HYPERPARAMS = Path(__file__).with_name("hyperparams.toml")
-
-
-@dataclass
-class TrainConfig:
-    """What `rl-distill teachers train` takes."""
-
-    env_id: str
-    """Gymnasium or ALE/<Game>-v5 env id."""
-    algo: str = "ppo"
-    """"ppo" or "dqn"."""
-    seed: int = 0
-    steps: int | None = None
-    """Total env steps (default: the hyperparameter file's n_timesteps)."""
-    eval_every: int | None = None
-    """Env steps between evaluations (default: 1/20 of the budget)."""
-    eval_episodes: int = 20
-    """Episodes per periodic evaluation."""
-    final_episodes: int | None = None
-    """Episodes of the final evaluation (default 100 for control, 30 for Atari)."""
-    checkpoint_every: int | None = None
-    """Env steps between resumable checkpoints (default: every evaluation)."""
-    stop_at: float | None = None
-    """Stop early once a periodic evaluation's mean reaches this score."""
-    out: str | None = None
-    """Where to write the exported teacher (path without suffix); default the run dir."""
-    runs_dir: str = "runs"
-    resume: bool = False
-    """Continue the latest unfinished run of this env/algo/seed from its checkpoint."""
-    init_from: str | None = None
-    """Continue training from an exported teacher (shipped id or path) in a new run."""
-    hyperparams: dict[str, Any] = field(default_factory=dict)
-    """Overrides of the hyperparameter file's entry (e.g. ``{"learning_starts": 20000}``)."""
-    device: str = "auto"
-    precision: str = "auto"
-    """auto | fp32 | bf16: bf16 autocast in the networks' encoders (precision.py); auto: bf16 where native."""
-    n_envs: int | None = None
-    """Override the number of parallel envs."""
-    sticky_actions: float | None = None
-    """Atari and MinAtar: sticky-action probability used in training and evaluation (default: the family's,
-    ALE v5's 0.25 and MinAtar's 0.1)."""
-    progress: bool = True
-    command: str | None = field(default_factory=cli_command)
-    """The command line that started the run (None for a library call)."""
-    threads: int | None = None
-    """Torch threads (None: one for the MLP and MinAtar networks, torch's default for the Nature CNN)."""
-    force: bool = False
-    """Let ``out`` replace an existing teacher, or write into the shipped zoo."""
-
-    def __post_init__(self) -> None:
-        """Every value checked before any folder or file is made (one-line errors)."""
-        from rl_distill.configs import check_types
-        from rl_distill.errors import check_count, check_device, check_dir, check_finite, check_seed
-        from rl_distill.guard import check_threads
-
-        check_types(self)
-        check_threads(self.threads)
-        check_finite("stop_at", self.stop_at)
-        if self.out is not None:  # with --resume, a teacher there may be the run's own: _claim_run_dir decides
-            check_teacher_out(self.out, self.force, replace_ok=self.resume)
-        check_seed(self.seed)
-        for name in ("steps", "eval_every", "final_episodes", "checkpoint_every", "n_envs"):
-            check_count(name, getattr(self, name))
-        check_count("eval_episodes", self.eval_episodes, none_ok=False)
-        check_device(self.device)
-        check_precision(self.precision)
-        check_dir("runs_dir", self.runs_dir)
-        if self.sticky_actions is not None and not 0.0 <= self.sticky_actions <= 1.0:
-            raise UserError(f"--sticky-actions must be a probability in [0, 1], got {self.sticky_actions}")
-
-
-def check_teacher_out(out: str | Path, force: bool, flag: str = "--out", replace_ok: bool = False) -> None:
-    """Where a teacher is exported: a path whose folder can be written, that replaces no teacher there (unless
-    ``replace_ok``) and writes nothing into the shipped zoo, unless ``force``; else a one-line error (nothing
-    user-owned is overwritten)."""
-    from rl_distill.errors import check_dir
-    from rl_distill.teachers import ZOO_DIR
-    from rl_distill.teachers.checkpoint import paths_for
-
-    if not str(out).strip() or Path(out).name in ("", ".", ".."):
-        raise UserError(f"{flag} {str(out)!r}: give a teacher path without suffix, e.g. {flag} teachers/ppo-mine")
-    weights, meta = paths_for(out)
-    check_dir(flag, str(weights.parent))
-    for p in (weights, meta):
-        if p.is_dir():
-            raise UserError(f"{flag} {out}: {p} is a folder")
-    if force:
-        return
-    if weights.parent.resolve() == ZOO_DIR.resolve():
-        raise UserError(
-            f"{flag} {out}: that is the shipped zoo ({ZOO_DIR}), which a command writes only with --force "
-            f"(export elsewhere, e.g. {flag} runs/staging/{weights.stem})"
-        )
-    there = next((p for p in (meta, weights) if p.exists()), None)
-    if there is not None and not replace_ok:
-        raise UserError(
-            f"{flag} {out}: a teacher is already there ({there}); give another {flag}, or --force to replace it"
-        )
 
 
 def hyperparams(env_id: str, algo: str) -> dict[str, Any]:
@@ -160,20 +52,6 @@ def hyperparams(env_id: str, algo: str) -> dict[str, Any]:
     if key not in table[algo]:
         raise UserError(f"no {algo} hyperparameters for {env_id!r}; known: {', '.join(sorted(table[algo]))}")
     return dict(table[algo][key])
-
-
-def parse_overrides(items: list[str]) -> dict[str, Any]:
-    """``KEY=VALUE`` strings (VALUE in TOML: 20000, 1e-4, "lin_2.5e-4", [256, 256], false) to a dict."""
-    out: dict[str, Any] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise UserError(f"--hyperparams {item!r}: expected KEY=VALUE")
-        try:
-            out[key.strip()] = tomllib.loads(f"v = {value}")["v"]
-        except tomllib.TOMLDecodeError:
-            out[key.strip()] = value  # a bare word, e.g. lin_1e-4
-    return out
 
 
 def _check_overrides(algo: str, overrides: dict[str, Any]) -> None:
@@ -459,11 +337,6 @@ def _check_resume_steps(run_dir: Path, total: int) -> None:
         )
 
 
-def _find_resumable(cfg: TrainConfig) -> Path | None:
-    prefix = run_name(cfg.env_id, f"{cfg.algo}-teacher", cfg.seed, 0).rsplit("__", 1)[0]
-    return find_resumable(cfg.runs_dir, prefix, "checkpoint.zip")
-
-
 def _machine(device: str) -> str:
     """A training segment's machine in a few words: the CPU model (speeds differ between models), cores, threads."""
     m = machine(device)
@@ -524,55 +397,37 @@ def _plan(cfg: TrainConfig) -> _Plan:
 
 @contextlib.contextmanager
 def _claim_run_dir(cfg: TrainConfig, plan: _Plan):
-    """The run folder, locked (``.lock``) for this process while the block runs, with its ``config.json``; yields
-    (run_dir, resumed, plan). With ``--resume`` it is the newest unfinished run of this env, algorithm and seed,
-    refused if another process is training it or if the command changes its hyperparameters (the plan then
-    takes the run's own); else a new folder. A new folder that a :class:`UserError` stops before its first
-    checkpoint is removed, so that a later ``--resume`` finds no half-made run."""
-    run_dir = _find_resumable(cfg) if cfg.resume else None
-    resumed = run_dir is not None
-    made_root = not Path(cfg.runs_dir).exists()  # removed again with a refused run's folder, if left empty
-    if run_dir is None:
-        run_dir = new_run_dir(cfg.runs_dir, cfg.env_id, f"{cfg.algo}-teacher", cfg.seed)
-        if cfg.resume:  # say so: a finished run keeps no checkpoint, and a user may expect it to go on
-            print(
-                f"--resume: no unfinished {cfg.algo} run of {cfg.env_id} (seed {cfg.seed}) in {cfg.runs_dir}, "
-                f"so a new one starts in {run_dir} (a finished run goes on with --init-from its export)",
-                file=sys.stderr,
-            )
-    try:
-        with contextlib.ExitStack() as stack:
-            try:
-                stack.enter_context(hold_lock(run_dir / ".lock"))
-            except LockHeld:
-                raise UserError(
-                    f"--resume: {run_dir} is being trained by another process (its lock: {run_dir / '.lock'}); "
-                    "wait for it to finish, or stop it and resume again"
-                ) from None
-            if cfg.out is not None and not cfg.force and not (resumed and _recorded_out(run_dir) == str(cfg.out)):
-                check_teacher_out(cfg.out, cfg.force)  # a resumed run may refresh its own --out, nothing else
-            if resumed:
-                _check_resume_steps(run_dir, plan.total)
-                hp, n_envs = _resumed_settings(run_dir, cfg, plan.hp, plan.n_envs)
-                plan = replace(plan, hp=hp, n_envs=n_envs)
-            atomic_write_json(
-                run_dir / "config.json",
-                {
-                    "config": asdict(cfg),
-                    "hyperparams": plan.hp,
-                    "total_steps": plan.total,
-                    "n_envs": plan.n_envs,
-                    "protocol": plan.protocol.to_dict() if plan.protocol else None,
-                },
-            )
-            yield run_dir, resumed, plan
-    except UserError:
-        if not resumed and not (run_dir / "checkpoint.zip").exists():
-            shutil.rmtree(run_dir, ignore_errors=True)
-            if made_root:
-                with contextlib.suppress(OSError):
-                    Path(cfg.runs_dir).rmdir()  # only if empty
-        raise
+    """The run folder (runs.claim_run_dir: locked while the block runs, removed if a user error stops a new one
+    before its first checkpoint), with its ``config.json``; yields (run_dir, resumed, plan). With ``--resume`` it
+    is the newest unfinished run of this env, algorithm and seed, refused if the command changes its
+    hyperparameters (the plan then takes the run's own); else a new folder."""
+    with claim_run_dir(
+        cfg.runs_dir,
+        cfg.env_id,
+        f"{cfg.algo}-teacher",
+        cfg.seed,
+        resume=cfg.resume,
+        marker="checkpoint.zip",
+        what=f"{cfg.algo} run of {cfg.env_id} (seed {cfg.seed})",
+        hint=" (a finished run goes on with --init-from its export)",
+    ) as (run_dir, resumed):
+        if cfg.out is not None and not cfg.force and not (resumed and _recorded_out(run_dir) == str(cfg.out)):
+            check_teacher_out(cfg.out, cfg.force)  # a resumed run may refresh its own --out, nothing else
+        if resumed:
+            _check_resume_steps(run_dir, plan.total)
+            hp, n_envs = _resumed_settings(run_dir, cfg, plan.hp, plan.n_envs)
+            plan = replace(plan, hp=hp, n_envs=n_envs)
+        atomic_write_json(
+            run_dir / "config.json",
+            {
+                "config": asdict(cfg),
+                "hyperparams": plan.hp,
+                "total_steps": plan.total,
+                "n_envs": plan.n_envs,
+                "protocol": plan.protocol.to_dict() if plan.protocol else None,
+            },
+        )
+        yield run_dir, resumed, plan
 
 
 def _initial_state(run_dir: Path, resumed: bool, init_teacher, cfg: TrainConfig) -> dict[str, Any]:
@@ -953,7 +808,8 @@ def export_run(
     out = Path(out or cfg.get("out") or run_dir / "teacher")
 
     teacher = load_sb3_zip(chosen, env_id=env_id)
-    res = evaluate(teacher, env_id, episodes=episodes, seed=1_000_000, protocol=protocol)
+    shown = f"final evaluation of {out.name} on {env_id}"  # a bar on stderr: a full Atari game takes minutes
+    res = evaluate(teacher, env_id, episodes=episodes, seed=1_000_000, protocol=protocol, progress=shown)
     train_wall = float(state["wall_s"])
     meta = {
         "id": out.name,
