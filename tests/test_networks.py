@@ -146,3 +146,28 @@ def test_dead_first_conv_counts_silenced_channels():
     frames[2] = 0  # an all-black frame alone: channels 0, 1 and 3 give 0 (not positive), channel 2 gives 0.5
     assert dead_first_conv(net, frames[2:]) == 0.75
     assert dead_first_conv(torch.nn.Linear(3, 2), frames) is None
+
+
+def test_fast_sb3_training_minatar_dqn_same_updates():
+    """MinAtar's DQN (centered RMSprop, an update every step): fast_sb3_training's RMSprop foreach and flag-only
+    training mode leave every update as it was, up to float rounding."""
+    from rl_distill.sb3_vec_env import SB3VecEnv
+    from rl_distill.teachers.train import fast_sb3_training, hyperparams, sb3_model
+
+    env_id = "MinAtar/Breakout-v1"
+    hp = hyperparams(env_id, "dqn") | {"learning_starts": 100, "buffer_size": 1000}
+    models = []
+    for fast in (False, True):  # one after the other: each model seeds the global generators it then draws from
+        m = sb3_model("dqn", env_id, SB3VecEnv(env_id, 1, seed=0), hp, seed=0, device="cpu")
+        if fast:
+            fast_sb3_training(m)
+            assert all(g["foreach"] for g in m.policy.optimizer.param_groups)
+            m.policy.set_training_mode(False)
+            assert not m.policy.training and m.q_net.training  # the flag only: nothing it computes changes
+        m.learn(100)  # random play before learning starts
+        m.train(gradient_steps=50, batch_size=32)
+        models.append(m)
+    w = [dict(m.policy.named_parameters()) for m in models]
+    assert not torch.equal(w[0]["q_net.q_net.0.weight"], models[0].q_net_target.state_dict()["q_net.0.weight"])
+    for name, p in w[0].items():
+        torch.testing.assert_close(w[1][name], p, rtol=1e-4, atol=1e-5)

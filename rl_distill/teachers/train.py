@@ -192,6 +192,28 @@ def fast_sb3_training(model) -> None:
     if isinstance(model.policy.optimizer, torch.optim.Adam):
         for g in model.policy.optimizer.param_groups:
             g.update(fused=True, foreach=False)
+    elif isinstance(model.policy.optimizer, torch.optim.RMSprop):  # MinAtar's DQN: one pass per operation
+        for g in model.policy.optimizer.param_groups:
+            g.update(foreach=True)
+    _flag_only_training_mode(model.policy)
+
+
+def _flag_only_training_mode(policy) -> None:
+    """SB3 sets the policy's training mode before every rollout and every update, walking all its modules each
+    time: with an update every env step (MinAtar's DQN) the walk is a few % of the run. Where no module behaves
+    differently in training (no dropout or batch norm: the suite's policies) the mode changes nothing computed,
+    so the call only sets the policy's own flag."""
+    import types
+
+    import torch
+
+    mode_dependent = (torch.nn.modules.dropout._DropoutNd, torch.nn.modules.batchnorm._BatchNorm)
+    if not any(isinstance(m, mode_dependent) for m in policy.modules()):
+        policy.set_training_mode = types.MethodType(_set_flag, policy)
+
+
+def _set_flag(self, mode: bool) -> None:
+    self.training = mode
 
 
 def bf16_sb3_training(model) -> None:
