@@ -9,6 +9,7 @@ A suite file names the runs as blocks of ``[[grid]]``; each block crosses its li
     curve_episodes = 10
     [report]                       # what `report` draws: kind, threshold, notes and the kind's own keys
     kind = "lineage"               # (one module per kind, rl_distill/report/kinds/)
+    video = "MinAtar/Breakout-v1"  # an env of the suite: its cells keep their students, the report a GIF of the best
     [[grid]]
     method = ["policy-distillation", "dagger"]       # a name or a list
     env = ["CartPole-v1", ["CartPole-v1", "Acrobot-v1"]]   # a list inside: one multi-task run
@@ -21,6 +22,7 @@ A suite file names the runs as blocks of ``[[grid]]``; each block crosses its li
     init_from = "cell:LABEL"       # start from the same seed's student of that series (its heads too on the same envs)
     teacher = { "CartPole-v1" = "cell:LABEL", default = "ppo-{env}" }   # per env; a cell: that series' student
     keep = ["Acrobot-v1"]          # envs the student keeps a head for, scored but not trained (continual learning)
+    allow_mismatch = true          # a teacher may run on an env it was not trained on (where its spaces fit)
     curve_points = 6               # eval_episodes, curve_points, curve_episodes: this block's own (else the suite's)
 
 Every grid cell is one independent call of :func:`run_cell` (a pure function of its config and the
@@ -66,6 +68,7 @@ from rl_distill.records import (
     load_record,
     record_path,
     save_record,
+    save_students,
     suite_path,
     sync_records,
 )
@@ -97,6 +100,8 @@ class Cell:
     """Their reference teachers."""
     tags: dict[str, Any] = field(default_factory=dict)
     """The swept values (student, steps, options) the report groups and plots by."""
+    allow_mismatch: bool = False
+    """Its teachers may run on envs they were not trained on (RunSpec.allow_mismatch)."""
 
 
 @dataclass
@@ -107,6 +112,8 @@ class Suite:
     cells: list[Cell]
     report: dict[str, Any]
     seeds: int
+    blocks: dict[str, int] = field(default_factory=dict)
+    """Each cell's grid block (by key, from 0): what a refusal names."""
 
 
 def _as_list(v: Any) -> list[Any]:
@@ -133,6 +140,7 @@ GRID_KEYS = {
     "label",
     "init_from",
     "keep",
+    "allow_mismatch",
     *EVAL_KEYS,
 }
 """The keys a ``[[grid]]`` block may have."""
@@ -213,6 +221,7 @@ _GRID_TYPES = {
     "label": (_is_str, "text (the series name; may use {method}, {student}, {steps} and sweep keys)"),
     "init_from": (lambda v: isinstance(v, str) and v.startswith("cell:"), "'cell:LABEL'"),
     "keep": (_one_or_list(_is_str), "an env id or a list of them"),
+    "allow_mismatch": (lambda v: isinstance(v, bool), "true or false"),
     **_EVAL_TYPES,
 }
 
@@ -240,15 +249,21 @@ def _check_block(path: Path, gi: int, g: dict[str, Any]) -> None:
             raise UserError(f"{path}: grid block {gi + 1}: {key} must be {want}, not {g[key]!r}")
 
 
-def _check_cell(path: Path, gi: int, c: Cell) -> None:
-    """A cell's values checked as its run would check them (envs, student, budget, evaluation, the method config
-    its options resolve to), so that ``--dry-run`` and a fresh grid refuse them before any run starts."""
-    from rl_distill.distill import method_config
+def _check_cell(path: Path, gi: int, c: Cell, g: dict[str, Any] | None = None) -> None:
+    """A cell's values checked as its run would check them before it starts (envs, student, budget, evaluation, the
+    method config its options resolve to, what the method refuses of its envs: distill.check_method_envs), so that
+    ``--dry-run`` and a fresh grid refuse them before any run starts. The refusal names what the suite file says:
+    the key of its block ``g`` (``options.lam``, ``sweep.tau``, ``steps``), never the command line's flag."""
+    import dataclasses
+
+    from rl_distill.configs import flag_message, options
+    from rl_distill.distill import RunSpec, check_method_envs, method_config
     from rl_distill.envs import check_env_id, one_family
     from rl_distill.errors import check_count
     from rl_distill.methods import get_method
     from rl_distill.students import StudentSpec
 
+    method = get_method(c.method)
     try:
         for e in (*c.envs, *c.keep):
             check_env_id(e)
@@ -258,9 +273,39 @@ def _check_cell(path: Path, gi: int, c: Cell) -> None:
         check_count("steps", c.steps)
         check_count("eval_episodes", c.eval_episodes)
         check_count("curve_episodes", c.curve_episodes, none_ok=False)
-        method_config(get_method(c.method), c.options, c.envs)
+        names = sorted(f.name for f in dataclasses.fields(method.Config))
+        bad = [_option_key(g, k) for k in sorted(set(c.options) - set(names))]
+        if bad:
+            raise UserError(
+                f"{', '.join(bad)}: not an option of {c.method} (its options: {', '.join(names) or 'none'})"
+            )
+        method_config(method, c.options, c.envs)
+        check_method_envs(method, c.envs)
     except UserError as e:
-        raise UserError(f"{path}: grid block {gi + 1} ({c.label}, {'+'.join(c.envs)}): {e}") from None
+        msg = flag_message(method.Config, str(e), {o.name: _option_key(g, o.name) for o in options(method.Config)})
+        msg = flag_message(RunSpec, msg, _CELL_KEYS)
+        raise type(e)(f"{path}: grid block {gi + 1} ({c.label}, {'+'.join(c.envs)}): {msg}") from None
+
+
+_CELL_KEYS = {
+    "steps": "steps",
+    "eval_episodes": "eval_episodes",
+    "curve_episodes": "curve_episodes",
+    "student": "student",
+    "envs": "env",
+    "teachers": "teacher",
+    "keep": "keep",
+    "allow_mismatch": "allow_mismatch",
+}
+"""RunSpec fields -> the suite file's keys for them: a cell's refusal names the key, not the flag."""
+
+
+def _option_key(g: dict[str, Any] | None, name: str) -> str:
+    """A method option as the block ``g`` gives it: ``sweep.NAME``, ``options.NAME``, else the option's name."""
+    g = g or {}
+    if name in g.get("sweep", {}):
+        return f"sweep.{name}"
+    return f"options.{name}" if name in g.get("options", {}) else name
 
 
 def _block_steps(g: dict[str, Any], envs: list[str]) -> Any:
@@ -308,6 +353,8 @@ def _block_cells(g: dict[str, Any], doc: dict[str, Any], n_seeds: int) -> list[C
             if g.get("keep"):  # only where given: the keys (digests) of the suites without it stay as they were
                 run["keep"] = _as_list(g["keep"])
                 run["keep_teachers"] = [_block_teacher(g, e) for e in run["keep"]]
+            if g.get("allow_mismatch"):  # the same: only where given
+                run["allow_mismatch"] = True
             cells += [_seed_cell(run, seed, tags) for seed in range(n_seeds)]
     return cells
 
@@ -429,16 +476,38 @@ def load_suite(name: str, seeds: int | None = None) -> Suite:
             raise UserError(f"{path}: grid block {gi + 1}: {e}") from None
         for c in block:
             if c.seed == 0:
-                _check_cell(path, gi, c)
+                _check_cell(path, gi, c, g)
             block_of.setdefault(c.key, gi)
         cells += block
     if not cells:
         raise UserError(f"{path}: no [[grid]] runs")
     _check_unique(path, cells, block_of)
     _check_init_from(path, cells)
+    _check_video(path, doc.get("report", {}), cells)
     return Suite(
-        doc.get("name", path.stem), str(path), doc.get("description", ""), cells, doc.get("report", {}), n_seeds
+        doc.get("name", path.stem),
+        str(path),
+        doc.get("description", ""),
+        cells,
+        doc.get("report", {}),
+        n_seeds,
+        block_of,
     )
+
+
+def _check_video(path: Path, report: dict[str, Any], cells: list[Cell]) -> None:
+    """Refuse a ``[report] video`` that names no env the suite's runs train on."""
+    if "video" not in report:
+        return
+    envs = list(dict.fromkeys(e for c in cells for e in c.envs))
+    if report["video"] not in envs:
+        raise UserError(f"{path}: [report] video = {report['video']!r} is not an env of this suite ({', '.join(envs)})")
+
+
+def video_cells(suite: Suite) -> list[str]:
+    """The keys of the cells that train on the suite's ``[report] video`` env: those whose students bench keeps."""
+    env = suite.report.get("video")
+    return [c.key for c in suite.cells if env is not None and env in c.envs]
 
 
 def cell_dir(runs_root: str | Path, cell: Cell) -> Path:
@@ -591,6 +660,7 @@ def _train_cell(c: Cell, out: Path, runs_root: str, teachers: list[str], precisi
         eval_every=max(1, budget // c.curve_points) if c.curve_points else None,
         curve_episodes=c.curve_episodes,
         init_from=init,
+        allow_mismatch=c.allow_mismatch,
         eval_cache=str(Path(runs_root) / "_eval_cache"),
         command=f"rl-distill bench (cell {c.key})",
         precision=precision,
@@ -873,6 +943,28 @@ def _check_teachers(cells: list[Cell]) -> None:
             "(train them with `rl-distill teachers train ENV --algo ALGO --out rl_distill/zoo/ID --force`, "
             "or skip those runs with --only)"
         )
+
+
+def _check_cell_teachers(suite: Suite, cells: list[Cell]) -> None:
+    """Each cell's teachers (and its kept envs' reference teachers) fit its envs and were trained on them, as its run
+    checks them before it starts (distill.check_teacher_env), unless its block says ``allow_mismatch = true``. A
+    ``cell:`` teacher, a run's student (its head for the env), is its run's to check."""
+    from rl_distill.distill import check_teacher_env
+    from rl_distill.envs import env_spec
+    from rl_distill.teachers import load_teacher
+
+    loaded: dict[tuple[str, str], Any] = {}
+    for c in cells:
+        for t, e in (*zip(c.teachers, c.envs), *zip(c.keep_teachers, c.keep)):
+            if t.startswith("cell:"):
+                continue
+            if (t, e) not in loaded:
+                loaded[t, e] = load_teacher(t, env_id=e)
+            try:
+                check_teacher_env(loaded[t, e], env_spec(e), c.allow_mismatch, "allow_mismatch = true in its block")
+            except UserError as err:
+                where = f"grid block {suite.blocks[c.key] + 1} " if c.key in suite.blocks else ""
+                raise type(err)(f"{suite.path}: {where}({c.label}, {'+'.join(c.envs)}): {err}") from None
 
 
 def _write_snapshot(suite: Suite, runs_root: Path, out_dir: Path) -> None:
@@ -1185,6 +1277,7 @@ def bench(
             f"{suite.cells[0].key} and labels such as {suite.cells[0].label!r})"
         )
     _check_teachers(cells)
+    _check_cell_teachers(suite, cells)  # as each run would check them before it starts: --dry-run refuses them too
     if dry_run:
         if committed is None:
             return plan(suite, cells, out_dir)
@@ -1207,6 +1300,7 @@ def bench(
     failed, busy = _collect(
         _results(todo, backend, runs_root, workers, resume, address, precision), shown, runs_root, out_dir
     )
+    save_students(runs_root, out_dir, video_cells(suite))  # the [report] video env's: the report's clip needs them
     report = bench_report(
         out_dir, changed=changed_defaults(suite.cells, out_dir), stale=stale_records(suite.cells, out_dir)
     )

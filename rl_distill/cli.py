@@ -154,9 +154,10 @@ def _eval_one(
     env = env_id or t.env_id
     if not env:
         raise UserError(f"teacher {source} does not record its env; pass --env")
-    if env_id and t.env_id and env_id != t.env_id and not allow_mismatch:
+    trained = t.trained_env_id  # a hub teacher's env_id is the one it was loaded for; its repo says where it trained
+    if env_id and trained and env_id != trained and not allow_mismatch:
         raise UserError(
-            f"teacher {source} was trained on {t.env_id}, not {env_id}: its score there means little "
+            f"teacher {source} was trained on {trained}, not {env_id}: its score there means little "
             "(--env with --allow-mismatch evaluates it there all the same)"
         )
     proto = family_of(env).protocol(**t.meta["protocol"]) if own_protocol and t.meta.get("protocol") else None

@@ -25,12 +25,21 @@ from safetensors.torch import save_file
 
 from rl_distill.configs import NO_FLAG, check_types, check_values, flag, make_config
 from rl_distill.context import Checkpointer, Context, CurveEvaluator, RunClock
-from rl_distill.envs import EnvSpec, check_env_id, env_spec, family_of, family_values, one_family, score_floor
-from rl_distill.errors import SpaceMismatchError, UserError, check_count, check_device, check_dir, check_seed
+from rl_distill.envs import (
+    EnvSpec,
+    check_env_id,
+    check_num_envs,
+    env_spec,
+    family_of,
+    family_values,
+    one_family,
+    score_floor,
+)
+from rl_distill.errors import SpaceMismatchError, UserError, check_count, check_device, check_dir, check_seed, is_int
 from rl_distill.evaluation import STALL_STEPS, evaluate, evaluate_teacher
 from rl_distill.guard import DivergenceGuard, check_resume_steps, check_threads, default_threads, torch_threads
 from rl_distill.precision import PRECISIONS, autocast, check_precision, resolve_precision
-from rl_distill.protocol import EnvDefaultsHook, Method
+from rl_distill.protocol import EnvCheckHook, EnvDefaultsHook, Method
 from rl_distill.runs import (
     RunLogger,
     atomic_write_bytes,
@@ -118,6 +127,9 @@ class RunSpec:
     keep_checkpoint: bool = False
     """Keep checkpoint.pt once the run has finished (by default it is deleted, with the run's .lock: a finished run
     is never resumed)."""
+    allow_mismatch: bool = False
+    """With --env (or --keep-teacher): run a teacher on an env other than the one it was trained on, where its
+    observations and actions fit (by default refused: it has never played that game)."""
 
     def __post_init__(self) -> None:
         """Every value checked before any folder or file is made (one-line errors)."""
@@ -144,6 +156,8 @@ class RunSpec:
             raise UserError(
                 f"give one --keep-teacher per --keep ({len(self.keep)} kept envs, {len(self.keep_teachers)} teachers)"
             )
+        if self.allow_mismatch and not (self.envs or self.keep_teachers):
+            raise UserError("--allow-mismatch goes with --env (the env to run the teacher on)")
 
 
 def resolve_device(device: str) -> torch.device:
@@ -169,7 +183,36 @@ def method_config(method: Method, options: dict[str, Any], env_ids: list[str] | 
         if isinstance(method, EnvDefaultsHook):
             defaults = method.env_defaults(list(env_ids), options, defaults)
         options = {**defaults, **options}
-    return make_config(method.Config, options)
+    cfg = make_config(method.Config, options)
+    if is_int(getattr(cfg, "num_envs", None)):  # the envs it builds side by side: refused now, not when built
+        check_num_envs(cfg.num_envs)
+    return cfg
+
+
+def check_method_envs(method: Method, env_ids: list[str]) -> None:
+    """What a run refuses of ``method`` on ``env_ids`` before anything is built, the teachers aside: a second task
+    for a single-task method, and what the method's own hook refuses (protocol.EnvCheckHook: expert iteration's
+    search on an env it cannot reset to a state). ``bench`` calls it for each cell, ``--dry-run`` too."""
+    if len(env_ids) > 1 and not method.MULTI_TASK:
+        raise UserError(f"{method.NAME} trains a single-task student: give one --teacher")
+    if isinstance(method, EnvCheckHook):
+        method.check_envs(list(env_ids))
+
+
+def check_teacher_env(
+    teacher: Teacher, spec: EnvSpec, allow_mismatch: bool = False, opt_in: str = "--allow-mismatch"
+) -> None:
+    """``teacher`` can act in ``spec``'s env (observation shape, actions: Teacher.check_fits), and was trained on
+    that env, unless ``allow_mismatch``: a CartPole teacher fits another env of 4 numbers and 2 actions, a MinAtar
+    teacher another game of its shapes, but has never played it. A teacher that records no env (an SB3 zip alone)
+    and a finished run's student (its head for the env) pass. ``opt_in``: what the one-line refusal offers."""
+    teacher.check_fits(spec)
+    trained = teacher.trained_env_id
+    if trained and trained != spec.env_id and not allow_mismatch:
+        raise SpaceMismatchError(
+            f"teacher {teacher.name} was trained on {trained}, not {spec.env_id}: it has never played "
+            f"{spec.env_id} ({opt_in} runs it there all the same)"
+        )
 
 
 def default_budget(method: Method, env_ids: list[str]) -> int:
@@ -179,12 +222,16 @@ def default_budget(method: Method, env_ids: list[str]) -> int:
 
 
 def _check_setup(
-    method: Method, teachers: list[Teacher], env_ids: list[str], specs: list[EnvSpec], student_spec: str | None
+    method: Method,
+    teachers: list[Teacher],
+    env_ids: list[str],
+    specs: list[EnvSpec],
+    student_spec: str | None,
+    allow_mismatch: bool = False,
 ) -> None:
-    if len(teachers) > 1 and not method.MULTI_TASK:
-        raise UserError(f"{method.NAME} trains a single-task student: give one --teacher")
+    check_method_envs(method, env_ids)
     for t, s in zip(teachers, specs):
-        t.check_fits(s)
+        check_teacher_env(t, s, allow_mismatch)
     kinds = {len(s.obs_shape) for s in specs}
     if len(kinds) > 1:
         raise SpaceMismatchError("teachers mix image and vector observations: one student cannot take both")
@@ -213,7 +260,7 @@ def run(method: Method, spec: RunSpec) -> dict[str, Any]:
     if any(e is None for e in env_ids):
         raise UserError("a teacher does not record its env: pass --env")
     specs = [env_spec(e) for e in env_ids]
-    _check_setup(method, teachers, env_ids, specs, spec.student)
+    _check_setup(method, teachers, env_ids, specs, spec.student, spec.allow_mismatch)
     # A hub teacher trained under another protocol (e.g. NoFrameskip-v4, no sticky actions): one warning line, and
     # the run records both.
     teacher_protocols = {t.name: m for t, e in zip(teachers, env_ids) if (m := warn_protocol(t, e))}
@@ -272,7 +319,7 @@ def _kept_tasks(spec: RunSpec, env_ids: list[str], device: torch.device) -> list
             raise UserError(f"--keep {env_id}: no shipped teacher {name} to score it against; give --keep-teacher")
         teacher = load_teacher(name, device=device, env_id=env_id)
         es = env_spec(env_id)
-        teacher.check_fits(es)
+        check_teacher_env(teacher, es, spec.allow_mismatch)
         kept.append(KeptTask(es, teacher))
     return kept
 
@@ -292,6 +339,7 @@ RESUME_MAY_CHANGE = (
     "options",
     "threads",
     "keep_checkpoint",
+    "allow_mismatch",
 )
 """RunSpec fields a resumed run may give differently: how it runs, not what it trains, and the budget (``--steps``
 continues a run further, as ``teachers train --resume`` does). ``student``, ``envs`` and ``options`` are compared

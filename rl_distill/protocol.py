@@ -1,9 +1,10 @@
 """The contract between the harness (distill.py) and a method (methods/<name>.py), as types a checker sees.
 
 A method is a module that :class:`Method` describes, registered by name in ``rl_distill.methods.METHODS``; the
-harness reads those names and nothing else, plus the optional hook :class:`EnvDefaultsHook` where the module has
-it. Its ``train(ctx, cfg)`` gets a :class:`MethodContext`: the run's teachers, envs and student, acting, the
-counters, logging and checkpoints. The harness does the rest (run folder, evaluations, summary, files).
+harness reads those names and nothing else, plus the optional hooks :class:`EnvDefaultsHook` and
+:class:`EnvCheckHook` where the module has them. Its ``train(ctx, cfg)`` gets a :class:`MethodContext`: the run's
+teachers, envs and student, acting, the counters, logging and checkpoints. The harness does the rest (run folder,
+evaluations, summary, files).
 """
 
 from __future__ import annotations
@@ -133,4 +134,16 @@ class EnvDefaultsHook(Protocol):
         """The Config values under the run's options, from the envs, those options and the env family's
         ``method_defaults[NAME]`` (e.g. rl-zoo3's PPO entry for the env); ``distill.method_config`` lays the
         options over what it returns."""
+        ...
+
+
+@runtime_checkable
+class EnvCheckHook(Protocol):
+    """The optional hook of a method module that refuses envs it cannot train on (expert iteration: an env its
+    search cannot reset to a state). The harness calls it before anything is built, and ``bench`` (``--dry-run``
+    too) for every cell, so such a run is refused before it starts, never from inside ``train``."""
+
+    def check_envs(self, env_ids: list[str]) -> None:
+        """Raise a one-line :class:`~rl_distill.errors.UserError` for an env of ``env_ids`` the method cannot train
+        on; return None where it can train on them all."""
         ...

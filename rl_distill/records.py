@@ -4,6 +4,11 @@ A finished bench cell leaves a record, ``<results>/runs/<cell key>.json`` (its c
 copied from its run folder, where ``<results>`` is ``runs/results/<suite>`` by default and ``results/<suite>``, the
 committed one, when a bench names it with ``--out``; reports are drawn from records only. bench writes them,
 report reads them: both import this module, neither the other's internals.
+
+Records keep no weights, except for the env a suite's ``[report] video`` names: there each finished cell's trained
+student is kept beside its record, ``<results>/students/<cell key>/`` (``student.safetensors`` and ``student.json``,
+a run folder's own two files, a few hundred KB at most for MinAtar), so the report can draw the teacher beside the
+best student after the run folders are gone.
 """
 
 from __future__ import annotations
@@ -68,7 +73,7 @@ def save_record(runs_root: str | Path, out_dir: str | Path, key: str) -> bool:
     s = finished_summary(d)
     if s is None:
         return False
-    run_dir = Path(s["run_dir"]) if Path(s["run_dir"]).exists() else d / Path(s["run_dir"]).name
+    run_dir = _run_dir(d, s)
     scalars = read_scalars(run_dir)
 
     def points(prefix: str, *extra: str) -> list[dict[str, Any]]:
@@ -90,6 +95,45 @@ def save_record(runs_root: str | Path, out_dir: str | Path, key: str) -> bool:
     return True
 
 
+def _run_dir(cell_dir: Path, summary: dict[str, Any]) -> Path:
+    """The run folder of a cell's finished run: where its summary says, else the folder of that name in the cell's
+    folder (a runs folder moved, or run files sent back from a Ray worker)."""
+    run_dir = Path(summary["run_dir"])
+    return run_dir if run_dir.exists() else cell_dir / run_dir.name
+
+
+STUDENT_FILES = ("student.safetensors", "student.json")
+"""What a finished run keeps of its student (distill.py), and a results folder of the cells it keeps students of."""
+
+
+def student_dir(out_dir: str | Path, key: str) -> Path:
+    """Where a results folder keeps the trained student of cell ``key``: a folder that ``load_teacher`` reads as a
+    finished run's student."""
+    return Path(out_dir) / "students" / key
+
+
+def save_students(runs_root: str | Path, out_dir: str | Path, keys: list[str]) -> int:
+    """Copy the trained student of each cell among ``keys`` whose record was made from the finished run in
+    ``runs_root`` (the same run: its summary's ``run_dir``) into :func:`student_dir`, unless it is there already,
+    byte for byte; returns how many were written. A cell without a record or a run folder here is left out."""
+    n = 0
+    for k in keys:
+        rec, s = load_record(out_dir, k), finished_summary(Path(runs_root) / k)
+        if rec is None or s is None or rec.get("summary", {}).get("run_dir") != s.get("run_dir"):
+            continue
+        run_dir, dst = _run_dir(Path(runs_root) / k, s), student_dir(out_dir, k)
+        if not all((run_dir / f).is_file() for f in STUDENT_FILES):
+            continue
+        wrote = False
+        for f in STUDENT_FILES:
+            data = (run_dir / f).read_bytes()
+            if not (dst / f).is_file() or (dst / f).read_bytes() != data:
+                atomic_write_bytes(dst / f, data)
+                wrote = True
+        n += wrote
+    return n
+
+
 def sync_records(runs_root: str | Path, out_dir: str | Path, keys: list[str]) -> int:
     """Write the record of every finished run among ``keys`` that has none yet (runs finished before records
     existed, or a report drawn from a runs folder); returns how many were written."""
@@ -98,13 +142,17 @@ def sync_records(runs_root: str | Path, out_dir: str | Path, keys: list[str]) ->
 
 def copy_records(src_out: str | Path, out_dir: str | Path, keys: list[str]) -> int:
     """Copy the records among ``keys`` that another results folder holds and ``out_dir`` lacks (byte for byte,
-    atomically); returns how many."""
+    atomically), with the students it keeps of them (:func:`student_dir`); returns how many records."""
     n = 0
     for k in keys:
         src, dst = record_path(src_out, k), record_path(out_dir, k)
         if src.exists() and not dst.exists():
             atomic_write_bytes(dst, src.read_bytes())
             n += 1
+            kept, to = student_dir(src_out, k), student_dir(out_dir, k)
+            if all((kept / f).is_file() for f in STUDENT_FILES) and not to.exists():
+                for f in STUDENT_FILES:
+                    atomic_write_bytes(to / f, (kept / f).read_bytes())
     return n
 
 

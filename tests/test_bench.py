@@ -230,11 +230,17 @@ def test_bench_local_workers_idempotent_resume_and_report(tmp_path, capsys):
     assert sorted({r["step"] for r in rec["curve"]}) == steps and rec["cell"]["key"] == key
 
 
-def test_failed_run_is_reported_and_the_grid_goes_on(tmp_path, capsys):
+def test_failed_run_is_reported_and_the_grid_goes_on(tmp_path, capsys, monkeypatch):
+    import rl_distill.methods.expert_iteration as expert_iteration
+
+    def broken(ctx, cfg):  # a failure inside training, which no check before the run foresees
+        raise RuntimeError("the search broke")
+
+    monkeypatch.setattr(expert_iteration, "train", broken)
     suite = _suite(
         tmp_path,
         TINY.replace('method = "policy-distillation"', 'method = ["policy-distillation", "dagger"]').replace(
-            "[report]", "[[grid]]\nmethod = 'expert-iteration'\nenv = 'LunarLander-v3'\n[report]"
+            "[report]", "[[grid]]\nmethod = 'expert-iteration'\nenv = 'CartPole-v1'\n[report]"
         ),
     )
     runs = tmp_path / "runs"

@@ -14,7 +14,7 @@ from rl_distill import context
 from rl_distill.context import Checkpointer, Context, CurveEvaluator, RunClock
 from rl_distill.envs import env_spec
 from rl_distill.methods import METHODS, get_method
-from rl_distill.protocol import EnvDefaultsHook, Method, MethodContext
+from rl_distill.protocol import EnvCheckHook, EnvDefaultsHook, Method, MethodContext
 from rl_distill.rollout import ReplayMemory
 from rl_distill.runs import RunLogger
 from rl_distill.students import make_student
@@ -33,13 +33,14 @@ def test_every_method_fits_the_protocol(name):
     assert dataclasses.is_dataclass(m.Config) and m.default_steps("CartPole-v1") > 0
     # env_defaults is optional; where a module has one, it is the hook the harness calls.
     assert isinstance(m, EnvDefaultsHook) == hasattr(m, "env_defaults")
+    assert isinstance(m, EnvCheckHook) == hasattr(m, "check_envs")
 
 
 def test_methods_use_only_the_method_context():
     """Every ``ctx.<name>`` in a method file or a shared loop is a MethodContext name."""
     allowed = _protocol_names(MethodContext)
     used: dict[str, set[str]] = {}
-    for path in [*(ROOT / "methods").glob("*.py"), ROOT / "rl.py", ROOT / "supervised.py"]:
+    for path in [*(ROOT / "methods").glob("*.py"), ROOT / "rl.py", ROOT / "td.py", ROOT / "supervised.py"]:
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "ctx":
                 used.setdefault(node.attr, set()).add(path.name)

@@ -39,7 +39,7 @@ def test_each_kind_module_is_found_by_its_registered_name():
         ("[report]\nkind = 'lineag'\n", "unknown [report] kind 'lineag'; choose one of " + ", ".join(KINDS)),
         (
             "[report]\nkind = 'sweep'\nbaseline = 'ppo'\n",
-            "has unknown keys ['baseline']; allowed: kind, threshold, notes, x",
+            "has unknown keys ['baseline']; allowed: kind, threshold, notes, video, x",
         ),
         (
             "[report]\ntreshold = 0.8\n",

@@ -18,7 +18,7 @@ from rl_distill.envs.atari import ATARI, ATARI_RANDOM_HUMAN, AtariProtocol, atar
 from rl_distill.envs.control import CONTROL, CONTROL_ENVS
 from rl_distill.envs.family import EnvFamily
 from rl_distill.envs.minatar import MINATAR, MinAtarProtocol
-from rl_distill.errors import UnknownEnvError, UserTypeError, UserValueError, check_count
+from rl_distill.errors import UnknownEnvError, UserTypeError, UserValueError, check_count, flag
 
 MAX_ENVS = 4096
 """The most envs one batched env holds: more only exhaust memory (an Atari emulator is ~10 MB) or time."""
@@ -37,6 +37,7 @@ __all__ = [
     "action_groups",
     "atari_game",
     "check_env_id",
+    "check_num_envs",
     "env_spec",
     "family_of",
     "family_values",
@@ -89,15 +90,21 @@ def action_groups(env_id: str) -> tuple[int, ...] | None:
     return family_of(env_id).action_groups(env_id)
 
 
+def check_num_envs(num_envs: int, name: str = "num_envs") -> None:
+    """``num_envs`` an integer from 1 to :data:`MAX_ENVS`, else a one-line error naming ``name`` as a flag: a method's
+    Config is checked with it before a run starts (distill.method_config), not only when its envs are built."""
+    check_count(name, num_envs, none_ok=False)
+    if num_envs > MAX_ENVS:
+        raise UserValueError(f"{flag(name)} {num_envs}: at most {MAX_ENVS:,} envs are built side by side")
+
+
 def make_env(env_id: str, num_envs: int = 1, *, protocol: Any = None, num_threads: int = 0) -> gym.vector.VectorEnv:
     """Build ``num_envs`` copies of ``env_id`` as one batched env (SAME_STEP autoreset).
 
     Seed it with ``env.reset(seed=...)``. ``protocol``: the family's play protocol (``AtariProtocol``,
     ``MinAtarProtocol``; default: the family's own defaults).
     """
-    check_count("num_envs", num_envs, none_ok=False)
-    if num_envs > MAX_ENVS:
-        raise UserValueError(f"num_envs {num_envs}: at most {MAX_ENVS:,} envs are built side by side")
+    check_num_envs(num_envs)
     family = family_of(env_id)
     family.check(env_id)
     p = protocol if protocol is not None else family.protocol()

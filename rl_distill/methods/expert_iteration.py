@@ -92,6 +92,13 @@ def default_steps(env_id: str) -> int:
     return 8_000 if env_id == "CartPole-v1" else 20_000
 
 
+def check_envs(env_ids: list[str]) -> None:
+    """The search needs a simulator it can reset to any state (search.SEARCHABLE_ENVS): any other env is refused
+    before the run starts (protocol.EnvCheckHook; ``bench --dry-run`` shows it too)."""
+    for env_id in env_ids:
+        check_searchable(env_id)
+
+
 def train(ctx: MethodContext, cfg: Config) -> None:
     env_id = ctx.env_ids[0]
     check_searchable(env_id)

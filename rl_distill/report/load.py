@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from rl_distill.errors import UserError
-from rl_distill.records import copy_records, load_record, sync_records
+from rl_distill.records import copy_records, load_record, save_students, sync_records
 
 
 def collect_bench(
@@ -16,8 +16,9 @@ def collect_bench(
 ) -> tuple[dict[str, Any], Path, list[dict[str, Any]]]:
     """The suite snapshot, its results folder and one row per (finished run, task): cell, final scores and
     learning curve, read from the run records in ``<results>/runs/``. ``source`` is a results folder or a
-    benchmark runs folder; from a runs folder, finished runs without a record get one first. With ``out_dir``
-    elsewhere, a results folder's records are copied there (the report is drawn from ``out_dir``'s records)."""
+    benchmark runs folder; from a runs folder, finished runs without a record get one first (and those on the
+    ``[report] video`` env their kept student). With ``out_dir`` elsewhere, a results folder's records are copied
+    there (the report is drawn from ``out_dir``'s records)."""
     root = Path(source)
     snapshot = root / "suite.json"
     if not snapshot.exists():
@@ -32,6 +33,8 @@ def collect_bench(
         # A results folder holds records (root/runs/<key>.json); a runs folder holds run folders (root/<key>/).
         copy_records(root, out, keys)
         sync_records(root, out, keys)
+        video = suite.get("report", {}).get("video")
+        save_students(root, out, [c["key"] for c in suite["cells"] if video is not None and video in c.get("envs", [])])
     rows = []
     for cell in suite["cells"]:
         rec = load_record(out, cell["key"])

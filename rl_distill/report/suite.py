@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from rl_distill.report.clip import clip_lines
 from rl_distill.report.kinds import Report, check_report
 from rl_distill.report.load import collect_bench
 from rl_distill.report.sections import (
@@ -53,6 +54,7 @@ def bench_report(
     if rows and kind.aggregate:
         lines += aggregate_lines(rows, out, suite["name"])
     lines += kind.section(Report(suite, out, rows, summaries, threshold))
+    lines += clip_lines(suite, out, rows)
     lines += transfer_lines(rows, suite["cells"])
     lines += curve_lines(rows, out, suite["name"])
     lines += changed_lines(rows, changed or {})

@@ -110,6 +110,13 @@ class Teacher:
         return self.meta.get("env_id")
 
     @property
+    def trained_env_id(self) -> str | None:
+        """The env it was trained on, as its files record it: a hub teacher's from its repo (its ``env_id`` is the
+        one it was loaded for), else ``env_id``; None where nothing records it (an SB3 zip on its own)."""
+        hub = self.meta.get("hub")
+        return (hub.get("env_id") if isinstance(hub, dict) else None) or self.env_id
+
+    @property
     def obs_shape(self) -> tuple[int, ...]:
         return self.arch.obs_shape
 

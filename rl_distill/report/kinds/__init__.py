@@ -30,9 +30,10 @@ KINDS = {
 DEFAULT_KIND = "lineage"
 """The kind of a suite whose ``[report]`` names none."""
 
-COMMON_KEYS = ("kind", "threshold", "notes")
+COMMON_KEYS = ("kind", "threshold", "notes", "video")
 """The ``[report]`` keys of every kind: the kind, the fraction of the teacher that the steps-to columns count to
-(default 0.9) and the text of the "Against the papers" section."""
+(default 0.9), the text of the "Against the papers" section and the env (one of the suite's) whose teacher the
+report shows beside the best student in a short GIF (rl_distill/report/clip.py)."""
 
 _TYPES: dict[str, tuple[str, Callable[[Any], bool]]] = {
     "threshold": ("a number", lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)),
