@@ -42,6 +42,9 @@ class Batch:
     last_obs: torch.Tensor
     """Observation after the last step (for bootstrapping)."""
     last_done: torch.Tensor
+    terminated: torch.Tensor | None = None
+    """1.0 where the episode ended at this step by termination (not by truncation: a time limit, a frame cap),
+    the steps a TD target does not bootstrap from (QDagger)."""
 
     def flat(self, name: str) -> torch.Tensor:
         x = getattr(self, name)
@@ -109,7 +112,8 @@ class Rollout:
             raise ValueError("a student is needed to act")
         N = self.num_envs
         buf: dict[str, list[torch.Tensor]] = {
-            k: [] for k in ("obs", "actions", "rewards", "dones", "t_logits", "t_feat", "logp", "values", "s_logits")
+            k: []
+            for k in ("obs", "actions", "rewards", "dones", "term", "t_logits", "t_feat", "logp", "values", "s_logits")
         }
         for _ in range(n_steps):
             obs = self.obs
@@ -151,6 +155,7 @@ class Rollout:
             buf["rewards"].append(torch.as_tensor(rew, dtype=torch.float32, device=self.device))
             self.done = torch.as_tensor(done, dtype=torch.float32, device=self.device)
             buf["dones"].append(self.done)
+            buf["term"].append(torch.as_tensor(term, dtype=torch.float32, device=self.device))
             self.obs = torch.as_tensor(next_obs, device=self.device)
             self.env_steps += N
 
@@ -169,6 +174,7 @@ class Rollout:
             student_logits=stack("s_logits"),
             last_obs=self.obs,
             last_done=self.done,
+            terminated=stack("term"),
         )
 
     def _track(self, rew: np.ndarray, done: np.ndarray) -> None:

@@ -229,6 +229,9 @@ ATARI = AtariFamily(
         "kickstarting": 1_000_000,
         "ppd": 1_000_000,
         "ppo": 1_000_000,
+        # DQN from scratch: rl-zoo3's Atari DQN ([dqn.atari], through dqn's env_defaults: its 100k-transition replay
+        # memory holds 2.8 GB of 4x84x84 frames) at PPO's budget, a tenth of rl-zoo3's 10M.
+        "dqn": 1_000_000,
         "bc": 50_000,
     },
 )

@@ -199,4 +199,19 @@ MINATAR = MinAtarFamily(
     eval_episodes=100,
     teacher_eval_episodes=100,
     eval_envs=16,
+    method_defaults={
+        # DQN from scratch is the MinAtar paper's DQN, whose settings dqn's env_defaults reads from [dqn.minatar] of
+        # teachers/hyperparams.toml (rl_distill.td.zoo_dqn_settings: batch 32, a gradient step every env step,
+        # replay 100k, 5k uniform steps first, epsilon 1.0 -> 0.1 over 105k steps, target every 1k gradient steps,
+        # centered RMSprop lr 2.5e-4 alpha 0.95 eps 0.01, Huber, gamma 0.99, 1-step max target), so none here.
+        # QDagger at CleanRL's proportions (qdagger_dqn_atari_jax_impalacnn: 500k teacher steps and 500k offline
+        # gradient steps in a 10M-step run, 5% of the budget each) of its 100k-step budget here: 5k teacher steps,
+        # 5k offline steps (the CartPole 2k of each were 20% of a 10k budget); and the MinAtar paper's 100k-transition
+        # replay memory, not the 20k sized for Atari's 84x84 frames (a MinAtar frame is 400 bytes: 40 MB).
+        "qdagger": {"teacher_steps": 5_000, "offline_steps": 5_000, "capacity": 100_000},
+    },
+    method_steps={
+        # A fifth of the MinAtar paper's 5M steps: epsilon has reached 0.1 by 105k.
+        "dqn": 1_000_000,
+    },
 )

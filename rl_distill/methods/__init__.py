@@ -19,6 +19,9 @@ METHODS = {
     "ppo": "ppo",
     "ppd": "ppd",
     "expert-iteration": "expert_iteration",
+    "distillm": "distillm",
+    "qdagger": "qdagger",
+    "dqn": "dqn",
 }
 """CLI name -> module name in this package."""
 
