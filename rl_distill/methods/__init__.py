@@ -20,6 +20,7 @@ METHODS = {
     "ppd": "ppd",
     "expert-iteration": "expert_iteration",
     "distillm": "distillm",
+    "amm": "amm",
     "qdagger": "qdagger",
     "dqn": "dqn",
 }
