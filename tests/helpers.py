@@ -101,3 +101,13 @@ def crash_when_logged(monkeypatch, key: str, value):
 
     monkeypatch.setattr(Context, "log", log_or_crash)
     return log
+
+
+def one_line_error(code: int, err: str, *needles: str) -> str:
+    """Exit 2 with one `rl-distill: error:` line on stderr that holds every needle; the line."""
+    lines = [ln for ln in err.strip().splitlines() if ln.strip()]
+    assert code == 2 and len(lines) == 1 and lines[0].startswith("rl-distill: error: "), err
+    assert "Traceback" not in err
+    for n in needles:
+        assert n in lines[0], (n, lines[0])
+    return lines[0]

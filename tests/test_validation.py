@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import distill
+from helpers import distill, one_line_error
 from safetensors.torch import load_file, save_file
 
 import rl_distill.distill as distill_module
@@ -27,15 +27,6 @@ from rl_distill.teachers.train import TrainConfig, export_run
 
 TEACHER = "ppo-CartPole-v1"
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _one_line(code: int, err: str, *needles: str) -> str:
-    lines = [ln for ln in err.strip().splitlines() if ln.strip()]
-    assert code == 2 and len(lines) == 1 and lines[0].startswith("rl-distill: error: "), err
-    assert "Traceback" not in err
-    for n in needles:
-        assert n in lines[0], (n, lines[0])
-    return lines[0]
 
 
 def _distill_argv(tmp_path: Path, method: str, *extra: str) -> list[str]:
@@ -65,7 +56,7 @@ def _distill_argv(tmp_path: Path, method: str, *extra: str) -> list[str]:
     ],
 )
 def test_method_options_refused_with_the_flag_typed(cli, tmp_path, method, flag, value, needle):
-    _one_line(*cli(*_distill_argv(tmp_path, method, flag, value))[::2], needle)
+    one_line_error(*cli(*_distill_argv(tmp_path, method, flag, value))[::2], needle)
     assert not (tmp_path / "runs").exists() or not list((tmp_path / "runs").iterdir())
 
 
@@ -102,7 +93,7 @@ def test_envs_devices_paths_and_huge_students_refused(cli, tmp_path, extra, need
     argv = _distill_argv(tmp_path, "bc", *extra)
     if "--runs-dir" in extra:
         argv = ["distill", "bc", "--teacher", TEACHER, "--no-progress", *extra]
-    _one_line(*cli(*argv)[::2], needle)
+    one_line_error(*cli(*argv)[::2], needle)
     assert not (tmp_path / "runs").exists()
 
 
@@ -120,9 +111,9 @@ def test_a_student_too_slow_to_train_is_refused_with_an_estimate(monkeypatch):
 
 def test_report_out_is_a_file_or_not_a_folder(cli, tmp_path):
     (tmp_path / "file").write_text("x")
-    _one_line(*cli("report", str(tmp_path / "file"))[::2], "not a folder")
+    one_line_error(*cli("report", str(tmp_path / "file"))[::2], "not a folder")
     shutil.copytree(ROOT / "results" / "imperfect-teacher", tmp_path / "copy")
-    _one_line(*cli("report", str(tmp_path / "copy"), "--out", str(tmp_path / "file"))[::2], "a file, not a folder")
+    one_line_error(*cli("report", str(tmp_path / "copy"), "--out", str(tmp_path / "file"))[::2], "a file, not a folder")
 
 
 # --- divergence -------------------------------------------------------------------------------------------------
@@ -170,7 +161,7 @@ def test_a_teacher_with_nan_weights_is_refused(tmp_path, cli):
     (tmp_path / "t.json").write_text(json.dumps(meta))
     with pytest.raises(TeacherError, match="action_net.weight holds 1 non-finite value"):
         load_teacher(str(tmp_path / "t.json"))
-    _one_line(*cli("distill", "bc", "--teacher", str(tmp_path / "t.json"), "--runs-dir", str(tmp_path / "r"))[::2])
+    one_line_error(*cli("distill", "bc", "--teacher", str(tmp_path / "t.json"), "--runs-dir", str(tmp_path / "r"))[::2])
     assert not (tmp_path / "r").exists()
 
 
@@ -196,7 +187,7 @@ def test_teacher_files_are_checked_field_by_field(cli, tmp_path, edit, needle):
     if needle == "protocol":
         meta["env_id"] = "ALE/Pong-v5"
     (tmp_path / "t.json").write_text(json.dumps(meta))
-    _one_line(*cli("teachers", "eval", str(tmp_path / "t.json"), "--episodes", "1")[::2], needle)
+    one_line_error(*cli("teachers", "eval", str(tmp_path / "t.json"), "--episodes", "1")[::2], needle)
 
 
 # --- nothing user-owned is overwritten --------------------------------------------------------------------------
@@ -205,9 +196,9 @@ def test_teacher_files_are_checked_field_by_field(cli, tmp_path, edit, needle):
 def test_train_and_export_never_replace_a_teacher_without_force(cli, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     for out in (str(ZOO_DIR / TEACHER), str(ZOO_DIR / "a-new-one")):
-        _one_line(*cli("teachers", "train", "CartPole-v1", "--steps", "2000", "--out", out)[::2], "shipped zoo")
+        one_line_error(*cli("teachers", "train", "CartPole-v1", "--steps", "2000", "--out", out)[::2], "shipped zoo")
     shutil.copy(ZOO_DIR / f"{TEACHER}.json", tmp_path / "mine.json")
-    _one_line(*cli("teachers", "train", "CartPole-v1", "--out", "mine")[::2], "a teacher is already there")
+    one_line_error(*cli("teachers", "train", "CartPole-v1", "--out", "mine")[::2], "a teacher is already there")
     assert TrainConfig("CartPole-v1", out="mine", force=True).force  # --force lets it
     assert list(tmp_path.iterdir()) == [tmp_path / "mine.json"]  # no run folder was made
     run_dir = tmp_path / "runs" / "r"
@@ -217,16 +208,18 @@ def test_train_and_export_never_replace_a_teacher_without_force(cli, tmp_path, m
     )
     with pytest.raises(UserError, match="a teacher is already there"):
         export_run(run_dir, "mine")
-    _one_line(*cli("teachers", "export", str(run_dir), "--out", str(ZOO_DIR / TEACHER))[::2], "shipped zoo")
-    _one_line(*cli("teachers", "export", str(run_dir), "--episodes", "0")[::2], "--episodes must be an integer >= 1")
+    one_line_error(*cli("teachers", "export", str(run_dir), "--out", str(ZOO_DIR / TEACHER))[::2], "shipped zoo")
+    one_line_error(
+        *cli("teachers", "export", str(run_dir), "--episodes", "0")[::2], "--episodes must be an integer >= 1"
+    )
 
 
 # --- no hangs ---------------------------------------------------------------------------------------------------
 
 
 def test_zero_is_never_the_default(cli, tmp_path):
-    _one_line(*cli("teachers", "eval-all", "--episodes", "0")[::2], "--episodes must be an integer >= 1, got 0")
-    _one_line(*cli(*_distill_argv(tmp_path, "bc", "--steps", "0"))[::2], "--steps must be an integer >= 1")
+    one_line_error(*cli("teachers", "eval-all", "--episodes", "0")[::2], "--episodes must be an integer >= 1, got 0")
+    one_line_error(*cli(*_distill_argv(tmp_path, "bc", "--steps", "0"))[::2], "--steps must be an integer >= 1")
 
 
 def test_ray_address_where_nothing_listens_fails_fast(cli, tmp_path):
@@ -234,7 +227,7 @@ def test_ray_address_where_nothing_listens_fails_fast(cli, tmp_path):
     suite = ROOT / "experiments" / "lineage.toml"
     t = time.monotonic()
     argv = ["bench", str(suite), "--backend", "ray", "--address", "127.0.0.1:1", "--runs-dir", str(tmp_path / "r")]
-    _one_line(*cli(*argv, "--out", str(tmp_path / "o"))[::2], "--address 127.0.0.1:1: nothing answers there")
+    one_line_error(*cli(*argv, "--out", str(tmp_path / "o"))[::2], "--address 127.0.0.1:1: nothing answers there")
     assert time.monotonic() - t < 30 and not list(tmp_path.iterdir())
 
 
@@ -288,7 +281,7 @@ def test_suite_files_are_checked_against_a_schema(cli, tmp_path, text, needle):
         load_suite(str(suite))
     assert needle in str(e.value) and "\n" not in str(e.value)
     # --dry-run refuses what the run would refuse, and writes nothing.
-    _one_line(*cli("bench", str(suite), "--dry-run", "--out", str(tmp_path / "o"))[::2], needle)
+    one_line_error(*cli("bench", str(suite), "--dry-run", "--out", str(tmp_path / "o"))[::2], needle)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["s.toml"]
 
 
@@ -331,10 +324,12 @@ def test_report_of_a_copy_reads_and_writes_the_copy(cli, tmp_path):
 
 
 def test_teachers_eval_on_another_env_needs_allow_mismatch(cli):
-    _one_line(*cli("teachers", "eval", TEACHER, "--env", "CartPole-v0", "--episodes", "1")[::2], "--allow-mismatch")
+    one_line_error(
+        *cli("teachers", "eval", TEACHER, "--env", "CartPole-v0", "--episodes", "1")[::2], "--allow-mismatch"
+    )
     code, out, err = cli("teachers", "eval", TEACHER, "--env", "CartPole-v0", "--allow-mismatch", "--episodes", "1")
     assert code == 0 and "on CartPole-v0" in out, err
-    _one_line(*cli("teachers", "eval", TEACHER, "--allow-mismatch", "--episodes", "1")[::2], "goes with --env")
+    one_line_error(*cli("teachers", "eval", TEACHER, "--allow-mismatch", "--episodes", "1")[::2], "goes with --env")
 
 
 def test_bench_refuses_before_writing(tmp_path, monkeypatch):

@@ -11,6 +11,7 @@ from pathlib import Path
 from unittest import mock
 
 import pytest
+from helpers import one_line_error
 
 import rl_distill.distill as distill_module
 from rl_distill.bench import load_suite
@@ -24,15 +25,6 @@ from rl_distill.teachers import load_teacher
 TEACHER = "ppo-CartPole-v1"
 ROOT = Path(__file__).resolve().parents[1]
 NOT_RESETTABLE = "the search needs a simulator it can reset to any state, and 'MinAtar/Breakout-v1' has none here"
-
-
-def _one_line(code: int, err: str, *needles: str) -> str:
-    lines = [ln for ln in err.strip().splitlines() if ln.strip()]
-    assert code == 2 and len(lines) == 1 and lines[0].startswith("rl-distill: error: "), err
-    assert "Traceback" not in err
-    for n in needles:
-        assert n in lines[0], (n, lines[0])
-    return lines[0]
 
 
 class Accepted(Exception):
@@ -68,18 +60,18 @@ def test_expert_iteration_on_an_env_it_cannot_reset_is_refused_before_the_run(cl
     check_method_envs(ei, ["CartPole-v1"])
     argv = ["distill", "expert-iteration", "--teacher", "ppo-MinAtar-Breakout-v1", "--no-progress"]
     with mock.patch.object(distill_module, "_claim_run_dir", _stop_at_folder):
-        run_line = _one_line(*cli(*argv, "--runs-dir", str(tmp_path / "runs"))[::2], NOT_RESETTABLE)
+        run_line = one_line_error(*cli(*argv, "--runs-dir", str(tmp_path / "runs"))[::2], NOT_RESETTABLE)
     assert not (tmp_path / "runs").exists()
     # The suite's dry run: refused, not listed as "to run", with the run's own message; nothing written.
     suite = _suite(tmp_path, '[[grid]]\nmethod = "expert-iteration"\nenv = "MinAtar/Breakout-v1"\nsteps = 200\n')
-    line = _one_line(*_dry_run(cli, tmp_path, suite)[::2], "grid block 1 (expert-iteration, MinAtar/Breakout-v1)")
+    line = one_line_error(*_dry_run(cli, tmp_path, suite)[::2], "grid block 1 (expert-iteration, MinAtar/Breakout-v1)")
     assert line.endswith(run_line.removeprefix("rl-distill: error: "))
     _only_the_suite(tmp_path)
 
 
 def test_a_single_task_method_on_a_multi_task_cell_is_refused_by_the_dry_run(cli, tmp_path):
     suite = _suite(tmp_path, '[[grid]]\nmethod = "dagger"\nenv = [["CartPole-v1", "Acrobot-v1"]]\n')
-    _one_line(*_dry_run(cli, tmp_path, suite)[::2], "dagger trains a single-task student")
+    one_line_error(*_dry_run(cli, tmp_path, suite)[::2], "dagger trains a single-task student")
     _only_the_suite(tmp_path)
 
 
@@ -89,13 +81,13 @@ def test_a_single_task_method_on_a_multi_task_cell_is_refused_by_the_dry_run(cli
 def test_a_teacher_of_another_env_whose_spaces_fit_is_refused_unless_allowed(cli, tmp_path):
     argv = ["distill", "bc", "--teacher", TEACHER, "--env", "CartPole-v0", "--no-progress"]
     runs = ["--runs-dir", str(tmp_path / "runs")]
-    _one_line(*cli(*argv, *runs)[::2], "trained on CartPole-v1, not CartPole-v0", "--allow-mismatch")
+    one_line_error(*cli(*argv, *runs)[::2], "trained on CartPole-v1, not CartPole-v0", "--allow-mismatch")
     assert not (tmp_path / "runs").exists()
     with mock.patch.object(distill_module, "_claim_run_dir", _stop_at_folder), pytest.raises(Accepted):
         cli(*argv, *runs, "--allow-mismatch")
-    _one_line(*cli("distill", "bc", "--teacher", TEACHER, "--allow-mismatch", *runs)[::2], "goes with --env")
+    one_line_error(*cli("distill", "bc", "--teacher", TEACHER, "--allow-mismatch", *runs)[::2], "goes with --env")
     # A teacher whose spaces do not fit is refused for that, flag or none.
-    _one_line(*cli("distill", "bc", "--teacher", TEACHER, "--env", "Acrobot-v1", "--allow-mismatch", *runs)[::2])
+    one_line_error(*cli("distill", "bc", "--teacher", TEACHER, "--env", "Acrobot-v1", "--allow-mismatch", *runs)[::2])
     assert not (tmp_path / "runs").exists()
 
 
@@ -117,7 +109,7 @@ def test_library_and_hub_teachers_are_checked_against_the_env_they_trained_on():
 def test_a_suite_cell_with_a_teacher_of_another_env_needs_allow_mismatch(cli, tmp_path):
     block = '[[grid]]\nmethod = "bc"\nenv = "CartPole-v0"\nteacher = "ppo-CartPole-v1"\n'
     suite = _suite(tmp_path, block)
-    _one_line(
+    one_line_error(
         *_dry_run(cli, tmp_path, suite)[::2],
         "grid block 1 (bc, CartPole-v0): teacher ppo-CartPole-v1 was trained on CartPole-v1, not CartPole-v0",
         "allow_mismatch = true",
@@ -130,9 +122,9 @@ def test_a_suite_cell_with_a_teacher_of_another_env_needs_allow_mismatch(cli, tm
     cells = load_suite(str(suite)).cells
     assert all(c.allow_mismatch for c in cells) and [c.key for c in cells] != before
     suite.write_text(block + "allow_mismatch = 1\n")
-    _one_line(*_dry_run(cli, tmp_path, suite)[::2], "allow_mismatch must be true or false")
+    one_line_error(*_dry_run(cli, tmp_path, suite)[::2], "allow_mismatch must be true or false")
     suite.write_text(block.replace("CartPole-v0", "Acrobot-v1") + "allow_mismatch = true\n")  # spaces that differ
-    _one_line(*_dry_run(cli, tmp_path, suite)[::2], "expects observations of shape (4,) but Acrobot-v1 gives (6,)")
+    one_line_error(*_dry_run(cli, tmp_path, suite)[::2], "expects observations of shape (4,) but Acrobot-v1 gives (6,)")
     _only_the_suite(tmp_path)
 
 
@@ -161,7 +153,7 @@ def test_the_continual_suites_cross_env_teachers_stay_valid(cli, tmp_path):
 )
 def test_suite_refusals_name_the_key_written(cli, tmp_path, block, needle):
     suite = _suite(tmp_path, '[[grid]]\nmethod = "kickstarting"\nenv = "CartPole-v1"\nlabel = "ks"\n' + block)
-    line = _one_line(*_dry_run(cli, tmp_path, suite)[::2], needle)
+    line = one_line_error(*_dry_run(cli, tmp_path, suite)[::2], needle)
     assert "--" not in line.split("): ", 1)[1], line  # no command-line flag in what follows the block
     _only_the_suite(tmp_path)
 
@@ -169,7 +161,7 @@ def test_suite_refusals_name_the_key_written(cli, tmp_path, block, needle):
 @pytest.mark.parametrize("flag", ["--distill-weight", "--lambda"])
 def test_the_cli_keeps_naming_the_flag_typed(cli, tmp_path, flag):
     argv = ["distill", "kickstarting", "--teacher", TEACHER, "--runs-dir", str(tmp_path / "r"), flag, "-1"]
-    _one_line(*cli(*argv)[::2], f"{flag} must be >= 0")
+    one_line_error(*cli(*argv)[::2], f"{flag} must be >= 0")
     assert not (tmp_path / "r").exists()
 
 
@@ -180,7 +172,7 @@ def test_the_cli_keeps_naming_the_flag_typed(cli, tmp_path, flag):
 def test_num_envs_above_the_maximum_is_refused_with_the_options(cli, tmp_path, method):
     too_many = str(MAX_ENVS + 1)
     argv = ["distill", method, "--teacher", TEACHER, "--runs-dir", str(tmp_path / "r"), "--no-progress"]
-    _one_line(*cli(*argv, "--num-envs", too_many)[::2], f"--num-envs {too_many}: at most 4,096 envs")
+    one_line_error(*cli(*argv, "--num-envs", too_many)[::2], f"--num-envs {too_many}: at most 4,096 envs")
     assert not (tmp_path / "r").exists()
     spec = RunSpec(method=method, teachers=[TEACHER], runs_dir=str(tmp_path / "r"), options={"num_envs": MAX_ENVS + 1})
     with pytest.raises(UserValueError, match="at most 4,096 envs"):
@@ -194,7 +186,9 @@ def test_num_envs_above_the_maximum_in_a_suite_file(cli, tmp_path):
     suite = _suite(
         tmp_path, f'[[grid]]\nmethod = "bc"\nenv = "CartPole-v1"\noptions = {{ num_envs = {MAX_ENVS + 1} }}\n'
     )
-    _one_line(*_dry_run(cli, tmp_path, suite)[::2], f"grid block 1 (bc, CartPole-v1): options.num_envs {MAX_ENVS + 1}")
+    one_line_error(
+        *_dry_run(cli, tmp_path, suite)[::2], f"grid block 1 (bc, CartPole-v1): options.num_envs {MAX_ENVS + 1}"
+    )
     _only_the_suite(tmp_path)
     with pytest.raises(UserError, match="options.num_envs 4097: at most 4,096 envs are built side by side"):
         load_suite(str(suite))
