@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import torch
 from torch import nn
@@ -108,16 +108,9 @@ def zoo_ppo_settings(env_ids: list[str]) -> dict:
     """PPOConfig fields from rl-zoo3's PPO entry for the envs (teachers/hyperparams.toml, the settings the shipped
     teachers were trained with; SB3's defaults where it is silent): the fair RL baseline. Atari adds reward
     clipping. {} where an env has no entry, or several envs have different ones (a multi-task run)."""
-    from rl_distill.envs import family_of
-    from rl_distill.teachers.train import hyperparams
-
-    try:
-        entries = [_SB3_PPO | hyperparams(e, "ppo") for e in env_ids]
-    except UserError:
+    hp, env_id = shared_zoo_entry(env_ids, "ppo", _SB3_PPO), env_ids[0]
+    if hp is None:
         return {}
-    if any(e != entries[0] for e in entries) or len({family_of(e).name for e in env_ids}) > 1:
-        return {}
-    hp, env_id = entries[0], env_ids[0]
     lr, anneal_lr = _rate(hp["learning_rate"])
     clip, anneal_clip = _rate(hp["clip_range"])
     n_envs, n_steps = int(hp["n_envs"]), int(hp["n_steps"])
@@ -135,11 +128,26 @@ def zoo_ppo_settings(env_ids: list[str]) -> dict:
         "lr": lr,
         "anneal_lr": anneal_lr,
         "max_grad_norm": float(hp["max_grad_norm"]),
-        "clip_rewards": _clips_rewards(env_id),
+        "clip_rewards": clips_rewards(env_id),
     }
 
 
-def _clips_rewards(env_id: str) -> bool:
+def shared_zoo_entry(env_ids: list[str], algo: str, sb3_defaults: dict[str, Any]) -> dict[str, Any] | None:
+    """The envs' one ``algo`` entry of teachers/hyperparams.toml over SB3's defaults, or None where an env has no
+    entry or the envs' entries or families differ (a multi-task run): shared by the PPO and DQN baselines."""
+    from rl_distill.envs import family_of
+    from rl_distill.teachers.train import hyperparams
+
+    try:
+        entries = [sb3_defaults | hyperparams(e, algo) for e in env_ids]
+    except UserError:
+        return None
+    if any(e != entries[0] for e in entries) or len({family_of(e).name for e in env_ids}) > 1:
+        return None
+    return entries[0]
+
+
+def clips_rewards(env_id: str) -> bool:
     """Whether the env family's teachers train on clipped rewards (Atari's training protocol), as PPO does here."""
     from rl_distill.envs import family_of
 

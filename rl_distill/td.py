@@ -433,17 +433,11 @@ def zoo_dqn_settings(env_ids: list[str]) -> dict[str, Any]:
     entry's ``n_timesteps`` (whatever the run's budget), uniform play until ``learning_starts``, SB3's optimizer
     (Adam) unless the entry names RMSprop, rewards clipped where the family's teachers train on clipped rewards
     (Atari). {} where an env has no entry, or several envs have different ones (a multi-task run)."""
-    from rl_distill.envs import family_of
-    from rl_distill.rl import _clips_rewards
-    from rl_distill.teachers.train import hyperparams
+    from rl_distill.rl import clips_rewards, shared_zoo_entry
 
-    try:
-        entries = [_SB3_DQN | hyperparams(e, "dqn") for e in env_ids]
-    except UserError:
+    hp = shared_zoo_entry(env_ids, "dqn", _SB3_DQN)
+    if hp is None:
         return {}
-    if any(e != entries[0] for e in entries) or len({family_of(e).name for e in env_ids}) > 1:
-        return {}
-    hp = entries[0]
     n_envs, train_freq = int(hp["n_envs"]), int(hp["train_freq"])
     round_steps = n_envs * train_freq
     grads = round_steps if int(hp["gradient_steps"]) < 0 else int(hp["gradient_steps"])
@@ -467,7 +461,7 @@ def zoo_dqn_settings(env_ids: list[str]) -> dict[str, Any]:
         "max_grad_norm": float(hp["max_grad_norm"]),
         "optimizer": "rmsprop" if rmsprop else "adam",
         "optimizer_eps": float(kwargs["eps"]) if "eps" in kwargs else None,
-        "clip_rewards": _clips_rewards(env_ids[0]),
+        "clip_rewards": clips_rewards(env_ids[0]),
     }
     if rmsprop:
         settings["rmsprop_alpha"] = float(kwargs.get("alpha", 0.99))
