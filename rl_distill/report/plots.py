@@ -13,10 +13,15 @@ from rl_distill.report.stats import curve_band, groups, mean_ci, mean_present
 
 
 def _plt():
-    """pyplot on the Agg backend, imported on first use: the commands that draw nothing never load matplotlib."""
+    """pyplot, imported on first use (the commands that draw nothing never load matplotlib), on the Agg backend
+    unless pyplot is already loaded: a notebook's inline backend is left alone, or its later figures would not
+    show (a run with ``eval_every`` draws its ``curve.png`` here; ``save`` closes each figure, so none is shown)."""
+    import sys
+
     import matplotlib
 
-    matplotlib.use("Agg")
+    if "matplotlib.pyplot" not in sys.modules:
+        matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     return plt
