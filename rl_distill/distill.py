@@ -50,9 +50,11 @@ from rl_distill.runs import (
     to_json,
 )
 from rl_distill.students import (  # noqa: F401 (load_student: public here too)
+    INPUT_CONV,
     Student,
     StudentSpec,
     check_compute,
+    fit_input_conv,
     load_student,
     make_student,
     student_policy,
@@ -235,10 +237,11 @@ def _check_setup(
     kinds = {len(s.obs_shape) for s in specs}
     if len(kinds) > 1:
         raise SpaceMismatchError("teachers mix image and vector observations: one student cannot take both")
-    if len(specs) > 1 and len(specs[0].obs_shape) == 3 and len({s.obs_shape for s in specs}) > 1:
+    # Channel counts may differ (the student zero-pads them up to the largest: students.Student), grids may not.
+    if len(specs) > 1 and len(specs[0].obs_shape) == 3 and len({s.obs_shape[1:] for s in specs}) > 1:
         raise SpaceMismatchError(
-            f"teachers' image observations differ in shape ({[s.obs_shape for s in specs]}): "
-            "a multi-task CNN student needs one shape"
+            f"teachers' image observations differ in height or width "
+            f"({', '.join('x'.join(map(str, s.obs_shape)) for s in specs)}): a multi-task CNN student needs one grid"
         )
 
 
@@ -560,10 +563,15 @@ def _save_student(run_dir: Path, student: Student, env_ids: list[str]) -> None:
     with tempfile.TemporaryDirectory() as d:
         save_file(tensors, f"{d}/s.safetensors")
         atomic_write_bytes(run_dir / "student.safetensors", Path(f"{d}/s.safetensors").read_bytes())
-    atomic_write_json(
-        run_dir / "student.json",
-        {"spec": str(student.spec), "obs_shapes": student.obs_shapes, "n_actions": student.n_actions, "envs": env_ids},
-    )
+    meta = {
+        "spec": str(student.spec),
+        "obs_shapes": student.obs_shapes,
+        "n_actions": student.n_actions,
+        "envs": env_ids,
+    }
+    if student.in_channels is not None:  # the channels its images are zero-padded to (the largest of obs_shapes)
+        meta["input_channels"] = student.in_channels
+    atomic_write_json(run_dir / "student.json", meta)
 
 
 def transfer_weights(student: Student, run_dir: str | Path, envs: list[str] | None = None) -> dict[str, Any]:
@@ -574,7 +582,12 @@ def transfer_weights(student: Student, run_dir: str | Path, envs: list[str] | No
     value heads belong to games: ``envs`` names this student's heads in order, and each head whose game the source
     also had a head for is copied from that head (a continuation, e.g. on-policy distillation or RL from an
     off-policy-distilled student, as in the Qwen3 report, or a continual-learning stage), the others stay fresh
-    (Actor-Mimic transfer to a new game). Returns what was copied (``heads``: the games whose heads came)."""
+    (Actor-Mimic transfer to a new game). An image student's first convolution is copied whatever the two
+    students' channel counts (a multi-task source's are its games' largest, zero-padded: students.Student): onto
+    fewer channels its first ones (the same function as the source on this game's grid zero-padded to its count),
+    onto more with zero weights for the extra channels (the copy computes what the source did on the first ones,
+    the rest learn from zero). Returns what was copied (``heads``: the games whose heads came; ``input_channels``:
+    {source, here} where the first convolution's channels were fitted)."""
     p = Path(run_dir)
     if not (p / "student.safetensors").exists():
         raise UserError(f"cannot initialise from {p}: no student.safetensors there (is it a finished run?)")
@@ -606,6 +619,12 @@ def transfer_weights(student: Student, run_dir: str | Path, envs: list[str] | No
                 for param in ("weight", "bias"):
                     if f"{part}.{i}.{param}" in src and f"{part}.{j}.{param}" in own:
                         take[f"{part}.{j}.{param}"] = src[f"{part}.{i}.{param}"]
+    channels = None
+    if INPUT_CONV in take and take[INPUT_CONV].dim() == 4 and own[INPUT_CONV].dim() == 4:
+        w, c = take[INPUT_CONV], int(own[INPUT_CONV].shape[1])
+        if w.shape[1] != c and (w.shape[0], *w.shape[2:]) == (own[INPUT_CONV].shape[0], *own[INPUT_CONV].shape[2:]):
+            channels = {"source": int(w.shape[1]), "here": c}
+            take[INPUT_CONV] = fit_input_conv(w, c)
     for k, v in take.items():
         if tuple(v.shape) != tuple(own[k].shape):
             layer, _, param = k.rpartition(".")
@@ -619,4 +638,8 @@ def transfer_weights(student: Student, run_dir: str | Path, envs: list[str] | No
             f"the student of {p} shares no layer with this student ({student.spec}): nothing to transfer"
         )
     student.load_state_dict(take, strict=False)
-    return {"from": str(p), "tensors": len(take), "params": int(sum(v.numel() for v in take.values())), "heads": heads}
+    params = int(sum(v.numel() for v in take.values()))
+    if channels is not None and channels["here"] > channels["source"]:  # the appended zeros came from nowhere
+        params -= take[INPUT_CONV][:, channels["source"] :].numel()
+    info = {"from": str(p), "tensors": len(take), "params": params, "heads": heads}
+    return {**info, "input_channels": channels} if channels else info

@@ -6,6 +6,10 @@ Spec strings: ``mlp-64-64`` (hidden widths), ``cnn-C1-C2-C3-F`` (the Nature CNN'
 ``rusu-15x`` = cnn-16-16-16-128, ``rusu-27x`` = cnn-16-16-16-64; ``mcnn-C-F`` (MinAtar's one 3x3 conv and fc
 width): ``minatar`` = mcnn-16-128 (the MinAtar paper's network), ``minatar-4x`` = mcnn-8-64, ``minatar-15x`` =
 mcnn-4-32, ``minatar-30x`` = mcnn-4-16 (about 4x, 15x and 30x fewer parameters, as Rusu's sizes).
+
+An image student spans games whose grids share a height and width but not a channel count (the MinAtar games: 4, 4,
+7, 10 and 6 channels): each game's observation is zero-padded up to the largest count inside the student
+(:func:`input_shape`), so that every layer but the heads is shared (:class:`Student`).
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from rl_distill.errors import UserError
 from rl_distill.networks import MinAtarCNN, NatureCNN, count_params, image_floats
@@ -71,6 +76,40 @@ def default_spec(obs_shape: tuple[int, ...]) -> str:
     return "nature" if len(obs_shape) == 3 else "mlp-64-64"
 
 
+INPUT_CONV = "encoder.cnn.0.weight"
+"""The state-dict key of an image student's first convolution, the one layer whose shape depends on the channels."""
+
+
+def _shape_text(shapes: list[tuple[int, ...]]) -> str:
+    return ", ".join("x".join(map(str, s)) for s in dict.fromkeys(shapes))
+
+
+def image_shape_error(spec: str, obs_shapes: list[tuple[int, ...]]) -> str | None:
+    """Why an image (cnn/mcnn) student ``spec`` cannot take ``obs_shapes`` as one input, in one line; None where it
+    can (images of one height and width, channel counts free: :func:`input_shape`). Whether its convolutions fit
+    the grid is :func:`param_count`'s question."""
+    k = StudentSpec.parse(spec)
+    shapes = [tuple(s) for s in obs_shapes]
+    if any(len(s) != 3 for s in shapes):
+        return f"a {k} student needs image observations (channels x height x width); got {_shape_text(shapes)}"
+    if len({s[1:] for s in shapes}) > 1:
+        return (
+            f"a {k} student needs images of one height and width (it zero-pads channels, never the grid); "
+            f"got {_shape_text(shapes)}"
+        )
+    return None
+
+
+def input_shape(obs_shapes: list[tuple[int, ...]]) -> tuple[int, int, int] | None:
+    """The (channels, height, width) an image student's encoder takes for these observations: their one height
+    and width, and the largest channel count (fewer channels are zero-padded up to it in :meth:`Student.forward`);
+    None where they are not images of one height and width (:func:`image_shape_error`)."""
+    shapes = [tuple(s) for s in obs_shapes]
+    if not shapes or any(len(s) != 3 for s in shapes) or len({s[1:] for s in shapes}) != 1:
+        return None
+    return (max(s[0] for s in shapes), *shapes[0][1:])
+
+
 def _init(layer: nn.Module, gain: float) -> nn.Module:
     # Orthogonal init as in CleanRL/SB3 PPO: small policy heads start near uniform.
     if isinstance(layer, (nn.Linear, nn.Conv2d)):
@@ -93,6 +132,15 @@ class Student(nn.Module):
     MLP students: one input layer per distinct observation size (tasks with different observation
     shapes share everything else), separate policy and value towers (as SB3/CleanRL do for control).
     CNN students: a shared encoder for policy and value (the Atari convention).
+
+    Image tasks must share the grid's height and width, not its channel count: the encoder takes the largest
+    count (``in_channels``), and a task with fewer channels is zero-padded up to it in :meth:`forward` (the envs,
+    their replay memories and the teachers keep their own unpadded grids). Rusu's and Parisotto's multi-task
+    networks share every layer but the heads; one input convolution per channel count would make the first layer
+    per-game (and leave a held-out game of a new count without a trained one). A zero channel adds nothing to a
+    convolution, so a game of c channels sees exactly a convolution with the first c input channels of the weights
+    (and trains only those), and the padding follows from ``obs_shapes`` alone (a saved student rebuilds it from
+    student.json).
     """
 
     def __init__(self, spec: str, obs_shapes: list[tuple[int, ...]], n_actions: list[int]):
@@ -101,25 +149,19 @@ class Student(nn.Module):
         self.obs_shapes = [tuple(s) for s in obs_shapes]
         self.n_actions = list(n_actions)
         k = self.spec
+        self.in_channels: int | None = None
+        if (why := fit_error(spec, self.obs_shapes)) is not None:
+            raise UserError(why)
         if k.kind in _WIDTHS:
-            if len({s for s in self.obs_shapes}) != 1 or len(self.obs_shapes[0]) != 3:
-                raise UserError(f"a {k} student needs image observations of one shape; got {self.obs_shapes}")
-            if param_count(spec, self.obs_shapes, self.n_actions) is None:
-                raise UserError(
-                    f"a {k} student does not fit {'x'.join(map(str, self.obs_shapes[0][1:]))} images: its "
-                    "convolutions leave nothing (use "
-                    + ("mcnn-16-128 or minatar-4x/15x/30x" if k.kind == "cnn" else "a cnn-... spec")
-                    + ")"
-                )
+            shape = input_shape(self.obs_shapes)
+            self.in_channels = shape[0]
             if k.kind == "cnn":
-                self.encoder = NatureCNN(self.obs_shapes[0], k.widths[:3], k.widths[3])
+                self.encoder = NatureCNN(shape, k.widths[:3], k.widths[3])
             else:
-                self.encoder = MinAtarCNN(self.obs_shapes[0], k.widths[0], k.widths[1])
+                self.encoder = MinAtarCNN(shape, k.widths[0], k.widths[1])
             feat = k.widths[-1]
             self.value_encoder = None
         else:
-            if any(len(s) != 1 for s in self.obs_shapes):
-                raise UserError(f"an {k} student needs vector observations; got {self.obs_shapes} (use a cnn-... spec)")
             widths = k.widths or (64, 64)
             self.encoder = None
             dims = sorted({s[0] for s in self.obs_shapes})
@@ -139,7 +181,10 @@ class Student(nn.Module):
     def forward(self, obs: torch.Tensor, task: int = 0) -> dict[str, torch.Tensor]:
         """logits (B, A_task), value (B,), features (B, H) for a batch from one task."""
         if self.spec.kind in _WIDTHS:
-            h = self.encoder(image_floats(obs) if self.spec.kind == "cnn" else obs)
+            x = image_floats(obs) if self.spec.kind == "cnn" else obs.float()
+            if x.dim() == 4 and x.shape[1] < self.in_channels:  # a game of fewer channels: zero-padded (see above)
+                x = F.pad(x, (0, 0, 0, 0, 0, self.in_channels - x.shape[1]))
+            h = self.encoder(x)
             hv = h
         else:
             x = obs.float().flatten(1)
@@ -170,18 +215,17 @@ def param_count(spec: str, obs_shapes: list[tuple[int, ...]], n_actions: list[in
     does not fit the observations (the Student's own one-line error says why)."""
     k = StudentSpec.parse(spec)
     shapes = [tuple(s) for s in obs_shapes]
+    image = input_shape(shapes)  # channels padded to the largest count
+    if k.kind in _WIDTHS and image is None:
+        return None
     if k.kind == "cnn":
-        if len(set(shapes)) != 1 or len(shapes[0]) != 3:
-            return None
-        (c, h, w), (c1, c2, c3, feat) = shapes[0], k.widths
+        (c, h, w), (c1, c2, c3, feat) = image, k.widths
         h3, w3 = (_conv_out(_conv_out(_conv_out(n, 8, 4), 4, 2), 3, 1) for n in (h, w))
         if h3 < 1 or w3 < 1:
             return None
         n = c * c1 * 64 + c1 + c1 * c2 * 16 + c2 + c2 * c3 * 9 + c3 + c3 * h3 * w3 * feat + feat
     elif k.kind == "mcnn":
-        if len(set(shapes)) != 1 or len(shapes[0]) != 3:
-            return None
-        (c, h, w), (c1, feat) = shapes[0], k.widths
+        (c, h, w), (c1, feat) = image, k.widths
         h1, w1 = _conv_out(h, 3, 1), _conv_out(w, 3, 1)
         if h1 < 1 or w1 < 1:
             return None
@@ -195,6 +239,50 @@ def param_count(spec: str, obs_shapes: list[tuple[int, ...]], n_actions: list[in
         tower += sum(a * b + b for a, b in zip(widths, widths[1:]))
         n = 2 * tower  # policy and value towers
     return n + sum(feat * a + a for a in n_actions) + len(n_actions) * (feat + 1)
+
+
+def fit_error(spec: str, obs_shapes: list[tuple[int, ...]]) -> str | None:
+    """Why a :class:`Student` of ``spec`` cannot take these observations (one per head), in one line; None where it
+    can. Image students: images of one height and width (channel counts may differ: they are zero-padded) that
+    leave something after the convolutions; MLP students: vectors (of any sizes)."""
+    k = StudentSpec.parse(spec)
+    shapes = [tuple(s) for s in obs_shapes]
+    if k.kind not in _WIDTHS:
+        if any(len(s) != 1 for s in shapes):
+            return f"an {k} student needs vector observations; got {_shape_text(shapes)} (use a cnn-... spec)"
+        return None
+    if (why := image_shape_error(spec, shapes)) is not None:
+        return why
+    if param_count(spec, shapes, [1] * len(shapes)) is None:
+        return (
+            f"a {k} student does not fit {'x'.join(map(str, shapes[0][1:]))} images: its convolutions leave nothing "
+            "(use " + ("mcnn-16-128 or minatar-4x/15x/30x" if k.kind == "cnn" else "a cnn-... spec") + ")"
+        )
+    return None
+
+
+def check_student_fits(spec: str | None, env_ids: list[str]) -> None:
+    """Refuse, in one line, a student ``spec`` (None: the envs' family default) that cannot take the observations
+    of ``env_ids`` (every env it has a head for: the trained envs, then any kept ones) as one network, as
+    :class:`Student` would at the start of the run: image grids of different heights or widths (channel counts may
+    differ: they are zero-padded), images to an MLP or vectors to a CNN, a grid too small for the convolutions.
+    Reads each env's observation space (:func:`rl_distill.envs.env_spec`, cached) and builds nothing else: what a
+    ``--dry-run`` can call for each cell."""
+    from rl_distill.envs import env_spec, one_family
+
+    spec = spec or one_family(list(env_ids)).default_student
+    if (why := fit_error(spec, [env_spec(e).obs_shape for e in env_ids])) is not None:
+        raise UserError(f"{why} ({', '.join(env_ids)})")
+
+
+def fit_input_conv(weight: torch.Tensor, channels: int) -> torch.Tensor:
+    """A first convolution's weight (out, in, kh, kw) for ``channels`` input channels: the first ``channels`` of
+    its inputs where it has more (exactly what it computes on a grid of ``channels`` zero-padded to its own count),
+    zeros appended where it has fewer (the extra channels start ignored, and learn from there)."""
+    c = weight.shape[1]
+    if channels <= c:
+        return weight[:, :channels].clone()
+    return torch.cat([weight, weight.new_zeros(weight.shape[0], channels - c, *weight.shape[2:])], 1)
 
 
 def _activation_floats(spec: StudentSpec, obs_shape: tuple[int, ...]) -> int:
@@ -221,7 +309,9 @@ def memory_estimate(
     n = param_count(spec, obs_shapes, n_actions)
     if n is None:
         return None
-    acts = batch * max(_activation_floats(StudentSpec.parse(spec), tuple(s)) for s in obs_shapes)
+    k = StudentSpec.parse(spec)
+    shapes = [input_shape(obs_shapes)] if k.kind in _WIDTHS else [tuple(s) for s in obs_shapes]  # padded images
+    acts = batch * max(_activation_floats(k, s) for s in shapes)
     return n, 4 * (4 * n + acts)
 
 
@@ -298,7 +388,7 @@ def forward_flops(spec: str, obs_shapes: list[tuple[int, ...]], n_actions: list[
     n = param_count(spec, obs_shapes, n_actions)
     if n is None:
         return None
-    shape = tuple(obs_shapes[0])
+    shape = input_shape(obs_shapes) if k.kind in _WIDTHS else tuple(obs_shapes[0])  # images: channels padded
     if k.kind == "cnn":
         (c, h, w), (c1, c2, c3, feat) = shape, k.widths
         flops, ch = 0, c
@@ -399,6 +489,8 @@ def load_student(run_dir: str | Path, device: str | torch.device = "cpu") -> Stu
     try:
         meta = json.loads((p / "student.json").read_text())
         s = Student(meta["spec"], [tuple(x) for x in meta["obs_shapes"]], meta["n_actions"])
+        if meta.get("input_channels", s.in_channels) != s.in_channels:  # written since channels are padded
+            raise ValueError(f"input_channels {meta['input_channels']}, but its obs_shapes give {s.in_channels}")
         s.load_state_dict(load_file(str(p / "student.safetensors")))
     except (OSError, ValueError, KeyError, TypeError, RuntimeError, SafetensorError) as e:
         raise UserError(f"no trained student in {p} ({type(e).__name__}: {str(e).splitlines()[0]})") from None
