@@ -40,7 +40,12 @@ class RunClock:
     - ``training_s``: ``elapsed_s`` less the time spent not training, the setup before the method started and the
       learning-curve evaluations (the scalars' ``time/wall_s``, the summary's ``train_time_s``);
     - ``cpu_s``: CPU seconds of this process, all threads, earlier parts included (the summary's ``cpu_s``): the
-      run's cost whatever else shares the cores, so N workers take about the runs' CPU time / N.
+      run's cost whatever else shares the cores, so N workers take about the runs' CPU time / N;
+    - ``training_cpu_s``: ``cpu_s`` less the CPU seconds of the learning-curve evaluations (the scalars'
+      ``time/cpu_s``): training time as ``training_s`` counts it, in CPU seconds, which other jobs on the cores do
+      not inflate. Like ``cpu_s`` it counts from the clock's start, so the setup before it is left out as
+      ``training_s`` leaves it out. None after resuming from a checkpoint that did not keep it (one written before
+      it was kept): the earlier parts' evaluations cannot be told apart there.
     """
 
     def __init__(self, started_at: float | None = None):
@@ -50,6 +55,8 @@ class RunClock:
         self._before = 0.0  # elapsed seconds of the earlier parts of a resumed run
         self._not_training = now - self.started_at  # the part of elapsed_s that is not training: setup so far
         self._cpu_before, self._cpu_from = 0.0, time.process_time()
+        self._train_cpu_before: float | None = 0.0  # training CPU seconds of the earlier parts (None: not known)
+        self._cpu_not_training = 0.0  # CPU seconds of this part's not-training blocks
 
     @property
     def elapsed_s(self) -> float:
@@ -63,26 +70,50 @@ class RunClock:
     def cpu_s(self) -> float:
         return self._cpu_before + time.process_time() - self._cpu_from
 
+    @property
+    def training_cpu_s(self) -> float | None:
+        if self._train_cpu_before is None:
+            return None
+        return self._train_cpu_before + time.process_time() - self._cpu_from - self._cpu_not_training
+
     @contextlib.contextmanager
     def not_training(self) -> Iterator[None]:
-        """A block whose wall time is not training time (a learning-curve evaluation)."""
-        t = time.time()
+        """A block whose wall and CPU time are not training time (a learning-curve evaluation)."""
+        t, c = time.time(), time.process_time()
         try:
             yield
         finally:
             self._not_training += time.time() - t
+            self._cpu_not_training += time.process_time() - c
+
+    def training_times(self) -> dict[str, float]:
+        """The scalars a logged row carries: ``time/wall_s`` (training seconds) and ``time/cpu_s`` (training CPU
+        seconds, left out where not known)."""
+        cpu = self.training_cpu_s
+        return {"time/wall_s": self.training_s, **({} if cpu is None else {"time/cpu_s": cpu})}
 
     def state(self) -> dict[str, float]:
-        """The figures a checkpoint keeps; ``wall_s`` there is the training time (the key checkpoints have used)."""
-        return {"wall_s": self.training_s, "elapsed_s": self.elapsed_s, "cpu_s": self.cpu_s}
+        """The figures a checkpoint keeps; ``wall_s`` there is the training time (the key checkpoints have used),
+        ``train_cpu_s`` the training CPU seconds (where known)."""
+        train_cpu = self.training_cpu_s
+        return {
+            "wall_s": self.training_s,
+            "elapsed_s": self.elapsed_s,
+            "cpu_s": self.cpu_s,
+            **({} if train_cpu is None else {"train_cpu_s": train_cpu}),
+        }
 
     def load(self, ck: dict[str, Any]) -> None:
         """Go on from a checkpoint's figures. One from before ``elapsed_s`` was kept holds only the training time:
-        the elapsed time is then a lower bound. This part's time before the checkpoint was loaded is not training."""
+        the elapsed time is then a lower bound; one from before ``train_cpu_s`` was kept leaves the training CPU
+        seconds unknown (None) for the rest of the run. This part's time before the checkpoint was loaded is not
+        training."""
         training = float(ck.get("wall_s", 0.0))
         self._before = float(ck.get("elapsed_s", training))
         self._not_training = self._before - training + (time.time() - self.started_at)
         self._cpu_before, self._cpu_from = float(ck.get("cpu_s", 0.0)), time.process_time()
+        self._train_cpu_before = float(ck["train_cpu_s"]) if "train_cpu_s" in ck else None
+        self._cpu_not_training = 0.0
 
 
 class Checkpointer:
@@ -139,7 +170,8 @@ class CurveEvaluator:
     """The learning curve: every ``every`` env steps (None: none), the greedy student on each head's game,
     ``episodes`` episodes from fixed seeds, logged as ``eval/mean_reward`` (``/<env>`` with several heads) beside the
     sampling student's ``eval/sampled_mean_reward`` (the policy that plays in on-policy training), with
-    ``time/wall_s`` = the clock's training time. Evaluations run in fp32, and their time is not training time."""
+    ``time/wall_s`` = the clock's training time and ``time/cpu_s`` its training CPU seconds (where known). Evaluations
+    run in fp32, and their time is not training time."""
 
     def __init__(
         self,
@@ -169,7 +201,7 @@ class CurveEvaluator:
         self._next = (step // self.every + 1) * self.every
         with self.clock.not_training():
             vals = self._evaluate(step)
-        self.logger.scalars(step, {**vals, "time/wall_s": self.clock.training_s})
+        self.logger.scalars(step, {**vals, **self.clock.training_times()})
         self.latest = step, float(np.mean([v for k, v in vals.items() if k.startswith("eval/mean_reward")]))
 
     def resume_at(self, step: int) -> None:
@@ -328,15 +360,15 @@ class Context:
         self._gradient_steps += 1
 
     def log(self, values: Mapping[str, float | None]) -> None:
-        """Scalars at the current env step (tensorboard + scalars.jsonl) with the run's counters and training time,
-        then a learning-curve point if one is due, and the progress bar."""
+        """Scalars at the current env step (tensorboard + scalars.jsonl) with the run's counters and training time (wall
+        and CPU seconds), then a learning-curve point if one is due, and the progress bar."""
         vals: dict[str, Any] = dict(values)
         rets = [r.mean_return() for r in self._counters if r.mean_return() is not None]
         if rets and "rollout/ep_rew_mean" not in vals:
             vals["rollout/ep_rew_mean"] = float(np.mean(rets))
         vals["time/teacher_queries"] = self.teacher_queries
         vals["time/gradient_steps"] = self.gradient_steps
-        vals["time/wall_s"] = self.clock.training_s
+        vals.update(self.clock.training_times())
         self._logger.scalars(self.env_steps, vals)
         self.curve.maybe_evaluate(self.env_steps)
         if self._pbar is not None:

@@ -454,9 +454,10 @@ def _train_and_evaluate(
         raise KeyboardInterrupt
     train_wall = ctx.clock.elapsed_s  # wall seconds until training ended, setup and curve evaluations included
     train_time = ctx.clock.training_s  # of those, the seconds spent training (RunClock says which is which)
+    train_times = ctx.clock.training_times()  # the scalars of those: time/wall_s, and time/cpu_s where known
 
     all_envs, all_teachers = env_ids + [k.env_id for k in kept], teachers + [k.teacher for k in kept]
-    tasks = _final_evaluation(spec, all_envs, all_teachers, student, device, logger, ctx.env_steps, train_time)
+    tasks = _final_evaluation(spec, all_envs, all_teachers, student, device, logger, ctx.env_steps, train_times)
     for t in tasks[len(env_ids) :]:
         t["trained"] = False  # a kept game: scored, not trained on
     _save_student(run_dir, student, all_envs)
@@ -482,6 +483,7 @@ def _train_and_evaluate(
         "train_wall_s": round(train_wall, 2),
         "train_time_s": round(train_time, 2),
         "cpu_s": round(ctx.clock.cpu_s, 2),
+        "train_cpu_s": None if "time/cpu_s" not in train_times else round(train_times["time/cpu_s"], 2),
         "resumed_from_step": ctx.checkpoints.resumed_from,
         "student": str(student.spec),
         "student_params": student.policy_params(),
@@ -511,7 +513,7 @@ def _final_evaluation(
     device: torch.device,
     logger: RunLogger,
     step: int,
-    train_time: float,
+    train_times: dict[str, float],
 ) -> list[dict[str, Any]]:
     """Student and teacher on each task with the same harness, episodes and seeds: the run's per-task scores."""
     student.eval()
@@ -539,7 +541,7 @@ def _final_evaluation(
             step,
             {
                 f"eval/mean_reward{'' if len(env_ids) == 1 else '/' + env_id}": s_res.summary["mean"],
-                "time/wall_s": train_time,
+                **train_times,
             },
         )
         tasks.append(

@@ -84,7 +84,9 @@ def save_record(runs_root: str | Path, out_dir: str | Path, key: str) -> bool:
             if any(k.startswith(prefix) for k in r)
         ]
 
-    curve = points("eval/", "time/wall_s")  # greedy eval/mean_reward and eval/sampled_mean_reward
+    # greedy eval/mean_reward and eval/sampled_mean_reward, with the training wall and CPU seconds at each point (a run
+    # from before time/cpu_s was logged has only the first)
+    curve = points("eval/", "time/wall_s", "time/cpu_s")
     # The training episodes' raw return (actions sampled, as the run played them): what RL papers plot, and the only
     # sign of learning where a greedy policy is stuck (a Breakout policy that never serves scores 0 greedily).
     train_curve = points("rollout/ep_rew_mean")

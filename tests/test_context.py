@@ -103,22 +103,28 @@ def test_the_clock_names_which_time_each_figure_is(monkeypatch):
     monkeypatch.setattr(context, "time", t)
     clock = RunClock(started_at=990.0)  # 10 s of setup before the method starts: not training
     t.now, t.cpu = 1005.0, 4.0
-    assert (clock.elapsed_s, clock.training_s, clock.cpu_s) == (15.0, 5.0, 4.0)
-    with clock.not_training():  # a learning-curve evaluation
+    assert (clock.elapsed_s, clock.training_s, clock.cpu_s, clock.training_cpu_s) == (15.0, 5.0, 4.0, 4.0)
+    with clock.not_training():  # a learning-curve evaluation: neither its wall nor its CPU time is training
         t.now += 3.0
-    assert (clock.elapsed_s, clock.training_s) == (18.0, 5.0)
+        t.cpu += 2.5
+    assert (clock.elapsed_s, clock.training_s, clock.cpu_s, clock.training_cpu_s) == (18.0, 5.0, 6.5, 4.0)
+    assert clock.training_times() == {"time/wall_s": 5.0, "time/cpu_s": 4.0}  # what a logged row carries
     saved = clock.state()
-    assert saved == {"wall_s": 5.0, "elapsed_s": 18.0, "cpu_s": 4.0}  # wall_s: a checkpoint's name for training
+    # wall_s: a checkpoint's name for training
+    assert saved == {"wall_s": 5.0, "elapsed_s": 18.0, "cpu_s": 6.5, "train_cpu_s": 4.0}
 
     t.now, t.cpu = 2002.0, 100.0  # a resumed process, started 2 s ago
     resumed = RunClock(started_at=2000.0)
     resumed.load(saved)
-    assert (resumed.elapsed_s, resumed.training_s, resumed.cpu_s) == (20.0, 5.0, 4.0)
+    assert (resumed.elapsed_s, resumed.training_s, resumed.cpu_s, resumed.training_cpu_s) == (20.0, 5.0, 6.5, 4.0)
     t.now, t.cpu = 2006.0, 101.0
-    assert (resumed.elapsed_s, resumed.training_s, resumed.cpu_s) == (24.0, 9.0, 5.0)
+    assert (resumed.elapsed_s, resumed.training_s, resumed.cpu_s, resumed.training_cpu_s) == (24.0, 9.0, 7.5, 5.0)
     old = RunClock(started_at=2006.0)
-    old.load({"wall_s": 5.0})  # a checkpoint from before elapsed_s was kept: elapsed is a lower bound
-    assert (old.elapsed_s, old.training_s) == (5.0, 5.0)
+    old.load({"wall_s": 5.0, "cpu_s": 6.5})  # a checkpoint from before elapsed_s was kept: elapsed is a lower bound
+    assert (old.elapsed_s, old.training_s, old.cpu_s) == (5.0, 5.0, 6.5)
+    # ... nor train_cpu_s: the training CPU seconds are not known for the rest of the run, and not logged
+    assert old.training_cpu_s is None and old.training_times() == {"time/wall_s": 5.0}
+    assert "train_cpu_s" not in old.state()
 
 
 def test_a_replay_minibatch_names_the_teacher_outputs_as_a_batch_does():

@@ -315,17 +315,17 @@ def test_efficiency_ratios_from_a_distilled_start(tmp_path):
     }
     # On-policy from the start: 90% at 25 steps and 10 s; PPO from the same start at 100 and 30 s: 4.0x and 3.0x.
     # Against PPO from scratch (never there in 100 steps, 40 s) with the start's 20 steps and 5 s added: > 100/45,
-    # > 40/15.
+    # > 40/15. One seed a side: the step ratio's bootstrap interval is the ratio itself.
     assert (
         lines["op from start"]
-        == "| op from start | E | `start` (20 steps) | 1/1 | 25 | 10.0 | 4.0x | 3.0x | > 2.2x / > 2.7x |"
+        == "| op from start | E | `start` (20 steps) | 1/1 | 25 | 10.0 | 4.0x | [4.0, 4.0] | 3.0x | > 2.2x / > 2.7x |"
     )
     assert (
         lines["ppo from start"]
-        == "| ppo from start | E | `start` (20 steps) | 1/1 | 100 | 30.0 | 1.0x | 1.0x | > 0.8x / > 1.1x |"
+        == "| ppo from start | E | `start` (20 steps) | 1/1 | 100 | 30.0 | 1.0x | [1.0, 1.0] | 1.0x | > 0.8x / > 1.1x |"
     )
-    assert lines["ppo"] == "| ppo | E | - | 0/1 | - | - | - | - | - |"
-    assert lines["start"] == "| start | E | - | 0/1 | - | - | - | - | - |"
+    assert lines["ppo"] == "| ppo | E | - | 0/1 | - | - | - | - | - | - |"
+    assert lines["start"] == "| start | E | - | 0/1 | - | - | - | - | - | - |"
 
 
 def test_transfer_table_only_where_the_series_ran_and_on_its_own_curve_points(tmp_path):

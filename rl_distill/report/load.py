@@ -78,18 +78,25 @@ def report_out(root: str | Path, suite: dict[str, Any], out_dir: str | Path | No
     return Path(suite.get("out") or f"results/{suite['name']}")  # a snapshot from before bench recorded its out
 
 
+def _point(r: dict[str, Any], key: str) -> tuple[int, float, float | None, float | None]:
+    """A learning-curve point of a record: its env step, ``key``'s return and the training wall and CPU seconds
+    (``time/wall_s``, ``time/cpu_s``; None where the run did not log them)."""
+    return r["step"], r[key], r.get("time/wall_s"), r.get("time/cpu_s")
+
+
 def _record_rows(cell: dict[str, Any], rec: dict[str, Any]) -> list[dict[str, Any]]:
     """One row per task of a run record: its cell and swept tags (``tag_<name>``), scores, costs, and its greedy,
-    sampling and training-game curves for that task."""
+    sampling and training-game curves for that task (``curve``: points as :func:`_point`), and the training CPU
+    seconds (``train_cpu_s``: the summary's, else the last curve point's; None where the run did not log them)."""
     s = rec["summary"]
     multi = len(s["tasks"]) > 1  # several trained games, or kept ones beside them (RunSpec.keep)
     rows = []
     for i, t in enumerate(s["tasks"]):
         suffix = f"/{t['env']}" if multi else ""
         key, tkey = "eval/mean_reward" + suffix, "rollout/ep_rew_mean" + suffix
-        curve = [(r["step"], r[key], r.get("time/wall_s")) for r in rec["curve"] if key in r]
+        curve = [_point(r, key) for r in rec["curve"] if key in r]
         skey = "eval/sampled_mean_reward" + suffix
-        sampled_curve = [(r["step"], r[skey], r.get("time/wall_s")) for r in rec["curve"] if skey in r]
+        sampled_curve = [_point(r, skey) for r in rec["curve"] if skey in r]
         train_curve = [(r["step"], r[tkey]) for r in rec.get("train_curve", []) if r.get(tkey) is not None]
         rows.append(
             {
@@ -115,6 +122,7 @@ def _record_rows(cell: dict[str, Any], rec: dict[str, Any]) -> list[dict[str, An
                 "train_s": s.get("train_time_s", s["train_wall_s"]),
                 "wall_s": s["wall_s"],
                 "cpu_s": s.get("cpu_s"),
+                "train_cpu_s": _train_cpu(s, curve),
                 "episodes": t["episodes"],
                 "curve": curve,
                 "train_curve": train_curve,
@@ -122,3 +130,13 @@ def _record_rows(cell: dict[str, Any], rec: dict[str, Any]) -> list[dict[str, An
             }
         )
     return rows
+
+
+def _train_cpu(summary: dict[str, Any], curve: list[tuple]) -> float | None:
+    """A run's training CPU seconds: its summary's ``train_cpu_s``, else the latest ``time/cpu_s`` of its curve (the
+    final evaluation's point, at its last step, where it carries one; else the last curve point before it, a lower
+    bound short of at most one curve interval), else None."""
+    if summary.get("train_cpu_s") is not None:
+        return summary["train_cpu_s"]
+    cpus = [p[3] for p in curve if p[3] is not None]
+    return max(cpus) if cpus else None

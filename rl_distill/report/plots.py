@@ -1,5 +1,6 @@
-"""The report's figures: a teacher's learning curve, a suite's learning curves, its aggregate, a sweep, the continual
-stages and expert iteration's search against its network. Each draws one PNG, written atomically."""
+"""The report's figures: a teacher's learning curve, a suite's learning curves, its aggregate, a sweep and its
+aggregate over envs, the continual stages and expert iteration's search against its network. Each draws one PNG,
+written atomically."""
 
 from __future__ import annotations
 
@@ -209,6 +210,34 @@ def plot_sweep(rows: list[dict[str, Any]], x: str, y: str, series: str, path: Pa
         ax.set_title(env, fontsize=10)
         ax.legend(fontsize=7)  # each panel lists its own series (a suite in progress may lack some)
     fig.suptitle(title, fontsize=11)
+    fig.tight_layout()
+    save(fig, path)
+
+
+def plot_sweep_aggregate(
+    points: dict[str, list[tuple[float, float, float, float]]], path: Path, title: str, xlabel: str, logx: bool
+) -> None:
+    """A sweep's aggregate over envs in one panel: per series, the IQM of % of teacher (with its interval as a band)
+    at each swept ``x``; ``points``: series -> [(x, iqm, lo, hi)], the teacher's 100% dashed."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6, 3.8), dpi=100)
+    for i, (series, pts) in enumerate(points.items()):
+        pts = sorted(pts)
+        xs = [p[0] for p in pts]
+        ax.plot(xs, [p[1] for p in pts], marker="o", ms=3, label=series, color=f"C{i % 10}")
+        ax.fill_between(xs, [p[2] for p in pts], [p[3] for p in pts], color=f"C{i % 10}", alpha=0.18)
+    ax.axhline(100, color="k", ls="--", lw=0.8)
+    if logx:
+        from matplotlib.ticker import NullFormatter
+
+        ax.set_xscale("log")
+        ticks = sorted({p[0] for pts in points.values() for p in pts if p[0]})
+        ax.set_xticks(ticks, [short_count(float(f"{t:.3g}")) for t in ticks], fontsize=8)  # x: a median over envs
+        ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("IQM of % of teacher (95% CI)")
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=7)
     fig.tight_layout()
     save(fig, path)
 

@@ -15,7 +15,7 @@ from rl_distill.report.tables import duration, fmt
 
 def run_columns(tag_cols: list[str]) -> list[str]:
     """runs.csv's columns: the cell and its swept tags, the run's scores and costs, the steps and time to the
-    threshold."""
+    threshold (training wall and CPU seconds; :func:`known_columns` drops the CPU ones where no run has them)."""
     return [
         "label",
         "method",
@@ -36,7 +36,18 @@ def run_columns(tag_cols: list[str]) -> list[str]:
         "episodes",
         "steps_to_threshold",
         "wall_to_threshold",
+        *CPU_COLUMNS,
     ]
+
+
+CPU_COLUMNS = ("train_cpu_s", "cpu_to_threshold")
+"""The CSV columns of training CPU seconds (``time/cpu_s``): records from before runs logged it have none."""
+
+
+def known_columns(cols: list[str], rows: list[dict[str, Any]]) -> list[str]:
+    """``cols`` less the CPU columns that no row has a value in, so a results folder of records from before runs
+    logged their training CPU seconds keeps the CSV columns it had."""
+    return [c for c in cols if c not in CPU_COLUMNS or any(r.get(c) is not None for r in rows)]
 
 
 def _suite_arg(suite: dict[str, Any]) -> str:
@@ -157,9 +168,12 @@ def _final_score_row(s: dict[str, Any], extra: list[str], curves: bool) -> str:
     )
 
 
-def aggregate_lines(rows: list[dict[str, Any]], out: Path, name: str) -> list[str]:
-    """The aggregate over envs (aggregate.png and its table), or nothing where no run has a percent of teacher."""
-    agg = aggregate_percent(rows)
+def aggregate_lines(
+    rows: list[dict[str, Any]], out: Path, name: str, agg: dict[str, dict[str, Any]] | None = None
+) -> list[str]:
+    """The aggregate over envs (aggregate.png and its table), or nothing where no run has a percent of teacher.
+    ``agg``: the aggregate of ``rows`` by label where the caller has it already (``aggregate_percent(rows)``)."""
+    agg = aggregate_percent(rows) if agg is None else agg
     if not agg:
         return []
     plot_aggregate(agg, out / "aggregate.png", f"{name}: aggregate over envs and seeds")

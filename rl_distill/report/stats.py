@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from rl_distill.envs import score_floor
-from rl_distill.metrics import aggregate, bootstrap_ci, percent_of_reference
+from rl_distill.metrics import _percentile_interval, _replicates_1d, aggregate, bootstrap_ci, percent_of_reference
 
 
 def groups(rows: list[dict[str, Any]], keys: list[str]) -> dict[tuple, list[dict[str, Any]]]:
@@ -70,14 +70,28 @@ def aggregate_percent(rows: list[dict[str, Any]], by: str = "label") -> dict[str
     return out
 
 
+def first_at(r: dict[str, Any], fraction: float) -> tuple | None:
+    """The first learning-curve point (step, return, training wall s[, training CPU s]) at >= ``fraction`` of the
+    teacher (from the env's floor), or None where the run never got there."""
+    for point in r["curve"]:
+        p = percent(point[1], r["teacher_score"], r["env"])
+        if p is not None and p >= 100 * fraction:
+            return tuple(point)
+    return None
+
+
 def steps_to(r: dict[str, Any], fraction: float) -> tuple[int | None, float | None]:
     """First learning-curve point at >= ``fraction`` of the teacher (from the env's floor), with its training wall
     time."""
-    for step, score, wall in r["curve"]:
-        p = percent(score, r["teacher_score"], r["env"])
-        if p is not None and p >= 100 * fraction:
-            return int(step), wall
-    return None, None
+    point = first_at(r, fraction)
+    return (None, None) if point is None else (int(point[0]), point[2])
+
+
+def cpu_to(r: dict[str, Any], fraction: float) -> float | None:
+    """The training CPU seconds at the first learning-curve point at >= ``fraction`` of the teacher: None where the
+    run never got there, or the point has none (a run from before ``time/cpu_s`` was logged)."""
+    point = first_at(r, fraction)
+    return point[3] if point is not None and len(point) > 3 else None
 
 
 def median_to(xs: list[Any], cast=float) -> Any:
@@ -91,9 +105,50 @@ def median_to(xs: list[Any], cast=float) -> Any:
     return None if math.isinf(m) else cast(m)
 
 
+def cpu_median_to(rs: list[dict[str, Any]]) -> float | None:
+    """Median over the seeds of the training CPU seconds to the threshold, as :func:`median_to` (a seed that never
+    got there past the budget); None where a seed got there without recording its CPU seconds."""
+    if any(r["steps_to_threshold"] is not None and r.get("cpu_to_threshold") is None for r in rs):
+        return None
+    return median_to([r.get("cpu_to_threshold") for r in rs])
+
+
+def known_mean(values: list[float | None]) -> float | None:
+    """The mean of ``values``, or None where one of them is None (not known for every seed)."""
+    return None if not values or any(v is None for v in values) else statistics.mean(values)
+
+
+def ratio_ci(
+    ours: list[float | None],
+    theirs: list[float | None],
+    theirs_budget: float | None,
+    reps: int = 2000,
+    seed: int = 0,
+    confidence: float = 0.95,
+) -> tuple[float, float] | None:
+    """Percentile bootstrap interval of the efficiency ratio median(theirs) / median(ours) (how many times fewer
+    steps, or seconds, than the baseline), the seeds of each side resampled on their own (metrics.bootstrap_ci's
+    resamples, a seed apart). A seed that never got there (None) counts as past its budget, as :func:`median_to`:
+    a resample whose baseline median never got there takes the baseline's budget (a lower bound, as the ratio
+    itself), one whose own median never did counts as 0 (no speed-up shown). None where either side has no seeds.
+    """
+    if not ours or not theirs:
+        return None
+    a = np.array([math.inf if x is None else x for x in ours], dtype=float)
+    b = np.array([math.inf if x is None else x for x in theirs], dtype=float)
+    (mine,) = _replicates_1d(a, [np.median], int(reps), seed)
+    (base,) = _replicates_1d(b, [np.median], int(reps), seed + 1)
+    base = np.where(np.isinf(base), math.inf if theirs_budget is None else theirs_budget, base)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r = base / mine  # ours never there (inf): 0; ours there at the first point (0): inf
+    r = r[~np.isnan(r)]  # both at their first point (0 / 0): no ratio
+    return _percentile_interval(r, confidence) if r.size else None
+
+
 def summary_rows(rows: list[dict[str, Any]], group_keys: list[str]) -> list[dict[str, Any]]:
     """One row per series, env and varying tag (summary.csv): means over its seeds, a bootstrap interval of the
-    percent of teacher, and the median steps and time to the threshold."""
+    percent of teacher, the median steps and time (training wall and CPU seconds) to the threshold, and the training
+    CPU seconds (None where a seed did not record them)."""
     out = []
     for k, rs in groups(rows, group_keys).items():
         pct = [r["percent"] for r in rs if r["percent"] is not None]
@@ -115,6 +170,8 @@ def summary_rows(rows: list[dict[str, Any]], group_keys: list[str]) -> list[dict
                 "reached": sum(r["steps_to_threshold"] is not None for r in rs),
                 "steps_to_threshold": median_to([r["steps_to_threshold"] for r in rs], int),
                 "wall_to_threshold": median_to([r["wall_to_threshold"] for r in rs]),
+                "train_cpu_s": known_mean([r.get("train_cpu_s") for r in rs]),
+                "cpu_to_threshold": cpu_median_to(rs),
             }
         )
     return out

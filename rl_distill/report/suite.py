@@ -15,11 +15,12 @@ from rl_distill.report.sections import (
     curve_lines,
     final_score_lines,
     header_lines,
+    known_columns,
     run_columns,
     stale_lines,
     time_lines,
 )
-from rl_distill.report.stats import steps_to, summary_rows
+from rl_distill.report.stats import cpu_to, steps_to, summary_rows
 from rl_distill.report.tables import write_csv
 from rl_distill.report.transfer import transfer_lines
 from rl_distill.runs import atomic_write_text
@@ -42,13 +43,14 @@ def bench_report(
     threshold = float(rep.get("threshold", 0.9))
     for r in rows:
         r["steps_to_threshold"], r["wall_to_threshold"] = steps_to(r, threshold)
-    write_csv(out / "runs.csv", rows, run_columns(tag_cols))
+        r["cpu_to_threshold"] = cpu_to(r, threshold)
+    write_csv(out / "runs.csv", rows, known_columns(run_columns(tag_cols), rows))
 
     lines = header_lines(suite, out, rows) + time_lines(rows)
     varying = [c for c in tag_cols if len({str(r.get(c)) for r in rows}) > 1]
     group_keys = ["label", "env", *varying]
     summaries = summary_rows(rows, group_keys)
-    write_csv(out / "summary.csv", summaries, list(summaries[0]) if summaries else group_keys)
+    write_csv(out / "summary.csv", summaries, known_columns(list(summaries[0]), summaries) if summaries else group_keys)
     if summaries:
         lines += final_score_lines(summaries, rows, group_keys, threshold)
     if rows and kind.aggregate:

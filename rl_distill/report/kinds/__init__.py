@@ -38,6 +38,10 @@ report shows beside the best student in a short GIF (rl_distill/report/clip.py).
 _TYPES: dict[str, tuple[str, Callable[[Any], bool]]] = {
     "threshold": ("a number", lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)),
     "logx": ("true or false", lambda v: isinstance(v, bool)),
+    "baseline": (
+        "a series label or a list of them",
+        lambda v: isinstance(v, str) or (isinstance(v, list) and bool(v) and all(isinstance(x, str) for x in v)),
+    ),
 }
 """The keys whose value is not a string: what it must be, and the test of it."""
 _STRING = ("a string", lambda v: isinstance(v, str))

@@ -1,11 +1,13 @@
-"""``efficiency``: env steps and training time to a fraction of the teacher (``threshold``), as ratios to a
-``baseline`` series (default ``ppo``: PPO from scratch)."""
+"""``efficiency``: env steps and training time (wall and CPU seconds) to a fraction of the teacher (``threshold``), as
+ratios to one or more ``baseline`` series (default ``ppo``: PPO from scratch; a list, e.g. ["ppo", "dqn"], gives
+ratio columns for each), the step and CPU ratios with bootstrap intervals over seeds."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from rl_distill.report.kinds import Kind, Report
+from rl_distill.report.stats import ratio_ci
 from rl_distill.report.tables import fmt
 
 
@@ -21,9 +23,28 @@ def ratio(ours: float | None, theirs: float | None, theirs_budget: float | None)
     return f"> {bound:.0f}x" if bound >= 10 else f"> {bound:.1f}x"
 
 
+def interval(ci: tuple[float, float] | None) -> str:
+    """A ratio's bootstrap interval as a table cell: '[lo, hi]', or '-'."""
+    return "-" if ci is None else f"[{ci[0]:.1f}, {ci[1]:.1f}]"
+
+
+def baselines(settings: dict[str, Any]) -> list[str]:
+    """The ``[report] baseline`` series, one (a string) or several (a list); ``ppo`` where the suite names none."""
+    base = settings.get("baseline", "ppo")
+    return [base] if isinstance(base, str) else list(base)
+
+
 def _series_row(summary_rows: list[dict[str, Any]], label: str | None, env: str) -> dict[str, Any] | None:
     """The summary row of a series on an env, or None where it has none."""
     return next((x for x in summary_rows if x["label"] == label and x["env"] == env), None)
+
+
+def _seed_rows(rows: list[dict[str, Any]], s: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """The runs (one row per seed) a summary row stands for: those with its label, env and swept tags."""
+    if s is None:
+        return []
+    keys = [k for k in s if k in ("label", "env") or k.startswith("tag_")]
+    return [r for r in rows if all(r.get(k) == s[k] for k in keys)]
 
 
 def _start(cells: dict[str, dict[str, Any]], label: str) -> str | None:
@@ -31,36 +52,56 @@ def _start(cells: dict[str, dict[str, Any]], label: str) -> str | None:
     return (cells[label].get("init_from") or "")[5:] or None
 
 
-def _head(suite: dict[str, Any], base: str, threshold: float, starts: bool) -> list[str]:
+def _names(bases: list[str]) -> str:
+    """'`ppo`', or '`ppo`, `dqn`': the baselines as the text names them."""
+    return ", ".join(f"`{b}`" for b in bases)
+
+
+def _head(suite: dict[str, Any], bases: list[str], threshold: float, starts: bool, cpu: bool) -> list[str]:
     """The efficiency section's heading, what it measures, and its table's header (a start column and a
-    from-scratch column where some series start from another's student)."""
+    from-scratch column where some series start from another's student, the CPU columns where some run recorded its
+    training CPU seconds, a group of ratio columns per baseline)."""
     grids = sorted({(c["curve_points"], c["curve_episodes"]) for c in suite["cells"]}, reverse=True)
     every = " or ".join(f"budget/{max(1, p)} steps, {e} episodes" for p, e in grids)
-    return [
-        f"## Env steps and training time to {threshold:.0%} of the teacher",
-        "",
+    base = f"`{bases[0]}`" if len(bases) == 1 else "each baseline"
+    ratio_text = (
+        f"Ratio: {base} over the method"
+        if len(bases) == 1
+        else f"Ratios, for each baseline ({_names(bases)}): the baseline over the method"
+    )
+    text = (
         f"First learning-curve point (every {every}) at >= {threshold:.0%} of the teacher; median over the seeds, "
-        f"one that never got there counting as past the budget. Ratio: `{base}` over the method "
+        f"one that never got there counting as past the budget. {ratio_text} "
         "(how many times fewer steps; none for a series already there at its first point)."
         + (
             " A series with a start began from that cell's student (same seed, all its weights): its steps and "
-            "seconds count from there, its ratio is to the same method as `"
-            + base
-            + "` from the same start, and the last "
-            "column compares it with `" + base + "` from scratch, the start's own steps and training time added."
+            f"seconds count from there, its ratio is to the same method as {base} from the same start, and the last "
+            f"column compares it with {base} from scratch, the start's own steps and training time added."
             if starts
             else ""
-        ),
+        )
+        + " 95% CI: a bootstrap over the seeds of both series (each resampled on its own) of the same ratio."
+        + (
+            " CPU s: the training's CPU seconds (process time, curve evaluations excluded as the training wall "
+            "seconds exclude them), which other jobs on the cores do not inflate; '-' for runs from before they "
+            "were recorded."
+            if cpu
+            else ""
+        )
+    )
+    head = ["series", "env", *(["start"] if starts else []), "reached (seeds)", "env steps to threshold"]
+    head += ["train s to threshold", *(["CPU s to threshold"] if cpu else [])]
+    for b in bases:
+        head += [f"step ratio vs {b}", f"step ratio vs {b}, 95% CI", f"time ratio vs {b}"]
+        head += [f"CPU s ratio vs {b} [95% CI]"] if cpu else []
+        head += [f"step / time ratio vs {b} from scratch, start counted"] if starts else []
+    return [
+        f"## Env steps and training time to {threshold:.0%} of the teacher",
         "",
-        "| series | env |"
-        + (" start |" if starts else "")
-        + " reached (seeds) | env steps to threshold | train s to threshold | step ratio vs "
-        + base
-        + " | time ratio vs "
-        + base
-        + " |"
-        + (f" step / time ratio vs {base} from scratch, start counted |" if starts else ""),
-        "|---|---|" + ("---|" if starts else "") + "---|---|---|---|---|" + ("---|" if starts else ""),
+        text,
+        "",
+        "| " + " | ".join(head) + " |",
+        "|" + "---|" * len(head),
     ]
 
 
@@ -93,48 +134,76 @@ def _from_scratch_ratios(
             st["env_steps"] + s["steps_to_threshold"], sc and sc["steps_to_threshold"], sc and sc["env_steps"]
         )
         wall_ratio = ratio(st["train_s"] + s["wall_to_threshold"], sc and sc["wall_to_threshold"], sc and sc["train_s"])
-        return f" {steps_ratio} / {wall_ratio} |"
-    return " - |"
+        return f"{steps_ratio} / {wall_ratio}"
+    return "-"
+
+
+def _ratio_with_ci(
+    s: dict[str, Any], b: dict[str, Any] | None, rows: list[dict[str, Any]], key: str, budget: str
+) -> tuple[str, str]:
+    """A ratio to the baseline row ``b`` on the summary figure ``key`` (budget ``budget``) and its bootstrap
+    interval over both series' seeds (the runs' ``key``), '-' for both where there is no ratio."""
+    ours, theirs = _seed_rows(rows, s), _seed_rows(rows, b)
+    if any(r["steps_to_threshold"] is not None and r.get(key) is None for r in ours + theirs):
+        return "-", "-"  # a seed got there without its figure (CPU seconds of a run from before they were logged)
+    point = ratio(s[key], b and b[key], b and b[budget])
+    if point == "-" or b is None:
+        return point, "-"
+    return point, interval(ratio_ci([r[key] for r in ours], [r[key] for r in theirs], b[budget]))
 
 
 def _row(
-    s: dict[str, Any], summary_rows: list[dict[str, Any]], cells: dict[str, dict[str, Any]], base: str, starts: bool
+    s: dict[str, Any],
+    report: Report,
+    cells: dict[str, dict[str, Any]],
+    bases: list[str],
+    starts: bool,
+    cpu: bool,
 ) -> str:
-    """One series' row of the efficiency table: reached, steps and time to the threshold, its ratios to the base."""
+    """One series' row of the efficiency table: reached, steps and time to the threshold, its ratios to each base."""
+    summary_rows, rows = report.summary_rows, report.rows
     src = _start(cells, s["label"])
-    b = _baseline(s, summary_rows, cells, base)
     st = _series_row(summary_rows, src, s["env"]) if src else None
-    line = f"| {s['label']} | {s['env']} |"
+    cols = [s["label"], s["env"]]
     if starts:
-        line += f" `{src}` ({fmt(st['env_steps'] if st else None)} steps) |" if src else " - |"
-    line += (
-        f" {s['reached']}/{s['seeds']} | {fmt(s['steps_to_threshold'])} | {fmt(s['wall_to_threshold'])} | "
-        f"{ratio(s['steps_to_threshold'], b and b['steps_to_threshold'], b and b['env_steps'])} | "
-        f"{ratio(s['wall_to_threshold'], b and b['wall_to_threshold'], b and b['train_s'])} |"
-    )
-    if starts:
-        line += _from_scratch_ratios(s, st, _series_row(summary_rows, base, s["env"]), src)
-    return line
+        cols.append(f"`{src}` ({fmt(st['env_steps'] if st else None)} steps)" if src else "-")
+    cols += [f"{s['reached']}/{s['seeds']}", fmt(s["steps_to_threshold"]), fmt(s["wall_to_threshold"])]
+    cols += [fmt(s["cpu_to_threshold"])] if cpu else []
+    for base in bases:
+        b = _baseline(s, summary_rows, cells, base)
+        cols += [*_ratio_with_ci(s, b, rows, "steps_to_threshold", "env_steps")]
+        cols.append(ratio(s["wall_to_threshold"], b and b["wall_to_threshold"], b and b["train_s"]))
+        if cpu:
+            point, ci = _ratio_with_ci(s, b, rows, "cpu_to_threshold", "train_cpu_s")
+            cols.append(point if ci == "-" else f"{point} {ci}")
+        if starts:
+            cols.append(_from_scratch_ratios(s, st, _series_row(summary_rows, base, s["env"]), src))
+    return "| " + " | ".join(cols) + " |"
 
 
 def section(report: Report) -> list[str]:
-    """Steps and training time to the threshold of the teacher, as ratios to the baseline series (PPO from scratch).
-    A series that starts from another cell's student (``init_from``: the Qwen3 report's off-policy then on-policy
-    stages) is compared with the base method from the same start, and with the base from scratch counting the
-    start's own env steps and training time."""
+    """Steps and training time to the threshold of the teacher, as ratios to each baseline series (PPO from scratch
+    by default), with bootstrap intervals over seeds on the step and CPU ratios. A series that starts from another
+    cell's student (``init_from``: the Qwen3 report's off-policy then on-policy stages) is compared with the base
+    method from the same start, and with the base from scratch counting the start's own env steps and training
+    time. The CPU columns appear where some run recorded its training CPU seconds (``time/cpu_s``)."""
     summary_rows, suite, threshold = report.summary_rows, report.suite, report.threshold
     if not summary_rows:
         return []
-    base = report.settings.get("baseline", "ppo")
+    bases = baselines(report.settings)
     cells = {c["label"]: c for c in suite["cells"]}
     starts = any(c.get("init_from") for c in cells.values())
-    lines = _head(suite, base, threshold, starts)
-    lines += [_row(s, summary_rows, cells, base, starts) for s in summary_rows]
+    cpu = any(r.get("cpu_to_threshold") is not None for r in report.rows)
+    lines = _head(suite, bases, threshold, starts, cpu)
+    lines += [_row(s, report, cells, bases, starts, cpu) for s in summary_rows]
     return lines + [
         "",
         f"Where the baseline never reached {threshold:.0%} within its budget, the ratio is its whole budget "
         "(env steps, or training seconds) over the method's: a lower bound, marked `>`. "
-        "The curve's resolution (budget / points) bounds every figure from above.",
+        "The curve's resolution (budget / points) bounds every figure from above. "
+        "The intervals are percentile bootstraps (2,000 resamples) of the ratio of the two medians, a seed that "
+        "never got there counting as past its budget: a resample whose baseline median never got there takes its "
+        "budget (a lower bound, as above), one whose own median never did counts as 0.",
         "",
     ]
 

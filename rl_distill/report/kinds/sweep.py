@@ -1,16 +1,27 @@
 """``sweep``: one setting swept (a student's size, a budget, a loss option): ``y`` against ``x``, a line per
 ``series``, in sweep.png. Keys: ``x`` (a runs.csv column or a swept key; default teacher_queries), ``y`` (default
 percent), ``series`` (default label), ``title``, ``logx`` (default true). Its points are not repeats of one setting,
-so it has no aggregate over envs."""
+so the aggregate over envs of the other kinds (over all of a series' runs) does not apply; where a setting (a series
+at one point of the sweep) ran on more than one env it has its own: per setting, the IQM of percent of teacher over
+its runs x envs with stratified-bootstrap intervals (the same table and aggregate.png as the other kinds draw), and
+sweep-aggregate.png, that IQM against ``x``, a line per ``series``. A sweep on one env, or one whose settings each ran
+on one env (budgets that differ by env), has neither."""
 
 from __future__ import annotations
 
+import statistics
+from typing import Any
+
 from rl_distill.report.kinds import Kind, Report
-from rl_distill.report.plots import plot_sweep
+from rl_distill.report.plots import plot_sweep, plot_sweep_aggregate
+from rl_distill.report.sections import aggregate_lines
+from rl_distill.report.stats import aggregate_percent
+from rl_distill.report.tables import fmt
 
 
 def section(report: Report) -> list[str]:
-    """sweep.png (x, y and series from the suite's [report]) and its section, where some runs finished."""
+    """sweep.png (x, y and series from the suite's [report]) and its section, where some runs finished; where a
+    setting ran on more than one env, the aggregate over them per setting."""
     rows, rep = report.rows, report.settings
     if not rows:
         return []
@@ -20,8 +31,54 @@ def section(report: Report) -> list[str]:
     series = rep.get("series", "label")
     series = series if series in rows[0] else f"tag_{series}"
     title = rep.get("title", report.suite["name"])
-    plot_sweep(rows, x, y, series, report.out / "sweep.png", title, bool(rep.get("logx", True)))
-    return ["## " + rep.get("title", "Sweep"), "", "![sweep](sweep.png)", ""]
+    logx = bool(rep.get("logx", True))
+    plot_sweep(rows, x, y, series, report.out / "sweep.png", title, logx)
+    lines = ["## " + rep.get("title", "Sweep"), "", "![sweep](sweep.png)", ""]
+    if any(len({r["env"] for r in rs}) > 1 for _, rs in settings(report)):
+        lines += aggregate_section(report, x, series, logx)
+    return lines
+
+
+def settings(report: Report) -> list[tuple[str, list[dict[str, Any]]]]:
+    """The sweep's settings, each named, with its runs over all envs: a setting is a series label with the values of
+    the swept tags that vary across the suite (a student, a budget), those not already in the label named after it
+    ('kl, student rusu-4x'); in the order of the runs."""
+    varying = [k for k in (report.summary_rows[0] if report.summary_rows else {}) if k.startswith("tag_")]
+    out: dict[str, list[dict[str, Any]]] = {}
+    for r in report.rows:
+        extra = [f"{k[4:]} {fmt(r.get(k))}" for k in varying if r.get(k) is not None and str(r[k]) not in r["label"]]
+        out.setdefault(", ".join([r["label"], *extra]), []).append(r)
+    return list(out.items())
+
+
+def aggregate_section(report: Report, x: str, series: str, logx: bool) -> list[str]:
+    """The aggregate over envs of a sweep across several: per setting, the IQM and mean of percent of teacher over its
+    runs x envs with 95% stratified-bootstrap intervals (sections.aggregate_lines, as the other kinds draw it over a
+    series), and sweep-aggregate.png: the IQM against ``x`` (the median of its runs' ``x`` over the envs: a student's
+    parameter count differs a little with a game's actions), a line per ``series``."""
+    named = settings(report)
+    rows = [{**r, "label": name} for name, rs in named for r in rs]
+    agg = aggregate_percent(rows)
+    lines = aggregate_lines(rows, report.out, report.suite["name"], agg)
+    if not lines:
+        return []
+    points: dict[str, list[tuple[float, float, float, float]]] = {}
+    for name, rs in named:
+        xs = [float(r[x]) for r in rs if r.get(x) is not None]
+        if name in agg and xs:
+            a = agg[name]
+            points.setdefault(str(rs[0][series]), []).append((statistics.median(xs), a["iqm"], *a["iqm_ci"]))
+    xlabel = x.replace("tag_", "").replace("_", " ")
+    title = f"{report.suite['name']}: IQM over envs against {xlabel}"
+    plot_sweep_aggregate(points, report.out / "sweep-aggregate.png", title, xlabel, logx)
+    return lines + [
+        "A setting is a series at one point of the sweep; its IQM of percent of teacher (whatever the sweep's y) over "
+        f"its runs x envs against {xlabel}, a line per {series.replace('tag_', '')}, band: the 95% "
+        "stratified-bootstrap interval.",
+        "",
+        "![sweep aggregate](sweep-aggregate.png)",
+        "",
+    ]
 
 
 KIND = Kind("sweep", keys=("x", "y", "series", "title", "logx"), aggregate=False, section=section)
