@@ -21,6 +21,8 @@ A suite file names the runs as blocks of ``[[grid]]``; each block crosses its li
     label = "{method}"             # the series name; may use {method}, {student}, {steps} and sweep keys
     init_from = "cell:LABEL"       # start from the same seed's student of that series (its heads too on the same envs)
     teacher = { "CartPole-v1" = "cell:LABEL", default = "ppo-{env}" }   # per env; a cell: that series' student
+                                   # cell:LABEL: that series' run of the same seed; where it has several (one per
+                                   # env), the one on the same envs (a teacher's: or on its env alone), else an error
     keep = ["Acrobot-v1"]          # envs the student keeps a head for, scored but not trained (continual learning)
     allow_mismatch = true          # a teacher may run on an env it was not trained on (where its spaces fit)
     curve_points = 6               # eval_episodes, curve_points, curve_episodes: this block's own (else the suite's)
@@ -93,7 +95,8 @@ class Cell:
     curve_points: int = 0
     curve_episodes: int = 10
     init_from: str | None = None
-    """``cell:LABEL``: start from the student of the same seed's run labelled LABEL (run first)."""
+    """``cell:LABEL``: start from the student of the same seed's run labelled LABEL (run first; :func:`source_cell`
+    says which where the series has several)."""
     keep: list[str] = field(default_factory=list)
     """Envs the student keeps a head for without training on them (RunSpec.keep)."""
     keep_teachers: list[str] = field(default_factory=list)
@@ -261,7 +264,7 @@ def _check_cell(path: Path, gi: int, c: Cell, g: dict[str, Any] | None = None) -
     from rl_distill.envs import check_env_id, one_family
     from rl_distill.errors import check_count
     from rl_distill.methods import get_method
-    from rl_distill.students import StudentSpec
+    from rl_distill.students import StudentSpec, check_student_fits
 
     method = get_method(c.method)
     try:
@@ -270,6 +273,7 @@ def _check_cell(path: Path, gi: int, c: Cell, g: dict[str, Any] | None = None) -
         one_family([*c.envs, *c.keep])
         if c.student is not None:
             StudentSpec.parse(c.student)
+        check_student_fits(c.student, [*c.envs, *c.keep])  # the student's heads: trained envs, then kept ones
         check_count("steps", c.steps)
         check_count("eval_episodes", c.eval_episodes)
         check_count("curve_episodes", c.curve_episodes, none_ok=False)
@@ -382,17 +386,84 @@ def _format(template: str, key: str, **values: Any) -> str:
 def cell_sources(c: Cell) -> list[str]:
     """The labels of the series whose same-seed run this cell needs first: the student it starts from
     (``init_from``) and the students it has as teachers (``cell:LABEL``)."""
-    refs = [c.init_from, *c.teachers, *c.keep_teachers]
-    return list(dict.fromkeys(r[5:] for r in refs if r and r.startswith("cell:")))
+    return list(dict.fromkeys(label for label, _ in _cell_refs(c)))
 
 
-def same_seed_sources(cells: list[Cell]) -> dict[str, list[Cell]]:
-    """Each cell's sources among ``cells`` (by key): the same-seed run of each series :func:`cell_sources` names.
-    A source outside ``cells`` (finished, not run again) is left out."""
-    by_label = {(c.label, c.seed): c for c in cells}
-    return {
-        c.key: [by_label[(label, c.seed)] for label in cell_sources(c) if (label, c.seed) in by_label] for c in cells
-    }
+def _cell_refs(c: Cell) -> list[tuple[str, str | None]]:
+    """Each ``cell:LABEL`` of the cell as (LABEL, the env it is the teacher for; None for ``init_from``)."""
+    refs = [(c.init_from, None), *zip(c.teachers, c.envs), *zip(c.keep_teachers, c.keep)]
+    return [(r[5:], env) for r, env in refs if r and r.startswith("cell:")]
+
+
+def _series(cells: list[Cell]) -> dict[tuple[str, int], list[Cell]]:
+    """The runs of each series by (label, seed), in the suite's order."""
+    runs: dict[tuple[str, int], list[Cell]] = {}
+    for x in cells:
+        runs.setdefault((x.label, x.seed), []).append(x)
+    return runs
+
+
+def source_cell(label: str, c: Cell, series: dict[tuple[str, int], list[Cell]], env: str | None = None) -> Cell | None:
+    """The run of series ``label`` that cell ``c`` starts from or (for ``env``) has as a teacher: the series' run of
+    c's seed where it has one per seed (a multi-task student, or one env's student used on other envs); else its run
+    on exactly c's envs (a series of single-env stages, each env's next stage starting from its own); else, for a
+    teacher, its run on that env alone. ``series``: the suite's runs by (label, seed) (:func:`_series`). None where
+    the series has no run of c's seed; a one-line UserError where it has several and none of these tells which."""
+    runs = series.get((label, c.seed), [])
+    if len(runs) <= 1:
+        return runs[0] if runs else None
+    wanted = [c.envs] + ([[env]] if env is not None and [env] != c.envs else [])
+    for envs in wanted:
+        fit = [x for x in runs if x.envs == envs]
+        if len(fit) == 1:
+            return fit[0]
+        if fit:
+            break  # several on the same envs (a sweep under one label): no way to tell which
+    on = "; ".join(dict.fromkeys("+".join(x.envs) for x in runs))
+    alone = f" or on {env} alone" if len(wanted) > 1 else ""
+    raise UserError(
+        f"({c.label}, {'+'.join(c.envs)}): 'cell:{label}' is ambiguous: series {label!r} has {len(runs)} runs of "
+        f"seed {c.seed} (on {on}) and not exactly one on {'+'.join(c.envs)}{alone}; give the source one run per "
+        "seed, or one on the same envs"
+    )
+
+
+def same_seed_sources(cells: list[Cell], suite_cells: list[Cell] | None = None) -> dict[str, list[Cell]]:
+    """Each cell's sources among ``cells`` (by key): the run of each series its ``cell:`` references name, as
+    :func:`source_cell` picks it among ``suite_cells`` (all the suite's runs; default ``cells``). A source outside
+    ``cells`` (finished, not run again) is left out."""
+    series = _series(cells if suite_cells is None else suite_cells)
+    keys = {c.key for c in cells}
+    out: dict[str, list[Cell]] = {}
+    for c in cells:
+        found = (source_cell(label, c, series, env) for label, env in _cell_refs(c))
+        out[c.key] = list({s.key: s for s in found if s is not None and s.key in keys}.values())
+    return out
+
+
+def with_sources(selected: list[Cell], suite_cells: list[Cell]) -> tuple[list[Cell], dict[str, list[str]]]:
+    """``selected`` (an --only's cells) closed under their sources: the runs they start from or have as teachers,
+    and theirs (a chain of stages), in the suite's order; and the added ones by key -> the keys of the runs that need
+    them (their direct dependents)."""
+    sources = same_seed_sources(suite_cells)
+    chosen = {c.key for c in selected}
+    needed_by: dict[str, list[str]] = {}
+    stack = list(selected)
+    while stack:
+        c = stack.pop()
+        for src in sources[c.key]:
+            if src.key in chosen:
+                continue
+            if src.key not in needed_by:
+                stack.append(src)
+            needed_by.setdefault(src.key, [])
+            if c.key not in needed_by[src.key]:
+                needed_by[src.key].append(c.key)
+    order = {c.key: i for i, c in enumerate(suite_cells)}
+    return (
+        [c for c in suite_cells if c.key in chosen or c.key in needed_by],
+        {k: sorted(v, key=order.__getitem__) for k, v in sorted(needed_by.items(), key=lambda kv: order[kv[0]])},
+    )
 
 
 def _seed_cell(run: dict[str, Any], seed: int, tags: dict[str, Any]) -> Cell:
@@ -423,8 +494,9 @@ def _check_unique(path: Path, cells: list[Cell], block_of: dict[str, int]) -> No
             )
 
 
-def _check_init_from(path: Path, cells: list[Cell]) -> None:
-    """Refuse an ``init_from`` or a ``cell:`` teacher that does not name a series of this suite, and a cycle."""
+def _check_init_from(path: Path, cells: list[Cell], block_of: dict[str, int] | None = None) -> None:
+    """Refuse an ``init_from`` or a ``cell:`` teacher that does not name a series of this suite, one that does not
+    tell which of the series' runs it means (:func:`source_cell`), and a cycle."""
     labels = {c.label for c in cells}
     for c in cells:
         if c.init_from and not (c.init_from.startswith("cell:") and c.init_from[5:] in labels):
@@ -437,12 +509,21 @@ def _check_init_from(path: Path, cells: list[Cell]) -> None:
                 raise UserError(
                     f"{path}: teacher 'cell:{label}' names no series of this suite ({', '.join(sorted(labels))})"
                 )
+    series = _series(cells)
+    for c in cells:
+        for label, env in _cell_refs(c):
+            try:
+                source_cell(label, c, series, env)
+            except UserError as e:
+                where = f"grid block {block_of[c.key] + 1} " if block_of and c.key in block_of else ""
+                raise UserError(f"{path}: {where}{e}") from None
     _depths(cells, path)
 
 
-def _depths(cells: list[Cell], path: Path | str = "suite") -> dict[str, int]:
-    """Each cell's stage: 0 without sources, else one more than its deepest source (sources run first)."""
-    sources = same_seed_sources(cells)
+def _depths(cells: list[Cell], path: Path | str = "suite", suite_cells: list[Cell] | None = None) -> dict[str, int]:
+    """Each cell's stage: 0 without sources among ``cells``, else one more than its deepest source (sources run
+    first); the sources as :func:`same_seed_sources` picks them among ``suite_cells`` (default ``cells``)."""
+    sources = same_seed_sources(cells, suite_cells)
     depth: dict[str, int] = {}
 
     def visit(c: Cell, path_labels: tuple[str, ...]) -> int:
@@ -482,7 +563,7 @@ def load_suite(name: str, seeds: int | None = None) -> Suite:
     if not cells:
         raise UserError(f"{path}: no [[grid]] runs")
     _check_unique(path, cells, block_of)
-    _check_init_from(path, cells)
+    _check_init_from(path, cells, block_of)
     _check_video(path, doc.get("report", {}), cells)
     return Suite(
         doc.get("name", path.stem),
@@ -618,7 +699,7 @@ def run_cell(cell: dict[str, Any], runs_root: str, resume: bool = True, precisio
     c = Cell(**cell)
     out = cell_dir(runs_root, c)
     with _cell_lock(Path(runs_root), c.key):
-        teachers = [_resolve(runs_root, t, c) for t in c.teachers]
+        teachers = [_resolve(runs_root, t, c, env) for t, env in zip(c.teachers, c.envs)]
         fingerprints = teacher_fingerprints(teachers, c.envs)
         if (
             resume
@@ -646,7 +727,7 @@ def _train_cell(c: Cell, out: Path, runs_root: str, teachers: list[str], precisi
         method=c.method,
         teachers=teachers,
         keep=list(c.keep),
-        keep_teachers=[_resolve(runs_root, t, c) for t in c.keep_teachers],
+        keep_teachers=[_resolve(runs_root, t, c, env) for t, env in zip(c.keep_teachers, c.keep)],
         envs=list(c.envs),
         student=c.student,
         steps=c.steps,
@@ -670,16 +751,19 @@ def _train_cell(c: Cell, out: Path, runs_root: str, teachers: list[str], precisi
     return run(method, spec)
 
 
-def _resolve(runs_root: str | Path, ref: str, c: Cell) -> str:
-    """``cell:LABEL`` as the run folder of the same seed's finished run of that series (a student to start from
-    or to have as a teacher); any other name as it is."""
+def _resolve(runs_root: str | Path, ref: str, c: Cell, env: str | None = None) -> str:
+    """``cell:LABEL`` as the run folder of that series' finished run (a student to start from, or to have as the
+    teacher for ``env``), as :func:`source_cell` picks it among the suite's runs (suite.json); any other name as it
+    is."""
     if not ref.startswith("cell:"):
         return ref
-    src = next(x for x in _suite_cells(Path(runs_root)) if x["label"] == ref[5:] and x["seed"] == c.seed)
-    s = finished_summary(Path(runs_root) / src["key"])
+    src = source_cell(ref[5:], c, _series(_snapshot_cells(Path(runs_root))), env)
+    if src is None:
+        raise UserError(f"{c.key} needs the student of series {ref[5:]!r} for seed {c.seed}, which has no such run")
+    s = finished_summary(Path(runs_root) / src.key)
     if s is None:
-        raise UserError(f"{c.key} needs the student of {src['key']}, which has not finished")
-    return s["run_dir"] if Path(s["run_dir"]).exists() else str(Path(runs_root) / src["key"] / Path(s["run_dir"]).name)
+        raise UserError(f"{c.key} needs the student of {src.key}, which has not finished")
+    return s["run_dir"] if Path(s["run_dir"]).exists() else str(Path(runs_root) / src.key / Path(s["run_dir"]).name)
 
 
 def _run_cell_safe(cell: dict[str, Any], runs_root: str, resume: bool, precision: str = "auto") -> dict[str, Any]:
@@ -731,6 +815,11 @@ def _suite_cells(runs_root: Path) -> list[dict[str, Any]]:
     return json.loads((runs_root / "suite.json").read_text())["cells"]
 
 
+def _snapshot_cells(runs_root: Path) -> list[Cell]:
+    """The suite's cells as this bench expanded them (its suite.json)."""
+    return [Cell(**x) for x in _suite_cells(runs_root)]
+
+
 _STOPPING = None  # in a worker: the bench's stop event (set on Ctrl-C / SIGTERM), see _local
 
 
@@ -764,9 +853,10 @@ class _Schedule:
     as its teacher has ended; of the ready ones the deepest goes first (then the suite's order), so one seed's
     chain ends before the next begins and a free worker never waits for a whole stage to end."""
 
-    def __init__(self, todo: list[Cell]):
-        self.waits = {key: {s.key for s in srcs} for key, srcs in same_seed_sources(todo).items()}
-        self.depth = _depths(todo)
+    def __init__(self, todo: list[Cell], suite_cells: list[Cell] | None = None):
+        """``suite_cells``: all the suite's runs, among which a ``cell:`` reference is resolved (default ``todo``)."""
+        self.waits = {key: {s.key for s in srcs} for key, srcs in same_seed_sources(todo, suite_cells).items()}
+        self.depth = _depths(todo, suite_cells=suite_cells)
         self.queue = list(todo)
         self.unfinished = {c.key for c in todo}
 
@@ -783,10 +873,17 @@ class _Schedule:
         self.unfinished.discard(key)
 
 
-def _local(todo: list[Cell], runs_root: Path, workers: int, resume: bool, precision: str = "auto"):
+def _local(
+    todo: list[Cell],
+    runs_root: Path,
+    workers: int,
+    resume: bool,
+    precision: str = "auto",
+    suite_cells: list[Cell] | None = None,
+):
     """Yield each cell's result as it finishes, from ``workers`` processes (in-process for 1), in
     :class:`_Schedule`'s order."""
-    schedule = _Schedule(todo)
+    schedule = _Schedule(todo, suite_cells)
     if workers <= 1:
         while (c := schedule.take()) is not None:
             r = _run_cell_safe(asdict(c), str(runs_root), resume, precision)
@@ -905,11 +1002,13 @@ def _ray(todo: list[Cell], runs_root: Path, workers: int, address: str | None, p
     _ray_connect(address, workers)
     task = ray.remote(num_cpus=1)(_run_cell_packed)
 
+    series = _series(_snapshot_cells(runs_root))
+
     def deps(c: Cell) -> dict[str, bytes]:
-        labels = cell_sources(c)
-        if not labels:
+        found = (source_cell(label, c, series, env) for label, env in _cell_refs(c))
+        keys = list(dict.fromkeys(s.key for s in found if s is not None))
+        if not keys:
             return {}
-        keys = [x["key"] for x in _suite_cells(runs_root) if x["label"] in labels and x["seed"] == c.seed]
         return {"runs": _pack(runs_root, ["suite.json", *keys])}
 
     pending = [task.remote(asdict(c), deps(c), precision) for c in todo]
@@ -1017,24 +1116,51 @@ def _set_aside_stale(
         )
 
 
-def plan(suite: Suite, cells: list[Cell], out_dir: Path) -> dict[str, Any]:
-    """What ``bench`` would do with these cells, reading the records only: which are finished and kept, which
-    run again (other teacher weights), which were made with other method defaults (kept unless
-    --rerun-changed), which have no record yet, and which records no cell of the suite claims any more."""
+def plan(
+    suite: Suite,
+    cells: list[Cell],
+    out_dir: Path,
+    needed_by: dict[str, list[str]] | None = None,
+    runs_root: Path | None = None,
+) -> dict[str, Any]:
+    """What ``bench`` would do with these cells, reading the records (and the run folders in ``runs_root``) only:
+    which are finished and kept, which run again (other teacher weights, or a finished source whose run folder a
+    run to do needs for its student's weights and is not in ``runs_root``), which were made with other method
+    defaults (kept unless --rerun-changed), which have no record yet, and which records no cell of the suite claims
+    any more. ``needed_by``: the cells an --only did not select but its cells need (:func:`with_sources`)."""
     finished = [c for c in cells if record_path(out_dir, c.key).exists()]
     stale, changed = _stale_and_changed(finished, out_dir)
+    todo = [c for c in cells if c not in finished] + stale
+    weights = [c.key for c in _weights_reruns(suite, todo, runs_root)] if runs_root is not None else []
     keys = {c.key for c in suite.cells}
     orphans = sorted(p.stem for p in (out_dir / "runs").glob("*.json") if p.stem not in keys)
     return {
         "suite": suite.name,
         "runs": len(cells),
-        "finished": len(finished) - len(stale),
+        "finished": len(finished) - len(stale) - len(weights),
         "other_teachers": [c.key for c in stale],
         "other_defaults": sorted(changed),
-        "to_run": [c.key for c in cells if c not in finished] + [c.key for c in stale],
+        "to_run": [c.key for c in todo] + weights,
+        "for_weights": weights,
+        "needed_by": dict(needed_by or {}),
         "orphans": orphans,
         "dry_run": True,
     }
+
+
+def _weights_reruns(suite: Suite, todo: list[Cell], runs_root: Path) -> list[Cell]:
+    """The finished runs not in ``todo`` that run again for their students' weights: the sources of the runs to do,
+    and theirs (a chain of stages), whose run folders are not in ``runs_root`` (a record does not hold a student)."""
+    sources = same_seed_sources(suite.cells)
+    needed, stack = set(), list(todo)
+    while stack:
+        c = stack.pop()
+        for src in sources[c.key]:
+            if src.key not in needed and finished_summary(cell_dir(runs_root, src)) is None:
+                needed.add(src.key)
+                stack.append(src)
+    todo_keys = {c.key for c in todo}
+    return [s for s in suite.cells if s.key in needed and s.key not in todo_keys]
 
 
 def _todo(suite: Suite, cells: list[Cell], runs_root: Path, out_dir: Path, backend: str, workers: int) -> list[Cell]:
@@ -1043,15 +1169,7 @@ def _todo(suite: Suite, cells: list[Cell], runs_root: Path, out_dir: Path, backe
     todo = [c for c in cells if not record_path(out_dir, c.key).exists()]
     finished = len(cells) - len(todo)
     # A transfer run needs its source's student weights, which only a run folder holds.
-    sources = same_seed_sources(suite.cells)
-    needed, stack = set(), [c for c in todo]
-    while stack:  # the sources of the runs to do, and theirs (a chain of stages), whose run folders are not here
-        c = stack.pop()
-        for src in sources[c.key]:
-            if src.key not in needed and finished_summary(cell_dir(runs_root, src)) is None:
-                needed.add(src.key)
-                stack.append(src)
-    reruns = [s for s in suite.cells if s.key in needed and s.key not in {c.key for c in todo}]
+    reruns = _weights_reruns(suite, todo, runs_root)
     todo = reruns + todo
     again = (
         f", {len(reruns)} of them finished elsewhere and run again for the student weights a transfer run starts from"
@@ -1074,13 +1192,15 @@ def _results(
     resume: bool,
     address: str | None,
     precision: str,
+    suite_cells: list[Cell] | None = None,
 ):
     """Yield each cell's result from the backend: a run that starts from another run's student (init_from) or has
-    one as its teacher goes after it (locally as soon as its sources end; on Ray stage by stage)."""
+    one as its teacher goes after it (locally as soon as its sources end; on Ray stage by stage). ``suite_cells``:
+    all the suite's runs, among which a ``cell:`` reference is resolved (default ``todo``)."""
     if backend == "local":
-        yield from _local(todo, runs_root, workers, resume, precision)
+        yield from _local(todo, runs_root, workers, resume, precision, suite_cells)
         return
-    depth = _depths(todo)
+    depth = _depths(todo, suite_cells=suite_cells)
     for phase in [[c for c in todo if depth[c.key] == d] for d in sorted(set(depth.values()))]:
         if phase:
             yield from _ray(phase, runs_root, workers, address, precision)
@@ -1276,16 +1396,19 @@ def bench(
             f"--only {only!r} matches no cell of {suite.name} (it is matched against keys such as "
             f"{suite.cells[0].key} and labels such as {suite.cells[0].label!r})"
         )
+    # The runs the selected ones start from or have as teachers come along: finished ones (a record) are used as
+    # they are, the others run first.
+    cells, needed_by = with_sources(cells, suite.cells)
     _check_teachers(cells)
     _check_cell_teachers(suite, cells)  # as each run would check them before it starts: --dry-run refuses them too
     if dry_run:
         if committed is None:
-            return plan(suite, cells, out_dir)
+            return plan(suite, cells, out_dir, needed_by, runs_root)
         with tempfile.TemporaryDirectory() as tmp:  # the records the run would start from, as it would copy them
             keys = [c.key for c in suite.cells] + [p.stem for p in (out_dir / "runs").glob("*.json")]
             for src in (out_dir, committed):
                 copy_records(src, tmp, keys)
-            return plan(suite, cells, Path(tmp))
+            return plan(suite, cells, Path(tmp), needed_by, runs_root)
     if backend == "ray":
         _ray_connect(address, workers)  # one line within seconds where no cluster answers, before anything is written
     _write_snapshot(suite, runs_root, out_dir)
@@ -1298,7 +1421,10 @@ def bench(
     shown = _BenchProgress(progress, cells, todo, out_dir, workers, suite.name)
     t0 = time.time()
     failed, busy = _collect(
-        _results(todo, backend, runs_root, workers, resume, address, precision), shown, runs_root, out_dir
+        _results(todo, backend, runs_root, workers, resume, address, precision, suite.cells),
+        shown,
+        runs_root,
+        out_dir,
     )
     save_students(runs_root, out_dir, video_cells(suite))  # the [report] video env's: the report's clip needs them
     report = bench_report(

@@ -434,7 +434,18 @@ def cmd_bench(a: argparse.Namespace) -> int:
             f"{len(r['other_defaults'])} made with other method defaults (kept; --rerun-changed runs them again), "
             f"{len(r['orphans'])} records no cell claims"
         ]
-        for what in ("to_run", "other_defaults", "orphans"):
+        needed_by = r.get("needed_by", {})
+        if needed_by:
+            lines[0] += f"; {len(needed_by)} of the runs not selected by --only but needed by those it selects"
+
+        def why(k: str) -> str:
+            notes = ["again for its student's weights"] if k in r.get("for_weights", []) else []
+            notes += [f"needed by {', '.join(needed_by[k])}"] if k in needed_by else []
+            return f" ({'; '.join(notes)})" if notes else ""
+
+        lines += [f"  to run{why(k)}: {k}" for k in r["to_run"]]
+        lines += [f"  finished, used{why(k)}: {k}" for k in needed_by if k not in r["to_run"]]
+        for what in ("other_defaults", "orphans"):
             lines += [f"  {what.replace('_', ' ')}: {k}" for k in r[what]]
         print("\n".join(lines))
     else:
@@ -700,7 +711,9 @@ def _add_bench(sub) -> None:
     b.add_argument(
         "--only",
         default=None,
-        help="run only the cells whose key or label contains one of these comma-separated texts (e.g. Pong,dagger)",
+        help="run only the cells whose key or label contains one of these comma-separated texts (e.g. Pong,dagger), "
+        "and the runs they start from or have as teachers (init_from / teacher = 'cell:LABEL', and theirs): a "
+        "finished one (its record in --out) is used as it is, the others run first (--dry-run marks them 'needed by')",
     )
     b.add_argument("--precision", choices=PRECISIONS, default="auto", help=PRECISION_HELP)
     b.add_argument(

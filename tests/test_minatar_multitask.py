@@ -216,3 +216,27 @@ def test_ppo_from_the_multitask_student_on_a_game_of_more_channels(pd_run, tmp_p
     )
     assert t["init"]["input_channels"] == {"source": 6, "here": 7} and t["init"]["heads"] == []
     assert load_student(t["run_dir"]).in_channels == 7
+
+
+def test_dry_run_refuses_a_student_that_cannot_take_the_games(tmp_path, capsys):
+    # The Nature CNN's 8x8 stride-4 convolutions leave nothing of a 10x10 grid: --dry-run refuses it in one line
+    # naming the block, as the run would at its start; the paper-size student over the same games passes.
+    from rl_distill.cli import main
+
+    suite = tmp_path / "s.toml"
+    text = """name = "s"
+seeds = 1
+[[grid]]
+method = "policy-distillation"
+env = [["MinAtar/Breakout-v1", "MinAtar/SpaceInvaders-v1"]]
+teacher = "ppo-{env}"
+student = "STUDENT"
+steps = 512
+"""
+    args = ["bench", str(suite), "--dry-run", "--out", str(tmp_path / "o"), "--runs-dir", str(tmp_path / "r")]
+    suite.write_text(text.replace("STUDENT", "nature"))
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "grid block 1" in err and "does not fit 10x10 images" in err
+    suite.write_text(text.replace("STUDENT", "minatar"))
+    assert main(args) == 0
