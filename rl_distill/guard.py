@@ -20,10 +20,25 @@ from rl_distill.errors import DivergedError, UserValueError, check_count
 def nonfinite_weight(net: torch.nn.Module) -> str | None:
     """The name of the first parameter of ``net`` holding a nan or inf, or None where every weight is finite."""
     with torch.no_grad():
+        if all_finite([p for p in net.parameters() if p.is_floating_point()]):
+            return None
         for name, p in net.named_parameters():
             if p.is_floating_point() and not bool(torch.isfinite(p).all()):
                 return name
     return None
+
+
+def all_finite(tensors: list[torch.Tensor]) -> bool:
+    """True where every element of the floating-point ``tensors`` is finite, from their norms in one call (a nan
+    or inf makes its tensor's norm non-finite). False where it cannot tell: a finite tensor whose norm passes
+    float range, or tensors on several devices or of several dtypes; then ask one tensor at a time."""
+    if not tensors:
+        return True
+    first = tensors[0]
+    if any(t.device != first.device or t.dtype != first.dtype for t in tensors):
+        return False
+    with torch.no_grad():
+        return bool(torch.stack(torch._foreach_norm(tensors, 2.0)).isfinite().all())
 
 
 def nonfinite_loss(values: dict[str, Any]) -> str | None:
@@ -54,11 +69,18 @@ class DivergenceGuard:
         self.ctx, self.cfg = ctx, cfg
         self.good_step: int | None = None
         """The env step of the last checkpoint this guard saw written, with finite weights only."""
+        self._weights: list[torch.Tensor] | None = None
+        """The student's floating-point parameters, listed at the first check: a run's student keeps its parameter
+        tensors (loading a checkpoint copies into them), and a check comes after every chunk of play (every env
+        step for DQN at the MinAtar paper's settings), too often to walk its modules each time."""
 
     def check(self, values: dict[str, Any] | None = None) -> None:
         what = nonfinite_loss(values or {})
-        if what is None and (name := nonfinite_weight(self.ctx.student)) is not None:
-            what = f"the student's weight {name}"
+        if what is None:
+            if self._weights is None:
+                self._weights = [p for p in self.ctx.student.parameters() if p.is_floating_point()]
+            if not all_finite(self._weights) and (name := nonfinite_weight(self.ctx.student)) is not None:
+                what = f"the student's weight {name}"
         if what is not None:
             raise self.error(what)
 
@@ -89,11 +111,12 @@ class DivergenceGuard:
 
         def guarded_checkpoint(*args: Any, **kw: Any) -> None:
             self.check()
-            before = path.stat().st_mtime_ns if path.exists() else None
+            before = _mtime_ns(path)
             try:
                 checkpoint(*args, **kw)
             finally:  # a checkpoint written (also on the way to an interrupt) holds finite weights
-                if path.exists() and path.stat().st_mtime_ns != before:
+                after = _mtime_ns(path)
+                if after is not None and after != before:
                     self.good_step = ctx.env_steps
 
         ctx.log, ctx.maybe_checkpoint = guarded_log, guarded_checkpoint
@@ -111,6 +134,14 @@ class DivergenceGuard:
             raise self.error(f"the student's weight {name}") from e
         finally:
             del ctx.log, ctx.maybe_checkpoint
+
+
+def _mtime_ns(path: Path) -> int | None:
+    """The file's modification time (ns), None where it does not exist: one stat call."""
+    try:
+        return os.stat(path).st_mtime_ns
+    except (FileNotFoundError, NotADirectoryError):
+        return None
 
 
 # --- threads --------------------------------------------------------------------------------------------------

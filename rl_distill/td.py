@@ -37,6 +37,7 @@ import torch
 import torch.nn.functional as F
 
 from rl_distill.errors import UserError, UserValueError, check_choice, check_count, check_positive, check_probability
+from rl_distill.optim import clip_grad_norm, multi_tensor
 from rl_distill.supervised import mean_stats
 
 if TYPE_CHECKING:
@@ -126,11 +127,14 @@ class DQNConfig:
 
 
 def make_optimizer(params, cfg: DQNConfig) -> torch.optim.Optimizer:
-    """The Config's optimizer on ``params``: torch's Adam or RMSprop with its eps (and alpha, centered)."""
+    """The Config's optimizer on ``params``: torch's Adam or RMSprop with its eps (and alpha, centered), in its
+    multi-tensor form (:func:`multi_tensor`)."""
     eps = {} if cfg.optimizer_eps is None else {"eps": cfg.optimizer_eps}
     if cfg.optimizer == "rmsprop":
-        return torch.optim.RMSprop(params, lr=cfg.lr, alpha=cfg.rmsprop_alpha, centered=cfg.rmsprop_centered, **eps)
-    return torch.optim.Adam(params, lr=cfg.lr, **eps)
+        opt = torch.optim.RMSprop(params, lr=cfg.lr, alpha=cfg.rmsprop_alpha, centered=cfg.rmsprop_centered, **eps)
+    else:
+        opt = torch.optim.Adam(params, lr=cfg.lr, **eps)
+    return multi_tensor(opt)
 
 
 # --- the target, the loss, the exploration schedule ---------------------------------------------------------------
@@ -191,19 +195,23 @@ class TransitionMemory:
 
     def add(self, b: Batch, labelled: bool = False, clip_rewards: bool = False) -> None:
         """A chunk (T, N) of one rollout, continuing the previous chunk of the same rollout; ``labelled``: the
-        batch carries the teacher's outputs (else they are stored as 0); ``clip_rewards``: rewards to their sign."""
+        batch carries the teacher's outputs (else they are stored as 0); ``clip_rewards``: rewards to their sign.
+        A chunk that does not wrap around the ring is written into a slice of it (no index tensor)."""
         T = b.obs.shape[0]
-        idx = (self.head + torch.arange(T, device=self.device)) % self.slots
-        codes = torch.full(b.dones.shape, CONTINUE, dtype=torch.uint8, device=self.device)
-        codes[b.dones > 0] = CUT
-        codes[b.terminated > 0] = TERMINATED
-        self.obs[idx] = b.obs.to(self.device, self.obs.dtype)
-        self.actions[idx] = b.actions.to(self.device)
-        rewards = b.rewards.to(self.device)
+        dev = self.device
+        if self.head + T <= self.slots:
+            idx: slice | torch.Tensor = slice(self.head, self.head + T)
+        else:
+            idx = (self.head + torch.arange(T, device=dev)) % self.slots
+        dones, terminated = b.dones.to(dev), b.terminated.to(dev)
+        codes = torch.where(terminated > 0, TERMINATED, torch.where(dones > 0, CUT, CONTINUE))
+        self.codes[idx] = codes.to(torch.uint8)
+        self.obs[idx] = b.obs.to(dev, self.obs.dtype)
+        self.actions[idx] = b.actions.to(dev)
+        rewards = b.rewards.to(dev)
         self.rewards[idx] = rewards.sign() if clip_rewards else rewards
-        self.codes[idx] = codes
         if self.teacher is not None:
-            self.teacher[idx] = b.teacher_logits.to(self.device).float() if labelled else 0.0
+            self.teacher[idx] = b.teacher_logits.to(dev).float() if labelled else 0.0
         self.head = int((self.head + T) % self.slots)
         self.size = min(self.size + T, self.slots)
 
@@ -218,35 +226,45 @@ class TransitionMemory:
         """A minibatch of n-step windows: obs, actions, teacher outputs (where the memory has them), the discounted
         reward sums, the bootstrap states, their discount (gamma^m, 0 after a termination) and ``valid`` (0 where the
         step's own transition cannot be TD-trained: it led into a truncation). The newest slot is never a window's
-        start (its successor is not stored yet)."""
-        dev = self.device
-        start = (self.head - self.size) % self.slots
-        p = torch.randint(0, self.size - 1, (batch_size,), generator=generator, device=dev)  # logical positions
-        e = torch.randint(0, self.num_envs, (batch_size,), generator=generator, device=dev)
-        ret = torch.zeros(batch_size, device=dev)
-        m = torch.zeros(batch_size, dtype=torch.long, device=dev)  # steps summed
-        alive = torch.ones(batch_size, dtype=torch.bool, device=dev)
-        terminated = torch.zeros(batch_size, dtype=torch.bool, device=dev)
-        for k in range(n_step):
+        start (its successor is not stored yet). Rows are read by one flat index (slot * num_envs + env) per
+        window step, and the window's first step, which always has a stored successor, skips the bounds checks."""
+        dev, S, N, size = self.device, self.slots, self.num_envs, self.size
+        start = (self.head - size) % S
+        p = torch.randint(0, size - 1, (batch_size,), generator=generator, device=dev)  # logical positions
+        e = torch.randint(0, N, (batch_size,), generator=generator, device=dev)
+        codes, rewards = self.codes.view(-1), self.rewards.view(-1)
+        slot = (start + p) % S
+        row = slot * N + e
+        code = codes.index_select(0, row)
+        alive = code != CUT  # a step whose successor is stored (p <= size - 2), not into a truncation
+        ret = torch.where(alive, rewards.index_select(0, row), 0.0) + 0.0  # 0 + r, as the sum's first term
+        m = alive.long()  # steps summed
+        terminated = alive & (code == TERMINATED)
+        alive &= ~terminated
+        for k in range(1, n_step):
             pos = p + k
-            alive &= pos <= self.size - 2  # a step whose successor is stored
-            code = self.codes[(start + pos.clamp(max=self.size - 1)) % self.slots, e]
+            alive &= pos <= size - 2
+            row_k = (start + pos.clamp(max=size - 1)) % S * N + e
+            code = codes.index_select(0, row_k)
             alive &= code != CUT
-            r = self.rewards[(start + pos.clamp(max=self.size - 1)) % self.slots, e]
-            ret += torch.where(alive, gamma**k * r, torch.zeros_like(r))
+            r = rewards.index_select(0, row_k)
+            ret += torch.where(alive, gamma**k * r, 0.0)
             m += alive.long()
             ended = alive & (code == TERMINATED)
             terminated |= ended
             alive &= ~ended
-        slot = (start + p) % self.slots
-        boot = (start + p + m) % self.slots
-        discount = torch.where(terminated, torch.zeros_like(ret), gamma ** m.float())
-        out = {"obs": self.obs[slot, e], "actions": self.actions[slot, e]}
+        boot = (slot + m) % S * N + e
+        discount = torch.where(terminated, 0.0, gamma ** m.float())
+
+        def rows(t: torch.Tensor, at: torch.Tensor) -> torch.Tensor:
+            return t.view(S * N, *t.shape[2:]).index_select(0, at)
+
+        out = {"obs": rows(self.obs, row), "actions": rows(self.actions, row)}
         if self.teacher is not None:
-            out["teacher"] = self.teacher[slot, e]
+            out["teacher"] = rows(self.teacher, row)
         return out | {
             "returns": ret,
-            "next_obs": self.obs[boot, e],
+            "next_obs": rows(self.obs, boot),
             "discount": discount,
             "valid": (m > 0).float(),
         }
@@ -284,8 +302,10 @@ class DQNLearner:
     def __init__(self, ctx: MethodContext, cfg: DQNConfig, labels: bool = False):
         spec = ctx.env_specs[0]
         self.ctx, self.cfg, self.student = ctx, cfg, ctx.student
-        self.opt = make_optimizer(self.student.parameters(), cfg)
+        self.params = list(self.student.parameters())
+        self.opt = make_optimizer(self.params, cfg)
         self.resumed: dict[str, Any] = ctx.begin(self.opt) or {}
+        multi_tensor(self.opt)  # a resumed optimizer brings back its checkpoint's settings
         self.target = copy.deepcopy(self.student).requires_grad_(False)
         if "target" in self.resumed:
             self.target.load_state_dict(self.resumed["target"])
@@ -350,9 +370,10 @@ class DQNLearner:
             extra, extra_scalars = term(mb, q)
             loss = loss + extra
             s.update(extra_scalars)
-        self.opt.zero_grad()
+        for p in self.params:  # opt.zero_grad() (set_to_none), without its per-call wrappers
+            p.grad = None
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(student.parameters(), cfg.max_grad_norm)
+        clip_grad_norm(self.params, cfg.max_grad_norm)
         self.opt.step()  # one of the run's gradient steps: the context counts it
         if self.ctx.gradient_steps % cfg.target_update == 0:
             self.target.load_state_dict(student.state_dict())

@@ -189,10 +189,14 @@ def test_random_scores_are_the_floor():
             assert shipped["scores"][env_id]["episodes"] >= 1000
 
 
-def _shipped_minatar():
+def _shipped_minatar(early: bool = False):
+    """The shipped MinAtar teachers; ``early``: the deliberately imperfect ones (an early checkpoint of a teacher's
+    own run, ``<id>-early``, for kickstarting's claim of a student passing its teacher)."""
     from rl_distill.teachers import shipped_meta
 
-    return [m["id"] for m in shipped_meta() if m["env_id"].startswith("MinAtar/")]
+    return [
+        m["id"] for m in shipped_meta() if m["env_id"].startswith("MinAtar/") and m["id"].endswith("-early") == early
+    ]
 
 
 @pytest.mark.parametrize("tid", _shipped_minatar())
@@ -209,3 +213,16 @@ def test_shipped_minatar_teacher_meets_published_strength(tid):
     assert t.score >= target and t.meta["score"]["n"] >= 100
     res = evaluate(t, t.env_id, episodes=20, seed=123)
     assert res.summary["mean"] >= target - 2 * res.summary["std"] / np.sqrt(20)
+
+
+@pytest.mark.parametrize("tid", _shipped_minatar(early=True))
+def test_shipped_early_minatar_teacher_is_imperfect(tid):
+    """An early teacher is well above random play and well below the teacher its run went on to ship (20-80% of the
+    way from the random policy's score), and its run is that teacher's: same game, algorithm and settings."""
+    from rl_distill.envs import score_floor
+    from rl_distill.teachers import load_teacher
+
+    early, full = load_teacher(tid), load_teacher(tid.removesuffix("-early"))
+    assert early.env_id == full.env_id and early.meta["algo"] == full.meta["algo"]
+    floor = score_floor(early.env_id)
+    assert 0.2 <= (early.score - floor) / (full.score - floor) <= 0.8

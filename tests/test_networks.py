@@ -1,5 +1,7 @@
 """Channels-last convolutions on the CPU: same outputs and gradients, training passes only, nothing saved changes."""
 
+import json
+
 import pytest
 import torch
 
@@ -171,3 +173,60 @@ def test_fast_sb3_training_minatar_dqn_same_updates():
     assert not torch.equal(w[0]["q_net.q_net.0.weight"], models[0].q_net_target.state_dict()["q_net.0.weight"])
     for name, p in w[0].items():
         torch.testing.assert_close(w[1][name], p, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "env_id, n_envs, extra",
+    [
+        ("MinAtar/Breakout-v1", 1, {}),  # the MinAtar paper's DQN: centered RMSprop, an update every step
+        (
+            "CartPole-v1",
+            2,
+            {"optimize_memory_usage": True, "replay_buffer_kwargs": {"handle_timeout_termination": False}},
+        ),
+    ],
+)
+def test_lean_dqn_same_updates_actions_and_stock_files(tmp_path, monkeypatch, env_id, n_envs, extra):
+    """fast_sb3_training's lean DQN (its train, sampling and predict) against the same model without it: the same
+    weights, replay buffer, logged loss and greedy actions bit for bit, the same np.random draws; what it saves is
+    what a stock model saves (the same keys, no trace of the lean class) and loads in stock SB3."""
+    import zipfile
+
+    import numpy as np
+    from stable_baselines3 import DQN
+
+    import rl_distill.teachers.train as train_module
+    from rl_distill.sb3_vec_env import SB3VecEnv
+
+    hp = train_module.hyperparams(env_id, "dqn") | {"learning_starts": 300, "buffer_size": 1000} | extra
+    runs = {}
+    for lean in (False, True):
+        with monkeypatch.context() as mp:
+            if not lean:
+                mp.setattr(train_module, "_lean_dqn", lambda model: None)
+            m = train_module.sb3_model("dqn", env_id, SB3VecEnv(env_id, n_envs, seed=0), hp, seed=0, device="cpu")
+            train_module.fast_sb3_training(m)
+        assert (type(m).__name__ == "_LeanDQN") == lean and isinstance(m, DQN)
+        m.learn(1200)
+        obs = m.replay_buffer.observations[:64, 0]
+        m.save(tmp_path / f"{lean}.zip")
+        m.save_replay_buffer(tmp_path / f"{lean}.pkl")
+        runs[lean] = (m, m.predict(obs, deterministic=True)[0], m.logger.name_to_value["train/loss"], np.random.rand())
+    (plain, plain_acts, plain_loss, plain_draw), (lean, lean_acts, lean_loss, lean_draw) = runs[False], runs[True]
+    assert lean._n_updates == plain._n_updates > 0 and lean_loss == plain_loss and lean_draw == plain_draw
+    assert np.array_equal(lean_acts, plain_acts)
+    for k, v in plain.policy.state_dict().items():
+        assert torch.equal(lean.policy.state_dict()[k], v), k
+    for k in ("observations", "actions", "rewards", "dones"):
+        assert np.array_equal(getattr(lean.replay_buffer, k), getattr(plain.replay_buffer, k)), k
+
+    def data(lean):
+        with zipfile.ZipFile(tmp_path / f"{lean}.zip") as z:
+            return json.loads(z.read("data"))
+
+    assert data(True).keys() == data(False).keys() and "Lean" not in json.dumps(data(True))
+    again = DQN.load(tmp_path / "True.zip", device="cpu")
+    again.load_replay_buffer(tmp_path / "True.pkl")
+    assert type(again) is DQN and np.array_equal(again.replay_buffer.actions, lean.replay_buffer.actions)
+    for k, v in lean.policy.state_dict().items():
+        assert torch.equal(again.policy.state_dict()[k], v), k

@@ -152,6 +152,27 @@ def test_divergence_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
     assert ck["env_steps"] == 512 and all(torch.isfinite(v).all() for v in ck["student"].values())
 
 
+def test_nonfinite_weight_from_one_norm_pass_names_what_the_walk_names():
+    """The guard's weight check (every chunk of play) answers from one pass over the parameters' norms and walks
+    them one by one only where a norm is not finite: the same answer as the walk, also for finite weights whose
+    norm passes float range and for parameters of several dtypes."""
+    from rl_distill.guard import all_finite, nonfinite_weight
+
+    net = torch.nn.Sequential(torch.nn.Linear(3, 3), torch.nn.Linear(3, 2))
+    assert nonfinite_weight(net) is None and all_finite(list(net.parameters()))
+    with torch.no_grad():
+        net[1].weight[0, 0] = float("inf")
+        assert nonfinite_weight(net) == "1.weight"
+        net[0].bias[1] = float("nan")
+        assert nonfinite_weight(net) == "0.bias"  # the first in parameter order
+        net[0].bias[1] = net[1].weight[0, 0] = 1e30  # finite, but its square is past float range
+        assert not all_finite(list(net.parameters())) and nonfinite_weight(net) is None
+    net[1].double()
+    assert not all_finite(list(net.parameters())) and nonfinite_weight(net) is None
+    net[1].weight.data[0, 1] = float("-inf")
+    assert nonfinite_weight(net) == "1.weight"
+
+
 def test_a_teacher_with_nan_weights_is_refused(tmp_path, cli):
     state = load_file(str(ZOO_DIR / f"{TEACHER}.safetensors"))
     state["action_net.weight"][0, 0] = float("nan")

@@ -30,6 +30,7 @@ from typing import Any, NoReturn
 
 import numpy as np
 import torch
+from stable_baselines3 import DQN
 from stable_baselines3.common.callbacks import BaseCallback
 
 from rl_distill.envs import check_env_id, family_of
@@ -196,6 +197,7 @@ def fast_sb3_training(model) -> None:
         for g in model.policy.optimizer.param_groups:
             g.update(foreach=True)
     _flag_only_training_mode(model.policy)
+    _lean_dqn(model)
 
 
 def _flag_only_training_mode(policy) -> None:
@@ -213,7 +215,112 @@ def _flag_only_training_mode(policy) -> None:
 
 
 def _set_flag(self, mode: bool) -> None:
-    self.training = mode
+    self.__dict__["training"] = mode  # what nn.Module.__setattr__ ends in for a plain attribute, without its checks
+
+
+def _lean_dqn(model) -> None:
+    """SB3's DQN with an update every env step (MinAtar's) spends much of its time around the arithmetic rather
+    than in it. For a plain DQN (its own replay buffer, no VecNormalize) this swaps in the same computations
+    without that overhead: the model's class becomes :class:`_LeanDQN` (its ``train``), and its policy's
+    ``predict`` becomes :func:`_lean_predict`. Both draw the same random numbers in the same order and do the
+    same tensor operations, so the updates and actions are SB3's (tests compare them with a stock model). Nothing
+    new is saved: SB3 saves a model's attributes and its networks' state dicts, not its class or its policy's
+    methods, so the zip and the replay buffer load in stock SB3."""
+    import types
+
+    from stable_baselines3.dqn.policies import DQNPolicy
+
+    if type(model) is not DQN or not isinstance(model.policy, DQNPolicy):
+        return
+    model.__class__ = _LeanDQN
+    model.policy.predict = types.MethodType(_lean_predict, model.policy)
+
+
+def _lean_predict(self, observation, state=None, episode_start=None, deterministic: bool = False):
+    """``DQNPolicy.predict`` for a batch of array observations of the space's shape (what a VecEnv gives, in
+    training and in evaluation): the same forward pass and greedy actions, without SB3's per-call checks, copy of
+    the observations and walk of the modules to find their device. Anything else goes to SB3's."""
+    from gymnasium import spaces
+
+    space = self.observation_space
+    if not (
+        isinstance(observation, np.ndarray)
+        and isinstance(space, spaces.Box)
+        and isinstance(self.action_space, spaces.Discrete)
+        and observation.shape[1:] == space.shape
+        and observation.ndim == len(space.shape) + 1
+    ):
+        return type(self).predict(self, observation, state, episode_start, deterministic)
+    self.set_training_mode(False)
+    obs = torch.as_tensor(observation, device=self.optimizer.param_groups[0]["params"][0].device)
+    with torch.no_grad():
+        actions = self._predict(obs, deterministic=deterministic)
+    return actions.cpu().numpy().reshape((-1, *self.action_space.shape)), state
+
+
+def _lean_samples(rb, batch_size: int) -> tuple[torch.Tensor, ...]:
+    """``ReplayBuffer.sample(batch_size)`` of a plain SB3 replay buffer without VecNormalize, as (observations,
+    actions, next observations, dones, rewards): SB3's ``np.random`` draws in its order and its numpy indexing,
+    whose fresh arrays torch then takes over without the copy SB3's ``to_torch`` makes of each."""
+    if not rb.optimize_memory_usage:
+        batch_inds = np.random.randint(0, rb.buffer_size if rb.full else rb.pos, size=batch_size)
+    elif rb.full:  # the slot at pos holds no valid transition
+        batch_inds = (np.random.randint(1, rb.buffer_size, size=batch_size) + rb.pos) % rb.buffer_size
+    else:
+        batch_inds = np.random.randint(0, rb.pos, size=batch_size)
+    env_indices = np.random.randint(0, high=rb.n_envs, size=(len(batch_inds),))
+    if rb.optimize_memory_usage:
+        next_obs = rb.observations[(batch_inds + 1) % rb.buffer_size, env_indices, :]
+    else:
+        next_obs = rb.next_observations[batch_inds, env_indices, :]
+    dones = rb.dones[batch_inds, env_indices] * (1 - rb.timeouts[batch_inds, env_indices])  # timeouts bootstrap
+    data = (
+        rb.observations[batch_inds, env_indices, :],
+        rb.actions[batch_inds, env_indices, :],
+        next_obs,
+        dones.reshape(-1, 1),
+        rb.rewards[batch_inds, env_indices].reshape(-1, 1),
+    )
+    return tuple(torch.from_numpy(a).to(rb.device) for a in data)
+
+
+class _LeanDQN(DQN):
+    """SB3's DQN whose ``train`` does SB3's update in the same operations with less around them (see
+    :func:`_lean_dqn`): the minibatch without SB3's copies (:func:`_lean_samples`), gradients set to None and
+    clipped by :func:`rl_distill.optim.clip_grad_norm` over the policy's parameter list taken once, the loss logged
+    without a numpy mean of one value. Other replay buffers (n-step returns), VecNormalize: SB3's ``train``."""
+
+    def train(self, gradient_steps: int, batch_size: int = 100) -> None:
+        from stable_baselines3.common.buffers import ReplayBuffer
+
+        from rl_distill.optim import clip_grad_norm
+
+        if type(self.replay_buffer) is not ReplayBuffer or self._vec_normalize_env is not None:
+            return super().train(gradient_steps, batch_size)
+        policy, opt = self.policy, self.policy.optimizer
+        params = policy.__dict__.get("_lean_params")
+        if params is None:  # the order SB3's clip_grad_norm_(policy.parameters()) sums the norms in
+            params = policy.__dict__["_lean_params"] = list(policy.parameters())
+        policy.set_training_mode(True)
+        self._update_learning_rate(opt)
+        losses = []
+        for _ in range(gradient_steps):
+            obs, actions, next_obs, dones, rewards = _lean_samples(self.replay_buffer, batch_size)
+            with torch.no_grad():
+                next_q_values, _ = self.q_net_target(next_obs).max(dim=1)
+                target_q_values = rewards + (1 - dones) * self.gamma * next_q_values.reshape(-1, 1)
+            current_q_values = torch.gather(self.q_net(obs), dim=1, index=actions.long())
+            loss = torch.nn.functional.smooth_l1_loss(current_q_values, target_q_values)
+            losses.append(loss.item())
+            for group in opt.param_groups:  # opt.zero_grad() (set_to_none)
+                for p in group["params"]:
+                    p.grad = None
+            loss.backward()
+            clip_grad_norm(params, self.max_grad_norm)
+            opt.step()
+        self._n_updates += gradient_steps
+        self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
+        self.logger.record("train/loss", np.float64(losses[0]) if len(losses) == 1 else np.mean(losses))
 
 
 def bf16_sb3_training(model) -> None:
