@@ -83,22 +83,30 @@ def main() -> None:
             "reference examples/dqn.py": _reference_cmd(a.reference.resolve(), a.game, a.frames, tmp),
             "rl-distill teachers train --algo dqn": _suite_cmd(env_id, a.frames, tmp),
         }
-        procs, t0 = {}, time.perf_counter()
+        procs, errs, t0 = {}, {}, time.perf_counter()
         for core, (name, cmd) in enumerate(cmds.items()):
+            errs[name] = open(tmp / f"stderr{core}.txt", "w+")  # a file, not a pipe: nothing blocks on a full one
             procs[name] = subprocess.Popen(
                 ["taskset", "-c", str(core % (os.cpu_count() or 1)), *cmd],
                 env=env,
                 cwd=tmp,
                 stdout=subprocess.DEVNULL,
-                stderr=subprocess.PIPE,
+                stderr=errs[name],
                 text=True,
             )
+        walls: dict[str, float] = {}
+        while len(walls) < len(procs):  # each process's own end, whichever finishes first
+            for name, p in procs.items():
+                if name not in walls and p.poll() is not None:
+                    walls[name] = time.perf_counter() - t0
+            time.sleep(0.02)
         rows = {}
         for name, p in procs.items():
-            _, err = p.communicate()
-            wall = time.perf_counter() - t0
+            wall = walls[name]
             if p.returncode != 0:
-                raise SystemExit(f"{name} failed ({p.returncode}): {err.strip().splitlines()[-1:]}")
+                errs[name].seek(0)
+                raise SystemExit(f"{name} failed ({p.returncode}): {errs[name].read().strip().splitlines()[-1:]}")
+            errs[name].close()
             rows[name] = {"wall_s": round(wall, 1), "frames_per_s": round(a.frames / wall, 1)}
             print(f"{name}: {a.frames} frames in {wall:.1f} s = {a.frames / wall:.1f} frames/s", flush=True)
     ref, ours = rows["reference examples/dqn.py"], rows["rl-distill teachers train --algo dqn"]
