@@ -115,3 +115,19 @@ def test_teacher_without_q_values_or_logits_refused():
     assert teacher_policy_source(types.SimpleNamespace(kind="actor_critic", name="t")) == "logits"
     with pytest.raises(UserError, match="qdagger needs a teacher with Q-values .DQN. or policy logits .PPO.; t is"):
         teacher_policy_source(types.SimpleNamespace(kind="value", name="t"))
+
+
+def test_family_settings_on_atari_and_minatar():
+    """On Atari, CleanRL's qdagger settings (one gradient step of batch 32 every 4 env steps, Adam 1e-4, teacher play
+    and offline steps 5% of the 1M budget each); on MinAtar its 100k memory and 5k + 5k; flags still win."""
+    from rl_distill.distill import default_budget, method_config
+
+    m = get_method("qdagger")
+    cfg = method_config(m, {}, ["ALE/Pong-v5"])
+    assert (cfg.lr, cfg.batch_size, cfg.replay_ratio, cfg.target_update, cfg.capacity) == (1e-4, 32, 0.25, 250, 100_000)
+    assert default_budget(m, ["ALE/Pong-v5"]) == 1_000_000
+    assert cfg.teacher_steps == cfg.offline_steps == 0.05 * default_budget(m, ["ALE/Pong-v5"])
+    assert method_config(m, {"teacher_steps": 15_000}, ["ALE/Pong-v5"]).teacher_steps == 15_000
+    mini = method_config(m, {}, ["MinAtar/Breakout-v1"])
+    assert (mini.teacher_steps, mini.offline_steps, mini.capacity, mini.lr) == (5_000, 5_000, 100_000, 1e-3)
+    assert method_config(m, {}, ["CartPole-v1"]).teacher_steps == Config().teacher_steps == 2_000

@@ -220,6 +220,19 @@ ATARI = AtariFamily(
         # a decaying teacher term, or an annealed learning rate, left the student below 90% of the Pong teacher
         # (results/probes/pong-rl-baselines).
         "kickstarting": {"lambda_schedule": "constant", "lam": 20.0, "anneal_lr": False},
+        # QDagger at CleanRL's Atari settings (qdagger_dqn_atari_impalacnn: Adam 1e-4, batch 32, a gradient step
+        # every 4 env steps, the target network every 1,000 env steps = 250 gradient steps; 500k teacher steps and
+        # 500k offline gradient steps in 10M: 5% of the budget each, here of the family's 1M), with rl-zoo3's
+        # 100k-transition replay memory (2.8 GB of 4x84x84 frames; CleanRL's 1M would be 28 GB).
+        "qdagger": {
+            "lr": 1e-4,
+            "batch_size": 32,
+            "replay_ratio": 0.25,
+            "target_update": 250,
+            "capacity": 100_000,
+            "teacher_steps": 50_000,
+            "offline_steps": 50_000,
+        },
     },
     method_steps={
         "policy-distillation": 1_000_000,
@@ -232,6 +245,7 @@ ATARI = AtariFamily(
         # DQN from scratch: rl-zoo3's Atari DQN ([dqn.atari], through dqn's env_defaults: its 100k-transition replay
         # memory holds 2.8 GB of 4x84x84 frames) at PPO's budget, a tenth of rl-zoo3's 10M.
         "dqn": 1_000_000,
+        "qdagger": 1_000_000,
         "bc": 50_000,
     },
 )
