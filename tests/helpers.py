@@ -1,8 +1,10 @@
-"""Shared test helpers: one call that runs a method through the real harness, and a throwaway Pong teacher."""
+"""Shared test helpers: one call that runs a method through the real harness, a throwaway Pong teacher, and a
+suite cell as bench snapshots it (for hand-made report folders)."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -111,3 +113,34 @@ def one_line_error(code: int, err: str, *needles: str) -> str:
     for n in needles:
         assert n in lines[0], (n, lines[0])
     return lines[0]
+
+
+def suite_cell(
+    label: str,
+    method: str | None = None,
+    *,
+    env: str = "E",
+    seed: int = 0,
+    key: str | None = None,
+    init_from: str | None = None,
+    tags: dict[str, Any] | None = None,
+    curve_points: int = 2,
+) -> dict[str, Any]:
+    """One cell of a suite snapshot (suite.json's ``cells``) with placeholder teacher, student and budget: enough
+    for the report to read; ``method`` defaults to the label's first word."""
+    return {
+        "key": key or f"{label}__{env}__s{seed}",
+        "label": label,
+        "method": method or label.split()[0],
+        "teachers": ["t"],
+        "envs": [env],
+        "seed": seed,
+        "student": "s",
+        "steps": 100,
+        "options": {},
+        "eval_episodes": 10,
+        "curve_points": curve_points,
+        "curve_episodes": 2,
+        "init_from": init_from,
+        "tags": tags or {},
+    }

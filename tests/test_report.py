@@ -1,5 +1,7 @@
 """results/teachers: one row per teacher with its score, budget and command(s), and a learning curve each."""
 
+from helpers import suite_cell
+
 from rl_distill import teachers
 from rl_distill.report import teacher_report
 
@@ -143,22 +145,7 @@ def test_transfer_table_beside_the_run_from_random_weights(tmp_path):
     from rl_distill.report import bench_report
 
     def cell(label, seed, init_from=None):
-        return {
-            "key": f"{label}__s{seed}",
-            "label": label,
-            "method": "ppo",
-            "teachers": ["t"],
-            "envs": ["E"],
-            "seed": seed,
-            "student": "s",
-            "steps": 100,
-            "options": {},
-            "eval_episodes": 10,
-            "curve_points": 2,
-            "curve_episodes": 2,
-            "init_from": init_from,
-            "tags": {},
-        }
+        return suite_cell(label, "ppo", seed=seed, key=f"{label}__s{seed}", init_from=init_from)
 
     cells = [
         {**cell("src", 0), "method": "policy-distillation"},
@@ -247,22 +234,7 @@ def test_efficiency_ratios_from_a_distilled_start(tmp_path):
     from rl_distill.report import bench_report
 
     def cell(label, method, init_from=None):
-        return {
-            "key": f"{label}__s0",
-            "label": label,
-            "method": method,
-            "teachers": ["t"],
-            "envs": ["E"],
-            "seed": 0,
-            "student": "s",
-            "steps": 100,
-            "options": {},
-            "eval_episodes": 10,
-            "curve_points": 2,
-            "curve_episodes": 2,
-            "init_from": init_from,
-            "tags": {},
-        }
+        return suite_cell(label, method, key=f"{label}__s0", init_from=init_from)
 
     # (step, return, training seconds) points; the teacher scores 10, so 90% is a return of 9.
     runs = {

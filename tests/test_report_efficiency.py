@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from helpers import suite_cell
 
 from rl_distill.errors import UserError
 from rl_distill.metrics import iqm
@@ -22,22 +23,7 @@ TEACHER = 10.0  # every run's teacher: 90% is a return of 9
 
 
 def _cell(label: str, env: str = "E", seed: int = 0, tags: dict[str, Any] | None = None) -> dict[str, Any]:
-    return {
-        "key": f"{label}__{env}__s{seed}",
-        "label": label,
-        "method": label.split()[0],
-        "teachers": ["t"],
-        "envs": [env],
-        "seed": seed,
-        "student": "s",
-        "steps": 100,
-        "options": {},
-        "eval_episodes": 10,
-        "curve_points": 4,
-        "curve_episodes": 2,
-        "init_from": None,
-        "tags": tags or {},
-    }
+    return suite_cell(label, env=env, seed=seed, tags=tags, curve_points=4)
 
 
 def _write(folder: Path, report: dict[str, Any], runs: list[tuple[dict[str, Any], list[tuple], dict[str, Any]]]):
