@@ -308,22 +308,7 @@ def test_transfer_table_only_where_the_series_ran_and_on_its_own_curve_points(tm
     from rl_distill.report import bench_report
 
     def cell(label, env, seed=0, init_from=None):
-        return {
-            "key": f"{label}__{env}__s{seed}",
-            "label": label,
-            "method": "ppo",
-            "teachers": ["t"],
-            "envs": [env],
-            "seed": seed,
-            "student": "s",
-            "steps": 100,
-            "options": {},
-            "eval_episodes": 10,
-            "curve_points": 2,
-            "curve_episodes": 3,
-            "init_from": init_from,
-            "tags": {},
-        }
+        return {**suite_cell(label, "ppo", env=env, seed=seed, init_from=init_from), "curve_episodes": 3}
 
     cells = [
         {**cell("src", "E"), "method": "bc"},
