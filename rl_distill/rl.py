@@ -42,6 +42,9 @@ class PPOConfig:
     """PPO's ratio clip epsilon: how far one update may move the probability of an action."""
     vf_coef: float = 0.5
     """Weight of the value loss beside the policy loss (one network, shared layers)."""
+    sb3_value_loss: bool = False
+    """The value loss as SB3 computes it, mean (V - R)^2, the form rl-zoo3's vf_coef is tuned for; false: CleanRL's
+    0.5 mean (V - R)^2, half the weight for the same vf_coef (on MinAtar the family's defaults set it true)."""
     ent_coef: float = 0.0
     """Entropy bonus weight: keeps the policy exploring."""
     lr: float = 2.5e-4
@@ -243,7 +246,7 @@ def ppo_update(
                 "train/approx_kl": ((ratio - 1) - (logp - old_logp[idx])).mean().item(),
             }
             if ret_all is not None:
-                v_loss = 0.5 * ((out["value"] - ret_all[idx]) ** 2).mean()
+                v_loss = ((out["value"] - ret_all[idx]) ** 2).mean() * (1.0 if cfg.sb3_value_loss else 0.5)
                 loss = loss + cfg.vf_coef * v_loss
                 s["train/value_loss"] = v_loss.item()
             if term is not None:

@@ -7,6 +7,13 @@ Spec strings: ``mlp-64-64`` (hidden widths), ``cnn-C1-C2-C3-F`` (the Nature CNN'
 width): ``minatar`` = mcnn-16-128 (the MinAtar paper's network), ``minatar-4x`` = mcnn-8-64, ``minatar-15x`` =
 mcnn-4-32, ``minatar-30x`` = mcnn-4-16 (about 4x, 15x and 30x fewer parameters, as Rusu's sizes).
 
+An image spec may end in ``-tW1-W2...``: separate tanh policy and value towers of those widths on the encoder's
+features, the heads on top of them (SB3's ``net_arch=dict(pi=[W1, W2], vf=[W1, W2])``), instead of linear heads on
+the features. ``minatar-ppo`` = mcnn-16-128-t64-64 is the network of the shipped MinAtar PPO teachers (SB3's
+ActorCriticPolicy on MinAtarCNN with [ppo.minatar]'s towers, 156,884 parameters on Breakout), and a tower student
+is initialised as SB3 initialises it (orthogonal: encoder and towers gain sqrt 2, policy head 0.01, value head 1).
+MLP students have their separate towers already (their widths), so they take no ``-t``.
+
 An image student spans games whose grids share a height and width but not a channel count (the MinAtar games: 4, 4,
 7, 10 and 6 channels): each game's observation is zero-padded up to the largest count inside the student
 (:func:`input_shape`), so that every layer but the heads is shared (:class:`Student`).
@@ -37,6 +44,7 @@ ALIASES = {
     "minatar-4x": "mcnn-8-64",
     "minatar-15x": "mcnn-4-32",
     "minatar-30x": "mcnn-4-16",
+    "minatar-ppo": "mcnn-16-128-t64-64",
 }
 _WIDTHS = {"cnn": 4, "mcnn": 2}  # how many numbers each image kind takes
 
@@ -47,29 +55,44 @@ class StudentSpec:
 
     kind: str
     widths: tuple[int, ...]
+    towers: tuple[int, ...] = ()
+    """Hidden widths of an image student's separate tanh policy and value towers (``-t64-64``); () for linear
+    heads on the encoder's features."""
 
     @classmethod
     def parse(cls, spec: str) -> "StudentSpec":
         s = ALIASES.get(spec, spec)
         kind, _, rest = s.partition("-")
+        parts = rest.split("-") if rest else []
+        cut = next((i for i, p in enumerate(parts) if p.startswith("t")), len(parts))
+        if cut < len(parts):
+            parts[cut] = parts[cut][1:]
         try:
-            widths = tuple(int(w) for w in rest.split("-")) if rest else ()
+            widths = tuple(int(w) for w in parts[:cut])
+            towers = tuple(int(w) for w in parts[cut:])
         except ValueError:
-            widths = None
+            widths = towers = None
+        if kind == "mlp" and cut < len(parts):
+            raise UserError(
+                f"bad student spec {spec!r}: an mlp student has separate policy and value towers already (its "
+                "widths, e.g. mlp-64-64); -t... adds towers to an image student (mcnn-16-128-t64-64)"
+            )
         if (
             kind not in ("mlp", "cnn", "mcnn")
             or not widths
             or (kind in _WIDTHS and len(widths) != _WIDTHS[kind])
-            or any(w <= 0 for w in widths)
+            or any(w <= 0 for w in widths + towers)
+            or (cut < len(parts) and not towers)
         ):
             raise UserError(
-                f"bad student spec {spec!r}: use mlp-64-64, cnn-32-64-64-512, mcnn-16-128 "
-                f"or one of {', '.join(ALIASES)}"
+                f"bad student spec {spec!r}: use mlp-64-64, cnn-32-64-64-512, mcnn-16-128, mcnn-16-128-t64-64 "
+                f"(policy and value towers) or one of {', '.join(ALIASES)}"
             )
-        return cls(kind, widths)
+        return cls(kind, widths, towers)
 
     def __str__(self) -> str:
-        return f"{self.kind}-" + "-".join(map(str, self.widths))
+        towers = "-t" + "-".join(map(str, self.towers)) if self.towers else ""
+        return f"{self.kind}-" + "-".join(map(str, self.widths)) + towers
 
 
 def default_spec(obs_shape: tuple[int, ...]) -> str:
@@ -119,6 +142,7 @@ def _init(layer: nn.Module, gain: float) -> nn.Module:
 
 
 def _mlp(in_dim: int, widths: tuple[int, ...]) -> nn.Sequential:
+    """Linear/tanh layers of ``widths``, orthogonal gain sqrt 2 (SB3's mlp_extractor)."""
     mods: list[nn.Module] = []
     for w in widths:
         mods += [_init(nn.Linear(in_dim, w), math.sqrt(2)), nn.Tanh()]
@@ -131,7 +155,9 @@ class Student(nn.Module):
 
     MLP students: one input layer per distinct observation size (tasks with different observation
     shapes share everything else), separate policy and value towers (as SB3/CleanRL do for control).
-    CNN students: a shared encoder for policy and value (the Atari convention).
+    CNN students: a shared encoder for policy and value (the Atari convention); with towers (``-t64-64``) a
+    tanh policy tower and a tanh value tower on it (``policy_tower``, ``value_tower``), shared by every task as the
+    encoder is, the heads on top (SB3's ActorCriticPolicy with ``net_arch=dict(pi=..., vf=...)``).
 
     Image tasks must share the grid's height and width, not its channel count: the encoder takes the largest
     count (``in_channels``), and a task with fewer channels is zero-padded up to it in :meth:`forward` (the envs,
@@ -161,6 +187,13 @@ class Student(nn.Module):
                 self.encoder = MinAtarCNN(shape, k.widths[0], k.widths[1])
             feat = k.widths[-1]
             self.value_encoder = None
+            self.policy_tower = self.value_tower = None
+            if k.towers:
+                for m in self.encoder.modules():  # SB3's ortho_init: the features extractor at gain sqrt 2 too
+                    _init(m, math.sqrt(2))
+                self.policy_tower = _mlp(feat, k.towers)
+                self.value_tower = _mlp(feat, k.towers)
+                feat = k.towers[-1]
         else:
             widths = k.widths or (64, 64)
             self.encoder = None
@@ -186,6 +219,8 @@ class Student(nn.Module):
                 x = F.pad(x, (0, 0, 0, 0, 0, self.in_channels - x.shape[1]))
             h = self.encoder(x)
             hv = h
+            if self.policy_tower is not None:
+                h, hv = self.policy_tower(h), self.value_tower(h)
         else:
             x = obs.float().flatten(1)
             key = str(x.shape[1])
@@ -203,6 +238,8 @@ class Student(nn.Module):
         n = count_params(self) - sum(count_params(v) for v in self.value_heads)
         if self.spec.kind == "mlp":
             n -= count_params(self.value_inputs) + count_params(self.value_trunk)
+        if self.spec.kind in _WIDTHS and self.value_tower is not None:
+            n -= count_params(self.value_tower)
         return n
 
 
@@ -238,6 +275,9 @@ def param_count(spec: str, obs_shapes: list[tuple[int, ...]], n_actions: list[in
         tower = sum(d * widths[0] + widths[0] for d in {s[0] for s in shapes})
         tower += sum(a * b + b for a, b in zip(widths, widths[1:]))
         n = 2 * tower  # policy and value towers
+    if k.towers:  # an image student's policy and value towers on its features
+        n += 2 * sum(a * b + b for a, b in zip((feat, *k.towers), k.towers))
+        feat = k.towers[-1]
     return n + sum(feat * a + a for a in n_actions) + len(n_actions) * (feat + 1)
 
 
@@ -293,11 +333,12 @@ def _activation_floats(spec: StudentSpec, obs_shape: tuple[int, ...]) -> int:
         for ch, kernel, stride in ((c1, 8, 4), (c2, 4, 2), (c3, 3, 1)):
             h, w = _conv_out(h, kernel, stride), _conv_out(w, kernel, stride)
             outs.append(ch * max(h, 0) * max(w, 0))
-        return 2 * (sum(outs) + feat) + 2 * c * obs_shape[1] * obs_shape[2]  # + the float copy of the frames
+        towers = 2 * 2 * sum(spec.towers)  # policy and value towers, before and after their tanh
+        return 2 * (sum(outs) + feat) + 2 * c * obs_shape[1] * obs_shape[2] + towers  # + the frames' float copy
     if spec.kind == "mcnn":
         c, h, w = obs_shape
         c1, feat = spec.widths
-        return 2 * (c1 * max(h - 2, 0) * max(w - 2, 0) + feat) + c * h * w
+        return 2 * (c1 * max(h - 2, 0) * max(w - 2, 0) + feat) + c * h * w + 2 * 2 * sum(spec.towers)
     return 2 * 2 * sum(spec.widths) + obs_shape[0]  # two towers
 
 
@@ -396,11 +437,14 @@ def forward_flops(spec: str, obs_shapes: list[tuple[int, ...]], n_actions: list[
             h, w = _conv_out(h, kernel, stride), _conv_out(w, kernel, stride)
             flops += 2 * ch * out * kernel * kernel * h * w
             ch = out
+        if k.towers:  # every weight after the convolutions one multiply-add, as for mcnn
+            convs = sum(a * b * kernel * kernel + b for a, b, kernel in zip((c, c1, c2), (c1, c2, c3), (8, 4, 3)))
+            return flops + 2 * (n - convs), 6 + 2 * len(k.towers)
         return flops + 2 * (c3 * h * w * feat + feat * (sum(n_actions) + len(n_actions))), 6
     if k.kind == "mcnn":
         (c, h, w), (c1, feat) = shape, k.widths
         conv = 2 * c * c1 * 9 * _conv_out(h, 3, 1) * _conv_out(w, 3, 1)
-        return conv + 2 * (n - c * c1 * 9), 4
+        return conv + 2 * (n - c * c1 * 9), 4 + 2 * len(k.towers)
     return 2 * n, 2 * len(k.widths) + 2  # two towers and the heads: every weight one multiply-add
 
 
@@ -428,11 +472,12 @@ def check_compute(
     would take), before it is built."""
     check_memory(spec, obs_shapes, n_actions, device)  # too large for the memory: said first, as it always was
     k = StudentSpec.parse(spec)
-    if len(k.widths) > MAX_LAYERS:
+    layers = len(k.widths) + len(k.towers)
+    if layers > MAX_LAYERS:
         per = compute_estimate(spec, obs_shapes, n_actions, 1, device)
         cost = f"; ~{per * 1e3:.0f} ms an env step here" if per else ""
         raise UserError(
-            f"--student {_short(spec)}: {len(k.widths):,} hidden layers, at most {MAX_LAYERS} are taken (each layer "
+            f"--student {_short(spec)}: {layers:,} hidden layers, at most {MAX_LAYERS} are taken (each layer "
             f"costs every pass its own kernels{cost}): use a shallower student, e.g. mlp-64-64"
         )
     per = compute_estimate(spec, obs_shapes, n_actions, 1, device)

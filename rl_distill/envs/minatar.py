@@ -209,6 +209,14 @@ MINATAR = MinAtarFamily(
         # 5k offline steps (the CartPole 2k of each were 20% of a 10k budget); and the MinAtar paper's 100k-transition
         # replay memory, not the 20k sized for Atari's 84x84 frames (a MinAtar frame is 400 bytes: 40 MB).
         "qdagger": {"teacher_steps": 5_000, "offline_steps": 5_000, "capacity": 100_000},
+        # PPO from scratch reads [ppo.minatar] through its env_defaults (the shipped PPO teachers' settings); its
+        # value loss is SB3's plain mean squared error, the form that vf_coef 0.5 was set for, not CleanRL's half
+        # of it (the suite's default, kept for the other families). Its network, the teachers' two 64-64 tanh
+        # towers on the encoder, is the student minatar-ppo (mcnn-16-128-t64-64), which a suite names. Kickstarting
+        # and PPD are that PPO plus a teacher term: the same value loss.
+        "ppo": {"sb3_value_loss": True},
+        "kickstarting": {"sb3_value_loss": True},
+        "ppd": {"sb3_value_loss": True},
     },
     method_steps={
         # A fifth of the MinAtar paper's 5M steps: epsilon has reached 0.1 by 105k.
