@@ -223,3 +223,18 @@ def test_ppo_runs_with_the_tower_student(tmp_path):
     assert s["method_config"]["sb3_value_loss"] is True and s["method_config"]["gamma"] == 0.999
     back = load_student(s["run_dir"])
     assert str(back.spec) == "mcnn-16-128-t64-64"
+
+
+def test_a_game_entry_changes_only_its_values_over_the_family_entry():
+    from rl_distill.methods.ppo import env_defaults
+    from rl_distill.teachers.train import hyperparams
+
+    family = hyperparams("MinAtar/Breakout-v1", "ppo")
+    seaquest = hyperparams("MinAtar/Seaquest-v1", "ppo")
+    assert family["gamma"] == 0.999 and seaquest["gamma"] == 0.99  # [ppo."MinAtar/Seaquest-v1"]
+    assert {k: v for k, v in seaquest.items() if k != "gamma"} == {k: v for k, v in family.items() if k != "gamma"}
+    assert hyperparams("MinAtar/Seaquest-v1", "dqn") == hyperparams("MinAtar/Breakout-v1", "dqn")  # no DQN change
+    # the PPO baseline on Seaquest learns with the shipped Seaquest teacher's discount, the others with the family's
+    assert env_defaults(["MinAtar/Seaquest-v1"], {}, {})["gamma"] == 0.99
+    assert env_defaults(["MinAtar/Asterix-v1"], {}, {})["gamma"] == 0.999
+    assert hyperparams("CartPole-v1", "ppo")["gamma"] == 0.98  # a control env's own rl-zoo3 entry, unchanged

@@ -45,14 +45,15 @@ HYPERPARAMS = Path(__file__).with_name("hyperparams.toml")
 
 def hyperparams(env_id: str, algo: str) -> dict[str, Any]:
     """The hyperparameters for ``env_id``: rl-zoo3's entry, or the family's (Atari games share one entry, as do
-    MinAtar's, where they are the MinAtar paper's)."""
+    MinAtar's, where they are the MinAtar paper's), under a game's own entry of the values it changes."""
     table = tomllib.loads(HYPERPARAMS.read_text())
     if algo not in table:
         raise UserError(f"unknown algorithm {algo!r}; choose ppo or dqn")
     key = family_of(env_id).hyperparams_key(env_id)
     if key not in table[algo]:
         raise UserError(f"no {algo} hyperparameters for {env_id!r}; known: {', '.join(sorted(table[algo]))}")
-    return dict(table[algo][key])
+    own = table[algo].get(env_id, {}) if key != env_id else {}
+    return dict(table[algo][key]) | own
 
 
 def _check_overrides(algo: str, overrides: dict[str, Any]) -> None:
