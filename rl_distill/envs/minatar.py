@@ -177,7 +177,7 @@ class MinAtarFamily(EnvFamily):
         return random_scores().get(env_id)
 
     def hyperparams_key(self, env_id: str) -> str:
-        return "minatar"  # one entry for every game, as the paper
+        return "minatar"  # one entry for every game, as the paper; a game's own entry changes a few values
 
     def sb3_policy(self, env_id: str) -> tuple[str, dict[str, Any]]:
         from rl_distill.networks import MinAtarCNN
