@@ -52,8 +52,7 @@ def hyperparams(env_id: str, algo: str) -> dict[str, Any]:
     key = family_of(env_id).hyperparams_key(env_id)
     if key not in table[algo]:
         raise UserError(f"no {algo} hyperparameters for {env_id!r}; known: {', '.join(sorted(table[algo]))}")
-    own = table[algo].get(env_id, {}) if key != env_id else {}
-    return dict(table[algo][key]) | own
+    return dict(table[algo][key]) | table[algo].get(env_id, {})
 
 
 def _check_overrides(algo: str, overrides: dict[str, Any]) -> None:
