@@ -136,13 +136,16 @@ def zoo_ppo_settings(env_ids: list[str]) -> dict:
 
 
 def shared_zoo_entry(env_ids: list[str], algo: str, sb3_defaults: dict[str, Any]) -> dict[str, Any] | None:
-    """The envs' one ``algo`` entry of teachers/hyperparams.toml over SB3's defaults, or None where an env has no
-    entry or the envs' entries or families differ (a multi-task run): shared by the PPO and DQN baselines."""
+    """The envs' one ``algo`` entry of teachers/hyperparams.toml over SB3's defaults, shared by the PPO and DQN
+    baselines. A multi-task run over one family's games whose own entries differ (MinAtar Seaquest's PPO discount)
+    shares the family's entry; None where an env has no entry, or the envs' families or rl-zoo3 entries differ."""
     from rl_distill.envs import family_of
     from rl_distill.teachers.train import hyperparams
 
     try:
         entries = [sb3_defaults | hyperparams(e, algo) for e in env_ids]
+        if any(e != entries[0] for e in entries):
+            entries = [sb3_defaults | hyperparams(e, algo, game_entry=False) for e in env_ids]
     except UserError:
         return None
     if any(e != entries[0] for e in entries) or len({family_of(e).name for e in env_ids}) > 1:

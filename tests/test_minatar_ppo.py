@@ -238,3 +238,18 @@ def test_a_game_entry_changes_only_its_values_over_the_family_entry():
     assert env_defaults(["MinAtar/Seaquest-v1"], {}, {})["gamma"] == 0.99
     assert env_defaults(["MinAtar/Asterix-v1"], {}, {})["gamma"] == 0.999
     assert hyperparams("CartPole-v1", "ppo")["gamma"] == 0.98  # a control env's own rl-zoo3 entry, unchanged
+
+
+def test_a_multi_task_run_over_one_family_shares_the_family_entry():
+    from rl_distill.rl import zoo_ppo_settings
+    from rl_distill.td import zoo_dqn_settings
+
+    games = ["MinAtar/Breakout-v1", "MinAtar/Seaquest-v1"]
+    # Seaquest's own discount (0.99) would make the two entries differ: the run takes the family's (0.999), not {}
+    assert zoo_ppo_settings(games)["gamma"] == 0.999
+    assert zoo_ppo_settings(["MinAtar/Seaquest-v1"])["gamma"] == 0.99  # alone, its own entry
+    assert zoo_ppo_settings(games) == zoo_ppo_settings(["MinAtar/Breakout-v1", "MinAtar/Asterix-v1"])
+    assert zoo_dqn_settings(games) == zoo_dqn_settings(["MinAtar/Breakout-v1"])
+    # envs of two families, or two control envs with their own rl-zoo3 entries, share nothing
+    assert zoo_ppo_settings(["MinAtar/Breakout-v1", "CartPole-v1"]) == {}
+    assert zoo_ppo_settings(["CartPole-v1", "Acrobot-v1"]) == {}

@@ -43,16 +43,17 @@ from rl_distill.teachers.config import TrainConfig, check_teacher_out, parse_ove
 HYPERPARAMS = Path(__file__).with_name("hyperparams.toml")
 
 
-def hyperparams(env_id: str, algo: str) -> dict[str, Any]:
+def hyperparams(env_id: str, algo: str, game_entry: bool = True) -> dict[str, Any]:
     """The hyperparameters for ``env_id``: rl-zoo3's entry, or the family's (Atari games share one entry, as do
-    MinAtar's, where they are the MinAtar paper's), under a game's own entry of the values it changes."""
+    MinAtar's, where they are the MinAtar paper's), under a game's own entry of the values it changes
+    (``game_entry=False``: the family's alone, what a multi-task run over the family's games shares)."""
     table = tomllib.loads(HYPERPARAMS.read_text())
     if algo not in table:
         raise UserError(f"unknown algorithm {algo!r}; choose ppo or dqn")
     key = family_of(env_id).hyperparams_key(env_id)
     if key not in table[algo]:
         raise UserError(f"no {algo} hyperparameters for {env_id!r}; known: {', '.join(sorted(table[algo]))}")
-    return dict(table[algo][key]) | table[algo].get(env_id, {})
+    return dict(table[algo][key]) | (table[algo].get(env_id, {}) if game_entry else {})
 
 
 def _check_overrides(algo: str, overrides: dict[str, Any]) -> None:
