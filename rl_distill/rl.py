@@ -143,14 +143,14 @@ def shared_zoo_entry(env_ids: list[str], algo: str, sb3_defaults: dict[str, Any]
     from rl_distill.teachers.train import hyperparams
 
     try:
+        if len({family_of(e).name for e in env_ids}) > 1:
+            return None
         entries = [sb3_defaults | hyperparams(e, algo) for e in env_ids]
         if any(e != entries[0] for e in entries):
             entries = [sb3_defaults | hyperparams(e, algo, game_entry=False) for e in env_ids]
     except UserError:
         return None
-    if any(e != entries[0] for e in entries) or len({family_of(e).name for e in env_ids}) > 1:
-        return None
-    return entries[0]
+    return entries[0] if all(e == entries[0] for e in entries) else None
 
 
 def clips_rewards(env_id: str) -> bool:
