@@ -183,3 +183,18 @@ def test_bad_flags_are_one_error_line(tmp_path, capsys, flag, value):
     err = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip()]
     assert code == 2 and len(err) == 1 and err[0].startswith("rl-distill: error: ") and flag in err[0], err
     assert not any(tmp_path.iterdir())
+
+
+def test_minatar_family_gives_amm_four_times_the_passes():
+    """MinAtar's method_defaults raise amm's epochs to 16 (4 on every other family); an explicit option wins."""
+    from rl_distill.distill import method_config
+
+    amm = get_method("amm")
+    assert method_config(amm, {}, ["MinAtar/Breakout-v1"]).epochs == 16
+    assert method_config(amm, {}, ["CartPole-v1"]).epochs == Config().epochs == 4
+    assert method_config(amm, {"epochs": 4}, ["MinAtar/Breakout-v1"]).epochs == 4
+
+
+def test_minatar_amm_takes_sixteen_policy_steps_an_iteration(tmp_path):
+    s = distill("amm", tmp_path, "ppo-MinAtar-Breakout-v1", 256, eval_episodes=1)
+    assert s["gradient_steps"] == 256 // 128 * 16  # 128 env steps an iteration (64 a source), one minibatch, 16 passes
