@@ -113,3 +113,30 @@ def test_ppo_vs_sb3_kind_writes_a_comparison_row_per_run_and_env(tmp_path):
     envs = ["CartPole-v1", "Acrobot-v1", "LunarLander-v3"]  # the suite's order
     assert [r.split(" | ")[0][2:] for r in rows[1:]] == [e for e in envs for _ in range(4)]  # 3 seeds + a total
     assert sum("**within 1.5x**" in r for r in rows) == 3
+
+
+def test_continual_kind_aggregates_only_the_series_repeated_over_games(tmp_path):
+    """minatar-continual's off-then-on series (one game a run, five games) get the aggregate over envs; the stages
+    that keep a game untrained (two rows a run) and the one-game stages do not; the control suite has none."""
+    import csv
+
+    from rl_distill.metrics import iqm
+
+    src = ROOT / "results" / "minatar-continual"
+    out = tmp_path / "minatar-continual"
+    shutil.copytree(src / "runs", out / "runs")
+    shutil.copy(src / "suite.json", out / "suite.json")
+    text = bench_report(out, out).read_text()
+    agg = text.split("## Aggregate over envs")[1].split("\n## ")[0]
+    rows = {r.split(" | ")[0][2:]: r.split(" | ") for r in agg.splitlines() if r.startswith("| ") and "---" not in r}
+    rows.pop("series")
+    assert set(rows) == {"bc start", "on-policy from bc", "on-policy from scratch"}
+    assert all(r[1] == "5 x 5" for r in rows.values()) and (out / "aggregate.png").stat().st_size > 0
+    with open(out / "runs.csv") as f:
+        pct = [float(r["percent"]) for r in csv.DictReader(f) if r["label"] == "on-policy from bc"]
+    assert len(pct) == 25 and rows["on-policy from bc"][2].startswith(f"{iqm(pct):.1f} [")
+
+    ctl = tmp_path / "continual"
+    shutil.copytree(ROOT / "results" / "continual" / "runs", ctl / "runs")
+    shutil.copy(ROOT / "results" / "continual" / "suite.json", ctl / "suite.json")
+    assert "## Aggregate over envs" not in bench_report(ctl, ctl).read_text()

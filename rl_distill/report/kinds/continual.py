@@ -1,6 +1,7 @@
 """``continual``: forgetting and recovery. Stages chained by ``init_from`` on game ``a`` then game ``b``, each
 stage's score on both games as a percent of each game's shipped teacher, and the stages' curves on one env-step
-axis. A kept game is not trained on in its stage, so there is no aggregate over envs."""
+axis. A kept game is not trained on in its stage, so the aggregate over envs is drawn only over the series whose runs
+each train one game and that ran on several (the off-then-on pair on all five MinAtar games)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any
 
 from rl_distill.report.kinds import Kind, Report
 from rl_distill.report.plots import plot_continual
+from rl_distill.report.sections import aggregate_lines
 from rl_distill.report.stats import percent
 from rl_distill.report.tables import ci_text, fmt
 
@@ -72,7 +74,20 @@ def section(report: Report) -> list[str]:
         lines.append(f"| {label} | {src or '-'} | {fmt(rs[0]['env_steps'], 0)} | {cols[0]} | {cols[1]} | {seeds} |")
     if plot_continual(rows, offsets, games, report.out / "continual.png", suite["name"]):
         lines += ["", "![continual](continual.png)"]
-    return lines + [""]
+    return lines + [""] + aggregate_lines(single_game_series(rows), report.out, suite["name"])
+
+
+def single_game_series(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rows of the series that are repeats of one setting over several games: each of its runs trains one game
+    (one task), and it ran on more than one. The stages that keep a game untrained (two tasks a run) are left out."""
+    labels = dict.fromkeys(r["label"] for r in rows)
+    keep = {
+        lab
+        for lab in labels
+        if all(r["tasks"] == 1 and r["trained"] for r in rows if r["label"] == lab)
+        and len({r["env"] for r in rows if r["label"] == lab}) > 1
+    }
+    return [r for r in rows if r["label"] in keep]
 
 
 KIND = Kind("continual", keys=("a", "b"), required=("a", "b"), aggregate=False, section=section)
