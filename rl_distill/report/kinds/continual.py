@@ -10,7 +10,7 @@ from typing import Any
 from rl_distill.report.kinds import Kind, Report
 from rl_distill.report.plots import plot_continual
 from rl_distill.report.sections import aggregate_lines
-from rl_distill.report.stats import percent
+from rl_distill.report.stats import groups, percent
 from rl_distill.report.tables import ci_text, fmt
 
 
@@ -80,14 +80,12 @@ def section(report: Report) -> list[str]:
 def single_game_series(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The rows of the series that are repeats of one setting over several games: each of its runs trains one game
     (one task), and it ran on more than one. The stages that keep a game untrained (two tasks a run) are left out."""
-    labels = dict.fromkeys(r["label"] for r in rows)
-    keep = {
-        lab
-        for lab in labels
-        if all(r["tasks"] == 1 and r["trained"] for r in rows if r["label"] == lab)
-        and len({r["env"] for r in rows if r["label"] == lab}) > 1
-    }
-    return [r for r in rows if r["label"] in keep]
+    return [
+        r
+        for rs in groups(rows, ["label"]).values()
+        if all(r["tasks"] == 1 and r["trained"] for r in rs) and len({r["env"] for r in rs}) > 1
+        for r in rs
+    ]
 
 
 KIND = Kind("continual", keys=("a", "b"), required=("a", "b"), aggregate=False, section=section)
