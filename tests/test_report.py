@@ -92,6 +92,27 @@ def test_sweep_plot_keeps_each_series_colour_across_panels(tmp_path, monkeypatch
     assert [t.get_text() for t in ax2.get_legend().get_texts()] == ["b"] and ax1.get_legend() is not None
 
 
+def test_aggregate_plot_keeps_long_series_names_and_its_title_inside_the_figure(tmp_path, monkeypatch):
+    """Long series names (minatar-multitask's) once squeezed the axes so that the title ran off both edges."""
+    from rl_distill.report import plots
+
+    figs = []
+    monkeypatch.setattr(plots, "save", lambda fig, path: figs.append(fig))
+    names = ["ppo from actor-mimic (SpaceInvaders held out)", "policy-distillation single-task", "bc"]
+    agg = {n: {"iqm": 40.0 + 10 * i, "iqm_ci": [30.0 + 10 * i, 50.0 + 10 * i]} for i, n in enumerate(names)}
+    plots.plot_aggregate(agg, tmp_path / "a.png", "minatar-multitask: aggregate over envs and seeds")
+    fig = figs[0]
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    width = fig.bbox.width
+    title = fig._suptitle if fig._suptitle is not None else fig.axes[0].title
+    texts = [title, *fig.axes[0].get_yticklabels()]
+    for t in texts:
+        box = t.get_window_extent(renderer)
+        assert box.x0 >= 0 and box.x1 <= width, t.get_text()
+    assert fig.axes[0].get_window_extent(renderer).width >= 0.45 * width  # the plot is not squeezed to a sliver
+
+
 def test_short_count_ticks():
     from rl_distill.report import short_count
 

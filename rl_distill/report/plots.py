@@ -155,7 +155,9 @@ def plot_aggregate(agg: dict[str, dict[str, Any]], path: Path, title: str) -> No
     """Each series' IQM of % of teacher with its interval, one row each; the teacher's 100% dashed."""
     plt = _plt()
     names = list(agg)
-    fig, ax = plt.subplots(figsize=(6, 0.45 * len(names) + 1.2), dpi=100)
+    # Wide enough for the longest series name beside a 4-inch axes (~0.075 in a character at the tick font).
+    width = max(6.0, 4.2 + 0.075 * max(len(n) for n in names))
+    fig, ax = plt.subplots(figsize=(width, 0.45 * len(names) + 1.2), dpi=100)
     left = -25.0  # far-below-teacher aggregates are drawn at the edge with their value
     for i, n in enumerate(names):
         a = agg[n]
@@ -175,7 +177,7 @@ def plot_aggregate(agg: dict[str, dict[str, Any]], path: Path, title: str) -> No
     ax.set_xlim(left - 5, max(110.0, *(agg[n]["iqm_ci"][1] + 5 for n in names)))
     ax.set_yticks(range(len(names)), names)
     ax.set_xlabel("IQM of % of teacher (95% stratified bootstrap CI)")
-    ax.set_title(title, fontsize=10)
+    fig.suptitle(title, fontsize=10)  # over the whole figure: the axes alone can be narrower than the title
     fig.tight_layout()
     save(fig, path)
 
