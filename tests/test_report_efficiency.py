@@ -17,6 +17,7 @@ from rl_distill.errors import UserError
 from rl_distill.metrics import iqm
 from rl_distill.records import save_record
 from rl_distill.report import bench_report, check_report
+from rl_distill.report.kinds.sweep import first_at
 from rl_distill.report.stats import ratio_ci
 
 TEACHER = 10.0  # every run's teacher: 90% is a return of 9
@@ -192,7 +193,7 @@ def test_a_bad_baseline_is_refused(value):
         check_report({"kind": "efficiency", "baseline": value}, "s.toml")
 
 
-def _sweep_suite(tmp_path: Path, envs: list[str]) -> Path:
+def _sweep_suite(tmp_path: Path, envs: list[str], **report_keys: Any) -> Path:
     """Series a and b at sizes 1000 and 4000, 4 seeds on each env; percent of teacher by env (E1 10-40, E2 50-80;
     series b 5 points higher, size 4000 20 points higher)."""
     runs = []
@@ -204,7 +205,7 @@ def _sweep_suite(tmp_path: Path, envs: list[str]) -> Path:
                     cell = _cell(series, env, seed, {"size": size})
                     cell["key"] = f"{series}__{size}__{env}__s{seed}"
                     runs.append((cell, [(0, 0.0, 0.0), (100, pct * TEACHER / 100, 1.0)], {}))
-    report = {"kind": "sweep", "x": "size", "y": "percent", "logx": False}
+    report = {"kind": "sweep", "x": "size", "y": "percent", "logx": False, **report_keys}
     _write(tmp_path, report, runs)
     return tmp_path
 
@@ -222,6 +223,24 @@ def test_sweep_aggregate_over_envs_per_setting(tmp_path):
         assert point == want and lo <= want <= hi and hi - lo > 0
     assert (tmp_path / "sweep-aggregate.png").stat().st_size > 0 and (tmp_path / "aggregate.png").exists()
     assert "![sweep aggregate](sweep-aggregate.png)" in text
+
+
+def test_sweep_threshold_table_gives_the_least_x_that_reaches_it(tmp_path):
+    """Means over the 4 seeds: a 25 / 45 on E1 and 65 / 85 on E2 at sizes 1000 / 4000, b 5 higher; IQM over both envs
+    a 45 / 65, b 50 / 70. At 50%: a never on E1, b at 4000; both at 1000 on E2; the IQM: a at 4000, b at 1000."""
+    text = bench_report(_sweep_suite(tmp_path, ["E1", "E2"], threshold=0.5)).read_text()
+    head, rows = _table(text, "## Size to 50% of the teacher")
+    assert head == ["series", "E1", "E2", "all envs (IQM)"]
+    assert rows["a"][1:] == ["> 4,000", "1,000", "4,000"]
+    assert rows["b"][1:] == ["4,000", "1,000", "1,000"]
+    # Without a threshold in [report] the sweep has no such table.
+    assert "to 90% of the teacher" not in bench_report(_sweep_suite(tmp_path / "none", ["E1", "E2"])).read_text()
+
+
+def test_first_at_marks_a_score_that_falls_back_below():
+    assert first_at([(4000.0, 95.0), (1000.0, 50.0), (2000.0, 91.0)], 90.0) == "2,000"
+    assert first_at([(1.0, 50.0), (2.0, 91.0), (4.0, 80.0)], 90.0) == "2*"
+    assert first_at([(1, 50.0), (2.5, 60.0)], 90.0) == "> 2.5"
 
 
 def test_a_sweep_on_one_env_has_no_aggregate(tmp_path):

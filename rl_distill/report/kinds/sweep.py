@@ -5,7 +5,9 @@ so the aggregate over envs of the other kinds (over all of a series' runs) does 
 at one point of the sweep) ran on more than one env it has its own: per setting, the IQM of percent of teacher over
 its runs x envs with stratified-bootstrap intervals (the same table and aggregate.png as the other kinds draw), and
 sweep-aggregate.png, that IQM against ``x``, a line per ``series``. A sweep on one env, or one whose settings each ran
-on one env (budgets that differ by env), has neither."""
+on one env (budgets that differ by env), has neither. Where ``[report]`` sets ``threshold`` (a fraction of the teacher)
+and y is percent, a table gives per series and env the least ``x`` whose mean over seeds reaches it (the label count
+at which DAgger and cloning reach 90%), and the least whose IQM over envs does."""
 
 from __future__ import annotations
 
@@ -34,9 +36,62 @@ def section(report: Report) -> list[str]:
     logx = bool(rep.get("logx", True))
     plot_sweep(rows, x, y, series, report.out / "sweep.png", title, logx)
     lines = ["## " + rep.get("title", "Sweep"), "", "![sweep](sweep.png)", ""]
+    points: dict[str, list[tuple[float, float, float, float]]] = {}
     if any(len({r["env"] for r in rs}) > 1 for _, rs in settings(report)):
-        lines += aggregate_section(report, x, series, logx)
+        agg_lines, points = aggregate_section(report, x, series, logx)
+        lines += agg_lines
+    if "threshold" in rep and y == "percent":
+        lines += threshold_lines(report, x, series, points)
     return lines
+
+
+def first_at(points: list[tuple[float, float]], target: float) -> str:
+    """The least x whose value reaches ``target``, '> the largest x' where none does; marked '*' where a larger x
+    falls back below it (the score is not monotone in x there)."""
+    points = sorted(points)
+    hit = next((i for i, (_, v) in enumerate(points) if v >= target), None)
+    if hit is None:
+        return f"> {_x(points[-1][0])}" if points else "-"
+    falls = any(v < target for _, v in points[hit + 1 :])
+    return _x(points[hit][0]) + ("*" if falls else "")
+
+
+def _x(value: float) -> str:
+    """A point of the sweep's axis: a whole number as one (2,504, not 2,504.0)."""
+    return fmt(int(value)) if float(value).is_integer() else fmt(float(value))
+
+
+def threshold_lines(
+    report: Report, x: str, series: str, points: dict[str, list[tuple[float, float, float, float]]]
+) -> list[str]:
+    """Per series and env, the least ``x`` whose mean percent of teacher over seeds reaches the threshold; with the
+    aggregate over envs, the least whose IQM does (``points``: per series, (x, IQM, lo, hi) per setting)."""
+    target = 100.0 * report.threshold
+    by: dict[str, dict[str, list[tuple[float, float]]]] = {}
+    for r in report.summary_rows:
+        if r.get(x) is not None and r.get("percent") is not None:
+            by.setdefault(str(r[series]), {}).setdefault(r["env"], []).append((float(r[x]), float(r["percent"])))
+    if not by:
+        return []
+    envs = list(dict.fromkeys(e for per in by.values() for e in per))
+    xlabel = x.replace("tag_", "").replace("_", " ")
+    head = ["series", *envs] + (["all envs (IQM)"] if points else [])
+    lines = [
+        f"## {xlabel.capitalize()} to {target:g}% of the teacher",
+        "",
+        f"The least {xlabel} whose mean percent of teacher over seeds reaches {target:g}%; '>' where none of the sweep "
+        "does; '*' where a larger one falls back below it."
+        + (" Last column: the least whose IQM over envs does." if points else ""),
+        "",
+        "| " + " | ".join(head) + " |",
+        "|" + "---|" * len(head),
+    ]
+    for name, per in by.items():
+        cells = [first_at(per[e], target) if e in per else "-" for e in envs]
+        if points:
+            cells.append(first_at([(px, iqm) for px, iqm, _, _ in points.get(name, [])], target))
+        lines.append("| " + " | ".join([name, *cells]) + " |")
+    return lines + [""]
 
 
 def settings(report: Report) -> list[tuple[str, list[dict[str, Any]]]]:
@@ -51,7 +106,9 @@ def settings(report: Report) -> list[tuple[str, list[dict[str, Any]]]]:
     return list(out.items())
 
 
-def aggregate_section(report: Report, x: str, series: str, logx: bool) -> list[str]:
+def aggregate_section(
+    report: Report, x: str, series: str, logx: bool
+) -> tuple[list[str], dict[str, list[tuple[float, float, float, float]]]]:
     """The aggregate over envs of a sweep across several: per setting, the IQM and mean of percent of teacher over its
     runs x envs with 95% stratified-bootstrap intervals (sections.aggregate_lines, as the other kinds draw it over a
     series), and sweep-aggregate.png: the IQM against ``x`` (the median of its runs' ``x`` over the envs: a student's
@@ -61,7 +118,7 @@ def aggregate_section(report: Report, x: str, series: str, logx: bool) -> list[s
     agg = aggregate_percent(rows)
     lines = aggregate_lines(rows, report.out, report.suite["name"], agg)
     if not lines:
-        return []
+        return [], {}
     points: dict[str, list[tuple[float, float, float, float]]] = {}
     for name, rs in named:
         xs = [float(r[x]) for r in rs if r.get(x) is not None]
@@ -78,7 +135,7 @@ def aggregate_section(report: Report, x: str, series: str, logx: bool) -> list[s
         "",
         "![sweep aggregate](sweep-aggregate.png)",
         "",
-    ]
+    ], points
 
 
 KIND = Kind("sweep", keys=("x", "y", "series", "title", "logx"), aggregate=False, section=section)
