@@ -124,6 +124,8 @@ def test_short_count_ticks():
         "1.25M",
         "2.5M",
     ]
+    # 3 significant digits: a budget rounded up to whole batches of 8 envs, and a parameter count.
+    assert [short_count(x) for x in (2504, 132_437, 1_003_520)] == ["2.5k", "132k", "1M"]
 
 
 def test_curve_plot_keeps_each_series_colour_and_lists_it_in_a_suite_in_progress(tmp_path, monkeypatch):

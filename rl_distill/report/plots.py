@@ -37,7 +37,9 @@ def save(fig, path: Path, dpi: float | None = None) -> None:
 
 
 def short_count(x: float) -> str:
-    """A count (env steps, parameters, teacher queries) for an axis tick: 500, 50k, 1.25M."""
+    """A count (env steps, parameters, teacher queries) for an axis tick, to 3 significant digits: 500, 50k, 1.25M,
+    2.5k for 2,504 (a budget rounded up to whole batches of envs)."""
+    x = float(f"{x:.3g}")
     if abs(x) >= 1e6:
         return f"{x / 1e6:g}M"
     if abs(x) >= 1e3:
@@ -234,7 +236,7 @@ def plot_sweep_aggregate(
 
         ax.set_xscale("log")
         ticks = sorted({p[0] for pts in points.values() for p in pts if p[0]})
-        ax.set_xticks(ticks, [short_count(float(f"{t:.3g}")) for t in ticks], fontsize=8)  # x: a median over envs
+        ax.set_xticks(ticks, [short_count(t) for t in ticks], fontsize=8)  # x: a median over envs
         ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel(xlabel)
     ax.set_ylabel("IQM of % of teacher (95% CI)")
