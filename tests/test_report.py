@@ -381,6 +381,14 @@ def test_transfer_table_only_where_the_series_ran_and_on_its_own_curve_points(tm
     assert "| from src | 1 | 5.0 | 6.0 | 7.0 |" in text
 
 
+def test_transfer_table_shows_at_most_six_curve_points():
+    from rl_distill.report.transfer import columns
+
+    steps = [50_000 * i for i in range(21)]  # 0 to 1M, a point every 50k: 21 points
+    assert columns(steps) == [0, 200_000, 400_000, 600_000, 800_000, 1_000_000]
+    assert columns(steps[:6]) == steps[:6] and columns([0, 7, 9], most=2) == [0, 9]
+
+
 def test_steps_to_threshold_median_counts_the_seeds_that_never_got_there():
     from rl_distill.report.stats import median_to
 

@@ -44,7 +44,7 @@ def _intro(pairs: dict[str, tuple[str, str]], cells: list[dict[str, Any]]) -> li
         "## Transfer",
         "",
         "Each series that starts from another run's student beside the same method, env and budget "
-        "from random weights. Return at each learning-curve point "
+        f"from random weights. Return at up to {MAX_COLUMNS} evenly spaced learning-curve points "
         f"(mean over seeds{f' of {games} games each' if games else ''}), "
         "the mean over the whole curve (area under it / budget; trapezoids) and the final evaluation, "
         "all greedy; then the raw return of the games the run played while training, with sampled "
@@ -54,13 +54,25 @@ def _intro(pairs: dict[str, tuple[str, str]], cells: list[dict[str, Any]]) -> li
     ]
 
 
+MAX_COLUMNS = 6
+"""The most curve points a transfer table shows (a 20-point curve made a 25-column table); the mean over the curve
+uses them all."""
+
+
+def columns(steps: list[int], most: int = MAX_COLUMNS) -> list[int]:
+    """At most ``most`` of a curve's points, evenly spaced by index, the first and the last among them."""
+    if len(steps) <= most:
+        return steps
+    return [steps[round(i * (len(steps) - 1) / (most - 1))] for i in range(most)]
+
+
 def _table(rows: list[dict[str, Any]], label: str, base: str, source: str, env: str) -> list[str]:
     """One transfer series beside its baseline on one env: a row each, its columns the transfer series' curve
     points."""
     series = [(x, [r for r in rows if r["label"] == x and r["env"] == env]) for x in (label, base)]
     grids = [sorted({int(p[0]) for r in rs for p in r["curve"]}) for _, rs in series]
-    steps = grids[0]  # the columns: the transfer series' curve points
-    other_grid = bool(series[1][1]) and grids[1] != steps
+    steps = columns(grids[0])  # the columns: the transfer series' curve points, at most MAX_COLUMNS of them
+    other_grid = bool(series[1][1]) and grids[1] != grids[0]
     head = [
         "series",
         "seeds",
