@@ -158,6 +158,24 @@ def test_one_baseline_as_a_string_gives_one_group_of_ratio_columns(tmp_path):
     assert "Ratio: `ppo` over the method" in text and rows["op"][6] == "5.0x"
 
 
+def test_steps_to_the_baselines_final_score(tmp_path):
+    """Schmitt et al.'s measure: PPO ends at 5.0 (mean of 4.0 and 6.0 over its seeds) after 400 steps; 'ks' first
+    reaches 5.0 at 10, at 20 and never: median 20 (the seed that never did counts as past its budget), 400 / 20 = 20x;
+    'flat' never does."""
+    ppo = [[(0, 0.0, 0.0), (200, 3.0, 1.0), (400, end, 2.0)] for end in (4.0, 6.0)]
+    runs = [(_cell("ppo", seed=i), c, {}) for i, c in enumerate(ppo)]
+    ks = ([(0, 0.0, 0.0), (10, 5.0, 1.0), (400, 9.0, 2.0)], [(0, 0.0, 0.0), (20, 5.5, 1.0), (400, 9.0, 2.0)])
+    ks += ([(0, 0.0, 0.0), (20, 4.9, 1.0), (400, 4.0, 2.0)],)
+    runs += [(_cell("ks", seed=i), c, {}) for i, c in enumerate(ks)]
+    runs += [(_cell("flat", seed=0), [(0, 0.0, 0.0), (400, 4.5, 2.0)], {})]
+    _write(tmp_path, {"kind": "efficiency", "baseline": "ppo"}, runs)
+    text = bench_report(tmp_path).read_text()
+    head, rows = _table(text, "## Env steps to `ppo`'s final score")
+    assert head[2:] == ["`ppo` final", "reached (seeds)", "env steps to it", "`ppo`'s budget over it"]
+    assert rows["ks"][2:] == ["5.00", "2/3", "20", "20.0x"]
+    assert rows["flat"][2:] == ["5.00", "0/1", "-", "-"] and "ppo" not in rows
+
+
 def test_records_without_cpu_seconds_keep_their_columns(tmp_path):
     """Records from before time/cpu_s: no CPU column in the table, runs.csv or summary.csv."""
     runs = [(_cell(s, seed=0), _curve(at, 400, cpu=False), {}) for s, at in (("op", OURS[0]), ("ppo", PPO[0]))]

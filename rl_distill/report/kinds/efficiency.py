@@ -1,13 +1,14 @@
 """``efficiency``: env steps and training time (wall and CPU seconds) to a fraction of the teacher (``threshold``), as
 ratios to one or more ``baseline`` series (default ``ppo``: PPO from scratch; a list, e.g. ["ppo", "dqn"], gives
-ratio columns for each), the step and CPU ratios with bootstrap intervals over seeds."""
+ratio columns for each), the step and CPU ratios with bootstrap intervals over seeds; and Schmitt et al.'s measure,
+env steps to the first baseline's final score."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from rl_distill.report.kinds import Kind, Report
-from rl_distill.report.stats import ratio_ci
+from rl_distill.report.stats import median_to, ratio_ci
 from rl_distill.report.tables import fmt
 
 
@@ -204,6 +205,57 @@ def section(report: Report) -> list[str]:
         "The intervals are percentile bootstraps (2,000 resamples) of the ratio of the two medians, a seed that "
         "never got there counting as past its budget: a resample whose baseline median never got there takes its "
         "budget (a lower bound, as above), one whose own median never did counts as 0.",
+        "",
+        *to_baseline_final_lines(report, bases[0]),
+    ]
+
+
+def steps_to_score(curve: list[tuple[Any, ...]], target: float) -> float | None:
+    """The step of the first curve point (step, greedy return, ...) whose return is at least ``target``, None where
+    none is."""
+    return next((p[0] for p in curve if p[1] >= target), None)
+
+
+def _budget_over(budget: float, steps: float | None) -> str:
+    """The baseline's budget over a series' steps to its final score: '-' where the series never got there, 'at the
+    start' where its first point (step 0) already did."""
+    if steps is None:
+        return "-"
+    return "at the start" if steps == 0 else f"{budget / steps:.1f}x"
+
+
+def to_baseline_final_lines(report: Report, base: str) -> list[str]:
+    """Kickstarting's measure (Schmitt et al.: the steps to reach the from-scratch agent's final performance): per
+    series and env, the median over seeds of the first curve point whose return reaches ``base``'s final score on
+    that env (its mean over seeds), and ``base``'s budget over it. Series with a start are left out (their steps
+    count from it)."""
+    cells = {c["label"]: c for c in report.suite["cells"]}
+    table = []
+    for s in report.summary_rows:
+        b = _series_row(report.summary_rows, base, s["env"])
+        if s["label"] == base or b is None or b["score"] is None or _start(cells, s["label"]):
+            continue
+        steps = [steps_to_score(r["curve"], b["score"]) for r in _seed_rows(report.rows, s)]
+        med = median_to(steps, cast=int)
+        got = sum(x is not None for x in steps)
+        table.append(
+            f"| {s['label']} | {s['env']} | {b['score']:.2f} | {got}/{len(steps)} | {fmt(med)} | "
+            f"{_budget_over(b['env_steps'], med)} |"
+        )
+    if not table:
+        return []
+    return [
+        f"## Env steps to `{base}`'s final score",
+        "",
+        "Schmitt et al.'s measure for kickstarting: the first learning-curve point whose greedy return reaches "
+        f"`{base}`'s final score on the env (its mean over seeds, over the final games), median over the seeds (one "
+        f"that never got there counting as past its budget), and `{base}`'s whole budget over it: how many times "
+        "fewer env steps the series needs to match where the baseline ends. The curve points are means of fewer "
+        "games than the final score, so a point can reach it by chance where the baseline ends near random play.",
+        "",
+        f"| series | env | `{base}` final | reached (seeds) | env steps to it | `{base}`'s budget over it |",
+        "|---|---|---|---|---|---|",
+        *table,
         "",
     ]
 
