@@ -303,9 +303,10 @@ def test_efficiency_ratios_from_a_distilled_start(tmp_path):
             "curve": [{"step": x, "eval/mean_reward": y, "time/wall_s": w} for x, y, w in curve],
         }
         (tmp_path / "runs" / f"{c['key']}.json").write_text(json.dumps(rec))
+    steps_table = bench_report(tmp_path).read_text().split("## Env steps to `")[0]  # not the final-score table's
     lines = {
         line.split(" | ")[0][2:]: line
-        for line in bench_report(tmp_path).read_text().splitlines()
+        for line in steps_table.splitlines()
         if line.startswith("| ") and " | E | " in line
     }
     # On-policy from the start: 90% at 25 steps and 10 s; PPO from the same start at 100 and 30 s: 4.0x and 3.0x.
