@@ -17,7 +17,7 @@ from rl_distill.errors import UserError
 from rl_distill.metrics import iqm
 from rl_distill.records import save_record
 from rl_distill.report import bench_report, check_report
-from rl_distill.report.kinds.sweep import first_at
+from rl_distill.report.kinds.sweep import least_reaching
 from rl_distill.report.stats import ratio_ci
 
 TEACHER = 10.0  # every run's teacher: 90% is a return of 9
@@ -255,10 +255,10 @@ def test_sweep_threshold_table_gives_the_least_x_that_reaches_it(tmp_path):
     assert "to 90% of the teacher" not in bench_report(_sweep_suite(tmp_path / "none", ["E1", "E2"])).read_text()
 
 
-def test_first_at_marks_a_score_that_falls_back_below():
-    assert first_at([(4000.0, 95.0), (1000.0, 50.0), (2000.0, 91.0)], 90.0) == "2,000"
-    assert first_at([(1.0, 50.0), (2.0, 91.0), (4.0, 80.0)], 90.0) == "2*"
-    assert first_at([(1, 50.0), (2.5, 60.0)], 90.0) == "> 2.5"
+def test_least_reaching_marks_a_score_that_falls_back_below():
+    assert least_reaching([(4000.0, 95.0), (1000.0, 50.0), (2000.0, 91.0)], 90.0) == "2,000"
+    assert least_reaching([(1.0, 50.0), (2.0, 91.0), (4.0, 80.0)], 90.0) == "2*"
+    assert least_reaching([(1, 50.0), (2.5, 60.0)], 90.0) == "> 2.5"
 
 
 def test_a_sweep_on_one_env_has_no_aggregate(tmp_path):

@@ -36,6 +36,11 @@ def save(fig, path: Path, dpi: float | None = None) -> None:
     tmp.replace(path)
 
 
+def axis_name(x: str) -> str:
+    """A runs.csv column or swept tag as an axis (or the text) names it: 'tag_beta_schedule' -> 'beta schedule'."""
+    return x.replace("tag_", "").replace("_", " ")
+
+
 def short_count(x: float) -> str:
     """A count (env steps, parameters, teacher queries) for an axis tick, to 3 significant digits: 500, 50k, 1.25M,
     2.5k for 2,504 (a budget rounded up to whole batches of envs)."""
@@ -209,7 +214,7 @@ def plot_sweep(rows: list[dict[str, Any]], x: str, y: str, series: str, path: Pa
             ticks = sorted({r[x] for r in rows if r["env"] == env and r[x]})
             ax.set_xticks(ticks, [short_count(t) for t in ticks], fontsize=8)
             ax.xaxis.set_minor_formatter(NullFormatter())
-        ax.set_xlabel(x.replace("tag_", "").replace("_", " "))
+        ax.set_xlabel(axis_name(x))
         ax.set_ylabel("% of teacher" if y == "percent" else "eval return")
         ax.set_title(env, fontsize=10)
         ax.legend(fontsize=7)  # each panel lists its own series (a suite in progress may lack some)

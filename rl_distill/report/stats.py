@@ -70,6 +70,11 @@ def aggregate_percent(rows: list[dict[str, Any]], by: str = "label") -> dict[str
     return out
 
 
+def first_step_at(curve: list[tuple[Any, ...]], target: float) -> Any:
+    """The step of the first curve point (step, value, ...) whose value is at least ``target``, None where none is."""
+    return next((p[0] for p in curve if p[1] >= target), None)
+
+
 def first_at(r: dict[str, Any], fraction: float) -> tuple | None:
     """The first learning-curve point (step, return, training wall s[, training CPU s]) at >= ``fraction`` of the
     teacher (from the env's floor), or None where the run never got there."""

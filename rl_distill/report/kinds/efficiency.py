@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from rl_distill.report.kinds import Kind, Report
-from rl_distill.report.stats import median_to, ratio_ci
+from rl_distill.report.stats import first_step_at, median_to, ratio_ci
 from rl_distill.report.tables import fmt
 
 
@@ -206,14 +206,8 @@ def section(report: Report) -> list[str]:
         "never got there counting as past its budget: a resample whose baseline median never got there takes its "
         "budget (a lower bound, as above), one whose own median never did counts as 0.",
         "",
-        *to_baseline_final_lines(report, bases[0]),
+        *to_baseline_final_lines(report, cells, bases[0]),
     ]
-
-
-def steps_to_score(curve: list[tuple[Any, ...]], target: float) -> float | None:
-    """The step of the first curve point (step, greedy return, ...) whose return is at least ``target``, None where
-    none is."""
-    return next((p[0] for p in curve if p[1] >= target), None)
 
 
 def _budget_over(budget: float, steps: float | None) -> str:
@@ -224,18 +218,17 @@ def _budget_over(budget: float, steps: float | None) -> str:
     return "at the start" if steps == 0 else f"{budget / steps:.1f}x"
 
 
-def to_baseline_final_lines(report: Report, base: str) -> list[str]:
+def to_baseline_final_lines(report: Report, cells: dict[str, dict[str, Any]], base: str) -> list[str]:
     """Kickstarting's measure (Schmitt et al.: the steps to reach the from-scratch agent's final performance): per
     series and env, the median over seeds of the first curve point whose return reaches ``base``'s final score on
     that env (its mean over seeds), and ``base``'s budget over it. Series with a start are left out (their steps
     count from it)."""
-    cells = {c["label"]: c for c in report.suite["cells"]}
     table = []
     for s in report.summary_rows:
         b = _series_row(report.summary_rows, base, s["env"])
         if s["label"] == base or b is None or b["score"] is None or _start(cells, s["label"]):
             continue
-        steps = [steps_to_score(r["curve"], b["score"]) for r in _seed_rows(report.rows, s)]
+        steps = [first_step_at(r["curve"], b["score"]) for r in _seed_rows(report.rows, s)]
         med = median_to(steps, cast=int)
         got = sum(x is not None for x in steps)
         table.append(

@@ -14,12 +14,9 @@ from typing import Any
 
 from rl_distill.envs import score_floor
 from rl_distill.report.kinds import Kind, Report
+from rl_distill.report.stats import first_step_at
 from rl_distill.runs import atomic_write_text
 from rl_distill.teachers import ZOO_DIR
-
-
-def _first_at(curve: list[tuple[int, float]], threshold: float) -> int | None:
-    return next((step for step, mean in curve if mean >= threshold), None)
 
 
 def _env_rows(env: str, teacher_id: str, records: list[dict[str, Any]]) -> list[str]:
@@ -32,12 +29,12 @@ def _env_rows(env: str, teacher_id: str, records: list[dict[str, Any]]) -> list[
     teacher = rows[0]["summary"]["teacher_score"]
     floor = score_floor(env) or 0.0
     threshold = floor + 0.9 * (teacher - floor)
-    sb3 = _first_at([(c["step"], c["mean"]) for c in meta["training"]["curve"]], threshold)
+    sb3 = first_step_at([(c["step"], c["mean"]) for c in meta["training"]["curve"]], threshold)
     lines = []
     within = 0
     for r in rows:
         curve = [(c["step"], c["eval/mean_reward"]) for c in r["curve"] if "eval/mean_reward" in c and c["step"] > 0]
-        ours = _first_at(curve, threshold)
+        ours = first_step_at(curve, threshold)
         ratio = None if ours is None or sb3 is None else ours / sb3
         within += ratio is not None and ratio <= 1.5  # the target
         lines.append(

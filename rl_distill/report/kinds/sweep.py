@@ -15,9 +15,9 @@ import statistics
 from typing import Any
 
 from rl_distill.report.kinds import Kind, Report
-from rl_distill.report.plots import plot_sweep, plot_sweep_aggregate
+from rl_distill.report.plots import axis_name, plot_sweep, plot_sweep_aggregate
 from rl_distill.report.sections import aggregate_lines
-from rl_distill.report.stats import aggregate_percent
+from rl_distill.report.stats import aggregate_percent, first_step_at
 from rl_distill.report.tables import fmt
 
 
@@ -45,15 +45,15 @@ def section(report: Report) -> list[str]:
     return lines
 
 
-def first_at(points: list[tuple[float, float]], target: float) -> str:
+def least_reaching(points: list[tuple[float, float]], target: float) -> str:
     """The least x whose value reaches ``target``, '> the largest x' where none does; marked '*' where a larger x
     falls back below it (the score is not monotone in x there)."""
     points = sorted(points)
-    hit = next((i for i, (_, v) in enumerate(points) if v >= target), None)
+    hit = first_step_at(points, target)
     if hit is None:
         return f"> {_x(points[-1][0])}" if points else "-"
-    falls = any(v < target for _, v in points[hit + 1 :])
-    return _x(points[hit][0]) + ("*" if falls else "")
+    falls = any(v < target for px, v in points if px > hit)
+    return _x(hit) + ("*" if falls else "")
 
 
 def _x(value: float) -> str:
@@ -74,7 +74,7 @@ def threshold_lines(
     if not by:
         return []
     envs = list(dict.fromkeys(e for per in by.values() for e in per))
-    xlabel = x.replace("tag_", "").replace("_", " ")
+    xlabel = axis_name(x)
     head = ["series", *envs] + (["all envs (IQM)"] if points else [])
     lines = [
         f"## {xlabel.capitalize()} to {target:g}% of the teacher",
@@ -87,9 +87,9 @@ def threshold_lines(
         "|" + "---|" * len(head),
     ]
     for name, per in by.items():
-        cells = [first_at(per[e], target) if e in per else "-" for e in envs]
+        cells = [least_reaching(per[e], target) if e in per else "-" for e in envs]
         if points:
-            cells.append(first_at([(px, iqm) for px, iqm, _, _ in points.get(name, [])], target))
+            cells.append(least_reaching([(px, iqm) for px, iqm, _, _ in points.get(name, [])], target))
         lines.append("| " + " | ".join([name, *cells]) + " |")
     return lines + [""]
 
@@ -125,7 +125,7 @@ def aggregate_section(
         if name in agg and xs:
             a = agg[name]
             points.setdefault(str(rs[0][series]), []).append((statistics.median(xs), a["iqm"], *a["iqm_ci"]))
-    xlabel = x.replace("tag_", "").replace("_", " ")
+    xlabel = axis_name(x)
     title = f"{report.suite['name']}: IQM over envs against {xlabel}"
     plot_sweep_aggregate(points, report.out / "sweep-aggregate.png", title, xlabel, logx)
     return lines + [
